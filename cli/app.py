@@ -1,0 +1,56 @@
+"""The ``trialkit`` command: a thin shell over ``trialkit.analyses``.
+
+Each subcommand lives in its own module and imports its heavy libraries
+inside the function body, so ``trialkit --help`` loads neither polars nor
+any statistics or plotting library.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from . import ingest, schema, validate
+
+app = typer.Typer(
+    name="trialkit",
+    help="Reanalyse a clinical trial from its CDISC ADaM data: ingest, validate, biomarkers, survival, safety, report.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .workspace import trialkit_version
+
+        typer.echo(f"trialkit {trialkit_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    workspace: Annotated[
+        Optional[str],
+        typer.Option("--workspace", "-w", help="Workspace folder for every stage (default: $TRIALKIT_WORKSPACE, else ./trialkit-work)."),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Stages pass Parquet files through a workspace folder; each checks its inputs against trialkit's schemas."""
+    ctx.obj = {"workspace": workspace}
+
+
+app.command("ingest")(ingest.ingest)
+app.command("validate")(validate.validate)
+app.command("schema")(schema.schema)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,121 @@
+"""What every command shares: the workspace option, output formats, error handling.
+
+Nothing here imports polars or a statistics library: ``trialkit --help``
+must stay instant.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from enum import Enum
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+
+__all__ = [
+    "WorkspaceOpt",
+    "Format",
+    "FormatOpt",
+    "workspace_from",
+    "handles_errors",
+    "stdout",
+    "stderr",
+    "emit_json",
+    "is_terminal",
+]
+
+WorkspaceOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--workspace",
+        "-w",
+        help="Workspace folder (default: $TRIALKIT_WORKSPACE, else ./trialkit-work). Also accepted before the command.",
+        show_default=False,
+    ),
+]
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+FormatOpt = Annotated[
+    Format,
+    typer.Option("--format", "-f", help="table: rich tables for people; json / csv: results on stdout for pipelines."),
+]
+
+
+def workspace_from(ctx: typer.Context, option: str | None):
+    """The per-command --workspace, else the global one, else env/default."""
+    from .workspace import resolve_workspace
+
+    root = ctx.find_root().obj or {}
+    return resolve_workspace(option or root.get("workspace"))
+
+
+def is_terminal(stream=None) -> bool:
+    stream = stream or sys.stderr
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+@functools.lru_cache(maxsize=None)
+def _console(err: bool):
+    from rich.console import Console
+
+    return Console(stderr=err, highlight=False, soft_wrap=not is_terminal(sys.stderr if err else sys.stdout))
+
+
+def stdout():
+    return _console(False)
+
+
+def stderr():
+    return _console(True)
+
+
+def emit_json(obj: Any) -> None:
+    from .workspace import dumps
+
+    sys.stdout.write(dumps(obj))
+
+
+def _fail(message: str, hint: str | None, code: int) -> None:
+    from rich.markup import escape
+
+    console = stderr()
+    console.print(f"[bold red]Error:[/] {escape(message)}")
+    if hint:
+        console.print(f"[dim]Hint:[/] {escape(hint)}")
+    raise typer.Exit(code)
+
+
+def handles_errors(func: Callable) -> Callable:
+    """Turn trialkit's errors (and anything unexpected) into one line and an exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from trialkit.analyses.errors import TrialkitError
+
+        try:
+            return func(*args, **kwargs)
+        except TrialkitError as exc:
+            _fail(exc.message, exc.hint, exc.exit_code)
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            _fail("interrupted; the workspace was left as it was", None, 130)
+        except Exception as exc:  # a bug: still no traceback for the user
+            if os.environ.get("TRIALKIT_DEBUG"):
+                raise
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            _fail(
+                f"unexpected {type(exc).__name__}: {first}",
+                "this is a trialkit bug; re-run with TRIALKIT_DEBUG=1 for the traceback and report it",
+                1,
+            )
+
+    return wrapper

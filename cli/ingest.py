@@ -1,0 +1,133 @@
+"""``trialkit ingest``: source files -> ADaM-named Parquet datasets in the workspace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .common import WorkspaceOpt, handles_errors, is_terminal, stderr, stdout, workspace_from
+
+BUILTIN = "built-in seed trial (synthetic)"
+
+
+def builtin_sources() -> list[Path]:
+    from importlib.resources import files
+
+    folder = Path(str(files("trialkit.fixtures") / "seed_trial"))
+    return sorted(folder.glob("ad*.csv"))
+
+
+@handles_errors
+def ingest(
+    ctx: typer.Context,
+    sources: Annotated[
+        Optional[list[Path]],
+        typer.Argument(help="Folders or files (.csv .parquet .xpt .sas7bdat .xlsx). None: the built-in seed trial.", show_default=False),
+    ] = None,
+    dataset: Annotated[
+        Optional[str],
+        typer.Option("--dataset", "-d", help="Dataset of a single SOURCE whose file name does not say it (adsl, adlb, adae, adtte, adex)."),
+    ] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Read ADaM datasets, convert units to the canonical SI units, and store them as Parquet.
+
+    The dataset is known from each file name (adsl.xpt, ADLB.csv, adlbhy.xpt -> ADLB).
+    Variable names are case-insensitive. Lab values in a known other unit
+    (albumin g/dL, bilirubin mg/dL, ...) are converted, keeping AVAL_ORIG and
+    AVALU_ORIG; an unknown unit is kept as it is and reported.
+
+    Example: [bold]trialkit ingest ../shared/data/cdiscpilot01 --workspace pilot[/]
+    """
+    import polars as pl
+
+    from trialkit.analyses.errors import UsageError
+    from trialkit.analyses.ingest import DATASETS, dataset_for_file, prepare_dataset
+    from trialkit.schemas.adam import schema_for
+
+    from .readers import find_sources, read_table
+    from .workspace import Stage, sha256_file
+
+    ws = workspace_from(ctx, workspace)
+    files = find_sources(list(sources)) if sources else builtin_sources()
+    origin = ", ".join(str(s) for s in sources) if sources else BUILTIN
+    if dataset is not None:
+        if len(files) != 1:
+            raise UsageError("--dataset names the dataset of a single file, but several were given",
+                             "ingest the files one by one, or rename them adsl.csv, adlb.csv, ...")
+        if schema_for(dataset) is None:
+            raise UsageError(f"unknown dataset {dataset!r}", f"use one of {', '.join(DATASETS)}")
+
+    options = {"sources": [str(s) for s in sources] if sources else [], "dataset": dataset}
+    parts: dict[str, list] = {}
+    units: list = []
+    skipped: list[str] = []
+    with Stage(ws, "ingest", options) as stage:
+        for path in _progress(files):
+            name = dataset.lower() if dataset else dataset_for_file(path.stem)
+            if name is None:
+                skipped.append(path.name)
+                continue
+            label = path.name if sources else f"builtin:seed_trial/{path.name}"
+            stage.record_input(label, sha256_file(path))
+            df, report = prepare_dataset(read_table(path), schema_for(name), path.name)
+            parts.setdefault(name, []).append((label, df))
+            if report is not None:
+                units.append(report.with_columns(pl.lit(label).alias("source")))
+        if not parts:
+            raise UsageError(f"no ADaM dataset among {origin} (skipped: {', '.join(skipped)})",
+                             "name files adsl, adlb, adae, adtte, adex (any case), or pass --dataset")
+        summary = []
+        for name in DATASETS:
+            if name not in parts:
+                stage.remove(f"{name}.parquet")
+                continue
+            schema = schema_for(name)
+            df = pl.concat([d for _, d in parts[name]], how="diagonal_relaxed")
+            stage.write_parquet(f"{name}.parquet", df, schema.name, schema.version)
+            summary.append({"dataset": schema.name, "file": f"{name}.parquet", "rows": df.height,
+                            "columns": df.width, "sources": [s for s, _ in parts[name]]})
+        unit_rows = pl.concat(units).to_dicts() if units else []
+        stage.remove("validation.json")
+        for q in sorted((ws / "quarantine").glob("*.parquet")) if (ws / "quarantine").exists() else []:
+            stage.remove(f"quarantine/{q.name}")
+        stage.write_json("ingest.json", {
+            "origin": origin,
+            "builtin": not sources,
+            "datasets": summary,
+            "units": unit_rows,
+            "skipped_files": skipped,
+        })
+    _print_summary(ws, origin, summary, unit_rows, skipped)
+
+
+def _progress(files: list[Path]):
+    if not is_terminal() or len(files) < 2:
+        return files
+    from rich.progress import track
+
+    return track(files, description="Reading", console=stderr(), transient=True)
+
+
+def _print_summary(ws: Path, origin: str, summary: list[dict], units: list[dict], skipped: list[str]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"Ingested {origin} into {ws}/", title_justify="left")
+    for col in ("dataset", "file", "rows", "columns", "from"):
+        table.add_column(col, justify="right" if col in ("rows", "columns") else "left")
+    for s in summary:
+        table.add_row(s["dataset"], s["file"], str(s["rows"]), str(s["columns"]), ", ".join(s["sources"]))
+    out = stdout()
+    out.print(table)
+    converted = [u for u in units if u["status"] == "converted"]
+    unknown = [u for u in units if u["status"] == "unknown unit"]
+    for u in converted:
+        out.print(f"converted {u['PARAMCD']}: {u['rows']} value(s) from {u['AVALU']} to {u['canonical']} (x{u['factor']:g})")
+    for u in unknown:
+        stderr().print(f"[yellow]kept {u['PARAMCD']}: {u['rows']} value(s) in unknown unit {u['AVALU']!r} "
+                       f"(canonical: {u['canonical']}); not converted[/]")
+    if skipped:
+        stderr().print(f"skipped (not a dataset trialkit reads): {', '.join(skipped)}")
+    out.print(f"Next: trialkit validate --workspace {ws}")

@@ -1,0 +1,99 @@
+"""``trialkit validate``: check the workspace against the schemas; quarantine bad rows."""
+
+from __future__ import annotations
+
+import typer
+
+from .common import Format, FormatOpt, WorkspaceOpt, emit_json, handles_errors, stdout, workspace_from
+
+QUARANTINE_REASON = "QUARANTINE_REASON"
+
+
+@handles_errors
+def validate(ctx: typer.Context, format: FormatOpt = Format.table, workspace: WorkspaceOpt = None) -> None:
+    """Check every dataset in the workspace against its schema and report every violation.
+
+    Rows that break a row-level rule move to quarantine/<dataset>.parquet with
+    the rule(s) they broke; the valid rows stay. Writes validation.json.
+    Exit code: 0 clean, 1 data violate rules, 2 usage or I/O problem.
+
+    Example: [bold]trialkit validate --format json | jq .violations[/]
+    """
+    import polars as pl
+
+    from trialkit.analyses.errors import InputOutputError
+    from trialkit.analyses.ingest import DATASETS
+    from trialkit.analyses.validation import check_dataset
+    from trialkit.schemas.adam import schema_for
+
+    from .workspace import Stage
+
+    ws = workspace_from(ctx, workspace)
+    present = [d for d in DATASETS if (ws / f"{d}.parquet").exists()]
+    if not present:
+        raise InputOutputError(f"workspace {ws} holds no dataset", "run trialkit ingest first")
+    report = {"workspace_clean": True, "datasets": [], "violations": []}
+    with Stage(ws, "validate", {"format": format.value}) as stage:
+        frames = {d: stage.read(d, validate=False) for d in present}
+        adsl_ids = frames["adsl"]["USUBJID"] if "adsl" in frames and "USUBJID" in frames["adsl"].columns else None
+        for name in present:
+            schema = schema_for(name)
+            check = check_dataset(frames[name], schema, adsl_ids)
+            quarantined = check.quarantine.height
+            previous = _previous_quarantine(ws, name)
+            if quarantined:
+                new = check.quarantine.rename({"_RULES": QUARANTINE_REASON})
+                combined = pl.concat([previous, new], how="diagonal_relaxed") if previous is not None else new
+                stage.write_parquet(f"quarantine/{name}.parquet", combined, f"{schema.name}-quarantine", schema.version)
+                stage.write_parquet(f"{name}.parquet", check.valid, schema.name, schema.version)
+            report["datasets"].append({
+                "dataset": schema.name,
+                "file": f"{name}.parquet",
+                "input_rows": check.n_input,
+                "kept_rows": check.n_input - quarantined,
+                "quarantined_rows": quarantined,
+                "quarantine_file_rows": (previous.height if previous is not None else 0) + quarantined,
+                "reconciles": check.n_input == check.n_input - quarantined + quarantined,
+                "structural_problems": check.structural,
+                "rules_skipped": list(check.skipped_rules),
+            })
+            report["violations"].extend(v.to_dict() | {"file": f"{name}.parquet"} for v in check.violations)
+        report["workspace_clean"] = not report["violations"]
+        stage.write_json("validation.json", report)
+    if format is Format.json:
+        emit_json(report)
+    else:
+        _print_report(ws, report)
+    if not report["workspace_clean"]:
+        raise typer.Exit(1)
+
+
+def _previous_quarantine(ws, name):
+    import polars as pl
+
+    path = ws / "quarantine" / f"{name}.parquet"
+    return pl.read_parquet(path) if path.exists() else None
+
+
+def _print_report(ws, report: dict) -> None:
+    from rich.table import Table
+
+    out = stdout()
+    counts = Table(title=f"Validation of {ws}/", title_justify="left")
+    for col in ("dataset", "input rows", "kept", "quarantined", "rules skipped (variables absent)"):
+        counts.add_column(col, justify="left" if col in ("dataset", "rules skipped (variables absent)") else "right")
+    for d in report["datasets"]:
+        counts.add_row(d["dataset"], str(d["input_rows"]), str(d["kept_rows"]), str(d["quarantined_rows"]),
+                       ", ".join(d["rules_skipped"]) or "-")
+    out.print(counts)
+    if report["workspace_clean"]:
+        out.print("[green]Clean:[/] every dataset satisfies its schema.")
+        return
+    table = Table(title="Violations", title_justify="left")
+    for col in ("dataset", "rule", "column", "rows", "examples (USUBJID/PARAMCD/visit)", "what the rule says"):
+        table.add_column(col, justify="right" if col == "rows" else "left", overflow="fold")
+    for v in report["violations"]:
+        table.add_row(v["dataset"], v["rule"], v["column"], str(v["n_rows"]), "; ".join(v["examples"]), v["description"])
+    out.print(table)
+    out.print(f"Rows that broke a rule are in {ws}/quarantine/<dataset>.parquet with the reason in "
+              f"{QUARANTINE_REASON}; input rows = kept + quarantined. Fix the source and re-ingest, or analyse the kept rows.")

@@ -1,0 +1,255 @@
+"""The workspace: where stages read their inputs and write their outputs.
+
+Every write goes through a ``Stage``: files are written to temporary names in
+their final folder and renamed into place only when the whole stage has
+succeeded, so a stage that fails (or is interrupted) leaves the workspace as
+it was. Each Parquet file carries the contract's key-value metadata, and
+``manifest.json`` lists every file with its row count and SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from trialkit.analyses.errors import InputOutputError, SchemaViolationError, UsageError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+__all__ = ["DEFAULT_WORKSPACE", "resolve_workspace", "Stage", "sha256_file", "read_manifest", "trialkit_version"]
+
+DEFAULT_WORKSPACE = "trialkit-work"
+MANIFEST = "manifest.json"
+META_PREFIX = "trialkit."
+
+
+def resolve_workspace(option: str | None) -> Path:
+    """--workspace, else $TRIALKIT_WORKSPACE, else ./trialkit-work."""
+    value = option or os.environ.get("TRIALKIT_WORKSPACE") or DEFAULT_WORKSPACE
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"workspace {path} is a file, not a folder", "pass --workspace DIR with a folder")
+    return path
+
+
+def trialkit_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("trialkit")
+    except PackageNotFoundError:  # running from a source tree without install
+        return "0+unknown"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_manifest(workspace: Path) -> dict:
+    path = workspace / MANIFEST
+    if not path.exists():
+        return {"files": {}}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputOutputError(f"{path} cannot be read ({exc})", "delete it and re-run trialkit ingest") from exc
+
+
+def dumps(obj: Any) -> str:
+    """JSON as trialkit writes it: sorted keys, two-space indent, final newline."""
+    return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+class Stage:
+    """One stage's view of the workspace: validated reads, staged atomic writes.
+
+    Use as a context manager; outputs become visible only when the block ends
+    without an exception.
+    """
+
+    def __init__(self, workspace: Path, command: str, options: dict[str, Any]) -> None:
+        self.workspace = workspace
+        self.command = command
+        self.options = {k: v for k, v in sorted(options.items()) if k != "workspace"}
+        self.inputs: dict[str, str] = {}
+        self._pending: list[tuple[Path, Path, dict]] = []  # (tmp, final, manifest entry)
+        self._removals: list[Path] = []
+        self._created: list[Path] = []
+
+    # ----------------------------------------------------------------- reading
+    def path(self, relpath: str) -> Path:
+        return self.workspace / relpath
+
+    def has(self, dataset: str) -> bool:
+        return self.path(f"{dataset}.parquet").exists()
+
+    def record_input(self, name: str, sha256: str) -> None:
+        self.inputs[name] = sha256
+
+    def read(self, dataset: str, *, validate: bool = True) -> pl.DataFrame:
+        """Read ``<dataset>.parquet`` and refuse it if it breaks its schema."""
+        import polars as pl
+
+        path = self.path(f"{dataset}.parquet")
+        if not path.exists():
+            raise InputOutputError(
+                f"{path} does not exist: the workspace holds no {dataset.upper()}",
+                "run trialkit ingest first (or pass --workspace to the folder you ingested into)",
+            )
+        try:
+            df = pl.read_parquet(path)
+        except Exception as exc:  # polars raises several kinds for a broken file
+            raise InputOutputError(f"{path} cannot be read as Parquet ({exc})", "re-run trialkit ingest") from exc
+        self.record_input(f"{dataset}.parquet", sha256_file(path))
+        if validate:
+            self._refuse_invalid(dataset, df, path)
+        return df
+
+    def _refuse_invalid(self, dataset: str, df: pl.DataFrame, path: Path) -> None:
+        from trialkit.analyses.validation import check_dataset
+        from trialkit.schemas.adam import schema_for
+
+        schema = schema_for(dataset)
+        if schema is None:
+            return
+        adsl_ids = None
+        if dataset != "adsl" and self.has("adsl"):
+            import polars as pl
+
+            adsl_ids = pl.read_parquet(self.path("adsl.parquet"), columns=["USUBJID"])["USUBJID"]
+        check = check_dataset(df, schema, adsl_ids)
+        if not check.clean:
+            first = check.violations[0]
+            more = len(check.violations) - 1
+            extra = f" (and {more} more rule(s) broken)" if more else ""
+            raise SchemaViolationError(
+                first.message(path.name) + extra,
+                f"run `trialkit validate --workspace {self.workspace}` to list every violation and quarantine the rows",
+            )
+
+    # ----------------------------------------------------------------- writing
+    def _tmp_for(self, final: Path) -> Path:
+        folder = final.parent
+        missing = []
+        p = folder
+        while not p.exists():
+            missing.append(p)
+            p = p.parent
+        for d in reversed(missing):
+            try:
+                d.mkdir()
+            except OSError as exc:
+                raise InputOutputError(f"cannot create folder {d} ({exc.strerror})", "check the workspace path and its permissions") from exc
+            self._created.append(d)
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=folder)
+        os.close(fd)
+        return Path(tmp)
+
+    def _stage(self, relpath: str, writer, entry: dict) -> Path:
+        final = self.path(relpath)
+        tmp = self._tmp_for(final)
+        try:
+            writer(tmp)
+        except OSError as exc:
+            raise InputOutputError(f"cannot write {final} ({exc.strerror})", "check free space and permissions") from exc
+        entry = {**entry, "sha256": sha256_file(tmp), "bytes": tmp.stat().st_size, "command": self.command_line()}
+        self._pending.append((tmp, final, entry))
+        return final
+
+    def command_line(self) -> str:
+        parts = ["trialkit", self.command]
+        for key, value in self.options.items():
+            flag = "--" + key.replace("_", "-")
+            if isinstance(value, bool):
+                parts.append(flag if value else f"--no-{key.replace('_', '-')}")
+            elif isinstance(value, (list, tuple)):
+                parts.extend(f"{flag} {v}" for v in value)
+            elif value is not None:
+                parts.append(f"{flag} {value}")
+        return " ".join(parts)
+
+    def metadata(self, schema: str | None, schema_version: str | None) -> dict[str, str]:
+        return {
+            f"{META_PREFIX}schema": schema or "",
+            f"{META_PREFIX}schema_version": schema_version or "",
+            f"{META_PREFIX}version": trialkit_version(),
+            f"{META_PREFIX}command": self.command_line(),
+            f"{META_PREFIX}options": dumps(self.options).strip(),
+            f"{META_PREFIX}inputs": dumps(dict(sorted(self.inputs.items()))).strip(),
+        }
+
+    def write_parquet(self, relpath: str, df: pl.DataFrame, schema: str | None = None, schema_version: str | None = None) -> Path:
+        """Stage a Parquet file with the contract's key-value metadata."""
+        import pyarrow.parquet as pq
+
+        table = df.to_arrow()
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **self.metadata(schema, schema_version)})
+
+        def write(tmp: Path) -> None:
+            pq.write_table(table, tmp, compression="zstd")
+
+        return self._stage(relpath, write, {"rows": df.height, "schema": schema})
+
+    def write_text(self, relpath: str, text: str) -> Path:
+        return self._stage(relpath, lambda tmp: tmp.write_text(text, encoding="utf-8"), {"rows": None, "schema": None})
+
+    def write_json(self, relpath: str, obj: Any) -> Path:
+        return self.write_text(relpath, dumps(obj))
+
+    def write_bytes(self, relpath: str, data: bytes) -> Path:
+        return self._stage(relpath, lambda tmp: tmp.write_bytes(data), {"rows": None, "schema": None})
+
+    def remove(self, relpath: str) -> None:
+        """Remove a file when the stage commits (stale outputs of an earlier run)."""
+        path = self.path(relpath)
+        if path.exists():
+            self._removals.append(path)
+
+    # ----------------------------------------------------------- transaction
+    def __enter__(self) -> Stage:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self._commit()
+        else:
+            self._rollback()
+
+    def _rollback(self) -> None:
+        for tmp, _final, _entry in self._pending:
+            tmp.unlink(missing_ok=True)
+        for d in reversed(self._created):
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+        self._pending.clear()
+
+    def _commit(self) -> None:
+        manifest = read_manifest(self.workspace) if self.workspace.exists() else {"files": {}}
+        files = manifest.setdefault("files", {})
+        finals = {final for _tmp, final, _e in self._pending}
+        for path in self._removals:
+            if path not in finals:
+                files.pop(path.relative_to(self.workspace).as_posix(), None)
+        for _tmp, final, entry in self._pending:
+            files[final.relative_to(self.workspace).as_posix()] = entry
+        manifest["trialkit_version"] = trialkit_version()
+        if self._pending or self._removals:
+            self._stage(MANIFEST, lambda tmp: tmp.write_text(dumps(manifest), encoding="utf-8"), {})
+            self._pending[-1][2].clear()
+        for tmp, final, _entry in self._pending:
+            os.replace(tmp, final)
+        for path in self._removals:
+            if path not in finals:
+                path.unlink(missing_ok=True)
+        self._pending.clear()
