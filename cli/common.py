@@ -23,6 +23,7 @@ __all__ = [
     "stdout",
     "stderr",
     "emit_json",
+    "emit_csv",
     "is_terminal",
 ]
 
@@ -119,3 +120,12 @@ def handles_errors(func: Callable) -> Callable:
             )
 
     return wrapper
+
+
+def emit_csv(tables: dict[str, Any]) -> None:
+    """Several result tables as one long CSV on stdout, the first column naming the table."""
+    import polars as pl
+
+    frames = [df.select(pl.lit(name).alias("table"), pl.all().cast(pl.String)) for name, df in tables.items() if df is not None]
+    if frames:
+        sys.stdout.write(pl.concat(frames, how="diagonal").write_csv())
