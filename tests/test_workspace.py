@@ -1,0 +1,99 @@
+"""The stage contract: a failing or interrupted stage leaves the workspace byte for byte as it was."""
+
+from __future__ import annotations
+
+import shutil
+
+import polars as pl
+import pytest
+
+from trialkit.analyses.errors import SchemaViolationError
+from trialkit.cli.workspace import Stage
+
+
+def _snapshot(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def workspace(seed_workspace, tmp_path):
+    ws = tmp_path / "ws"
+    shutil.copytree(seed_workspace, ws)
+    return ws
+
+
+def test_ingest_that_fails_on_its_second_file_leaves_the_workspace_as_it_was(workspace, tmp_path, run_cli):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "adsl.csv").write_text("USUBJID,TRT01A\nA,x\n")
+    (src / "adtte.csv").write_text("USUBJID,PARAMCD,AVAL,CNSR\nA,OS,ten,0\n")
+    before = _snapshot(workspace)
+    result = run_cli(["ingest", src, "-w", workspace])
+    assert result.exit_code == 1
+    assert "adtte.csv (ADTTE), column AVAL" in result.stderr
+    assert _snapshot(workspace) == before
+
+
+def test_a_stage_interrupted_after_staging_writes_leaves_no_trace(workspace):
+    before = _snapshot(workspace)
+    with pytest.raises(KeyboardInterrupt):
+        with Stage(workspace, "test", {}) as stage:
+            stage.write_parquet("adsl.parquet", pl.DataFrame({"USUBJID": ["X"]}), "ADSL", "1.0")
+            stage.write_json("survival/out.json", {"a": 1})
+            raise KeyboardInterrupt
+    assert _snapshot(workspace) == before
+    assert not (workspace / "survival").exists(), "folders a failed stage created are removed"
+
+
+def test_a_stage_that_succeeds_replaces_files_and_records_them_in_the_manifest(workspace):
+    with Stage(workspace, "test", {"arm": ["high"]}) as stage:
+        stage.read("adsl")
+        stage.write_json("extra/out.json", {"a": 1})
+    assert (workspace / "extra" / "out.json").read_text() == '{\n  "a": 1\n}\n'
+    manifest = (workspace / "manifest.json").read_text()
+    assert '"extra/out.json"' in manifest and '"trialkit test --arm high"' in manifest
+    assert not list(workspace.rglob("*.tmp")), "no temporary file is left behind"
+
+
+def test_reading_an_invalid_dataset_points_to_trialkit_validate(workspace):
+    df = pl.read_parquet(workspace / "adtte.parquet")
+    df.with_columns(pl.lit(5, dtype=pl.Int64).alias("CNSR")).write_parquet(workspace / "adtte.parquet")
+    with pytest.raises(SchemaViolationError) as err:
+        with Stage(workspace, "survival", {}) as stage:
+            stage.read("adtte")
+    assert "adtte.parquet (ADTTE), column CNSR: 24 row(s) break rule CNSR_check" in err.value.message
+    assert "trialkit validate" in err.value.hint
+
+
+def test_validate_quarantines_bad_rows_and_the_counts_reconcile(workspace, run_cli):
+    lb = pl.read_parquet(workspace / "adlb.parquet")
+    n = lb.height
+    broken = lb.with_columns(
+        pl.when(pl.int_range(pl.len()) < 3).then(pl.lit(999.0)).otherwise(pl.col("AVAL")).alias("AVAL")
+    )
+    broken.write_parquet(workspace / "adlb.parquet")
+    result = run_cli(["validate", "-w", workspace, "--format", "json"])
+    assert result.exit_code == 1
+    kept = pl.read_parquet(workspace / "adlb.parquet")
+    quarantine = pl.read_parquet(workspace / "quarantine" / "adlb.parquet")
+    assert kept.height + quarantine.height == n
+    assert quarantine.height == 3
+    assert set(quarantine["QUARANTINE_REASON"]) == {"aval_plausible"}
+    assert '"quarantined_rows": 3' in result.stdout and '"kept_rows": %d' % (n - 3) in result.stdout
+    again = run_cli(["validate", "-w", workspace])
+    assert again.exit_code == 0, "the kept rows are clean"
+    assert pl.read_parquet(workspace / "quarantine" / "adlb.parquet").height == 3, "quarantined rows are kept"
+
+
+def test_validate_reports_every_violation_not_only_the_first(workspace, run_cli):
+    sl = pl.read_parquet(workspace / "adsl.parquet")
+    sl.with_columns(pl.lit("Z").alias("SEX"), pl.lit(200.0).alias("AGE")).write_parquet(workspace / "adsl.parquet")
+    result = run_cli(["validate", "-w", workspace])
+    assert result.exit_code == 1
+    assert "SEX_check" in result.stdout and "AGE_max" in result.stdout
+
+
+def test_validate_on_an_empty_workspace_is_an_io_error(tmp_path, run_cli):
+    result = run_cli(["validate", "-w", tmp_path])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: workspace")
