@@ -27,7 +27,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python tests/bench/run_bench.py --out bench-results.json
+	cd tests/bench && ../../$(BIN)/python run_bench.py --out ../../bench-results.json
 
 # Regenerate the lock file after changing dependencies in pyproject.toml.
 lock:
