@@ -37,7 +37,7 @@ def root(
     ctx: typer.Context,
     workspace: Annotated[
         Optional[str],
-        typer.Option("--workspace", "-w", help="Workspace folder for every stage (default: $TRIALKIT_WORKSPACE, else ./trialkit-work)."),
+        typer.Option("--workspace", "-w", metavar="DIR", help="Workspace folder for every stage (default: $TRIALKIT_WORKSPACE, else ./trialkit-work)."),
     ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")

@@ -32,6 +32,7 @@ WorkspaceOpt = Annotated[
     typer.Option(
         "--workspace",
         "-w",
+        metavar="DIR",
         help="Workspace folder (default: $TRIALKIT_WORKSPACE, else ./trialkit-work). Also accepted before the command.",
         show_default=False,
     ),

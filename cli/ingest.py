@@ -24,11 +24,11 @@ def ingest(
     ctx: typer.Context,
     sources: Annotated[
         Optional[list[Path]],
-        typer.Argument(help="Folders or files (.csv .parquet .xpt .sas7bdat .xlsx). None: the built-in seed trial.", show_default=False),
+        typer.Argument(metavar="SOURCE", help="Folders or files (.csv .parquet .xpt .sas7bdat .xlsx). None: the built-in seed trial.", show_default=False),
     ] = None,
     dataset: Annotated[
         Optional[str],
-        typer.Option("--dataset", "-d", help="Dataset of a single SOURCE whose file name does not say it (adsl, adlb, adae, adtte, adex)."),
+        typer.Option("--dataset", "-d", metavar="NAME", help="Dataset of a single SOURCE whose file name does not say it (adsl, adlb, adae, adtte, adex)."),
     ] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
