@@ -90,10 +90,13 @@ def _print_report(ws, report: dict) -> None:
         out.print("[green]Clean:[/] every dataset satisfies its schema.")
         return
     table = Table(title="Violations", title_justify="left")
-    for col in ("dataset", "rule", "column", "rows", "examples (USUBJID/PARAMCD/visit)", "what the rule says"):
+    for col in ("dataset", "rule", "column", "rows", "first rows: keys (USUBJID/PARAMCD/visit)", "what the rule says"):
         table.add_column(col, justify="right" if col == "rows" else "left", overflow="fold")
     for v in report["violations"]:
-        table.add_row(v["dataset"], v["rule"], v["column"], str(v["n_rows"]), "; ".join(v["examples"]), v["description"])
+        first = ", ".join(str(r) for r in v["rows"][:3])
+        keys = "; ".join(v["examples"])
+        table.add_row(v["dataset"], v["rule"], v["column"], str(v["n_rows"]), f"{first}: {keys}" if keys else first,
+                      v["description"])
     out.print(table)
     out.print(f"Rows that broke a rule are in {ws}/quarantine/<dataset>.parquet with the reason in "
               f"{QUARANTINE_REASON}; input rows = kept + quarantined. Fix the source and re-ingest, or analyse the kept rows.")
