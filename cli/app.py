@@ -12,6 +12,9 @@ from typing import Annotated, Optional
 import typer
 
 from . import ingest, schema, validate
+from . import biomarkers
+from . import safety
+from . import survival
 
 app = typer.Typer(
     name="trialkit",
@@ -50,6 +53,9 @@ def root(
 app.command("ingest")(ingest.ingest)
 app.command("validate")(validate.validate)
 app.command("schema")(schema.schema)
+app.command("biomarkers")(biomarkers.biomarkers)
+app.command("safety")(safety.safety)
+app.command("survival")(survival.survival)
 
 
 def main() -> None:

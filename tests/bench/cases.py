@@ -30,4 +30,20 @@ CASES: list[Case] = [
     Case("validate (built-in trial)", ("{trialkit}", "validate", "-w", "{seed}"), target_s=1.5),
     Case("ingest (CDISC pilot)", ("{trialkit}", "ingest", "{pilot}", "-w", "{pilot_ws}"), needs_pilot=True),
     Case("validate (CDISC pilot)", ("{trialkit}", "validate", "-w", "{pilot_ws}"), needs_pilot=True),
+    Case("safety (built-in trial)", ("{trialkit}", "safety", "-w", "{seed}")),
+    Case("safety (CDISC pilot)", ("{trialkit}", "safety", "-w", "{pilot_ws}"), needs_pilot=True),
+    # issue 3: trialkit survival at most R's wall time for survfit + survdiff on the same data
+    Case("survival (built-in trial)", ("{trialkit}", "survival", "-w", "{seed}"),
+         versus=("Rscript", "-e", "suppressPackageStartupMessages(library(survival)); "
+                 "t <- read.csv('{seed_dir}/adtte.csv'); s <- read.csv('{seed_dir}/adsl.csv'); "
+                 "d <- merge(t[t$PARAMCD == 'OS', ], s[, c('USUBJID', 'TRT01A')], by = 'USUBJID'); "
+                 "f <- survfit(Surv(AVAL, 1 - CNSR) ~ TRT01A, data = d); print(summary(f, times = c(182.625, 730.5))); "
+                 "print(survdiff(Surv(AVAL, 1 - CNSR) ~ TRT01A, data = d))"),
+         target_vs=1.0),
+    Case("survival --no-plot (built-in trial)", ("{trialkit}", "survival", "-w", "{seed}", "--no-plot")),
+    Case("survival (CDISC pilot)", ("{trialkit}", "survival", "-w", "{pilot_ws}"), needs_pilot=True),
+    # issue 4: biomarkers; the figures dominate (about 12 PNG+SVG pairs on the built-in trial)
+    Case("biomarkers (built-in trial)", ("{trialkit}", "biomarkers", "-w", "{seed}")),
+    Case("biomarkers --no-plot (built-in trial)", ("{trialkit}", "biomarkers", "-w", "{seed}", "--no-plot")),
+    Case("biomarkers (CDISC pilot)", ("{trialkit}", "biomarkers", "-w", "{pilot_ws}"), needs_pilot=True),
 ]
