@@ -1,0 +1,375 @@
+"""Adverse events: safety population, treatment-emergent flag, overview, severity, listings.
+
+Definitions (each function's docstring states its own; ``DEFINITIONS`` gathers them):
+
+- Safety population: ADSL SAFFL = "Y" (every ADSL subject when SAFFL is absent);
+  the group is TRT01A (actual treatment), in TRT01AN order. Percentages use
+  the number of subjects of the group in the safety population as denominator.
+- Treatment-emergent: ADAE TRTEMFL = "Y" when ADAE has TRTEMFL; otherwise
+  onset on or after the first dose: ASTDY >= 1, or ASTDT >= ADSL TRTSDT when
+  ASTDY is missing; an AE with no onset at all counts as treatment-emergent.
+- A subject counts once per row; events count every record.
+- AE records whose USUBJID is not in ADSL are excluded and counted.
+
+Output tables use lower-case column names (``arm``, ``n``, ``subjects``,
+``percent`` ...), the names of the JSON contract.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from .errors import ColumnNotFoundError, NoDataError
+from .groups import Arm
+
+__all__ = [
+    "SafetyPopulation",
+    "AESet",
+    "NOT_RELATED",
+    "SEVERITY_ORDER",
+    "safety_population",
+    "teae_rule",
+    "derive_var_teae",
+    "select_safety_aes",
+    "related_expr",
+    "overview_table",
+    "severity_scale",
+    "severity_table",
+    "sae_listing",
+    "death_listing",
+    "count_subjects",
+]
+
+#: AEREL values that mean "not related"; any other value, or a missing one, counts as related.
+NOT_RELATED = ("NOT RELATED", "UNRELATED", "NONE", "NO", "N", "UNLIKELY", "UNLIKELY RELATED", "REMOTE",
+               "NOT SUSPECTED", "NOT APPLICABLE")
+SEVERITY_ORDER = ("MILD", "MODERATE", "SEVERE")
+MISSING = "MISSING"
+
+
+@dataclass(frozen=True)
+class SafetyPopulation:
+    """The safety population: one row per subject, and the groups with their N.
+
+    ``subjects``: USUBJID, ARM, TRTSDT, DTHFL, DTHDT (the last three null when ADSL lacks them).
+    ``counts``: arm, order, n (one row per selected group, dose order).
+    """
+
+    subjects: pl.DataFrame
+    counts: pl.DataFrame
+    rule: str
+
+    @property
+    def arms(self) -> list[str]:
+        return self.counts["arm"].to_list()
+
+
+@dataclass(frozen=True)
+class AESet:
+    """The AE records of the safety population, with ARM and the Boolean TEAE added.
+
+    ``not_in_adsl_*`` count the excluded records (and subjects) whose USUBJID is
+    not in ADSL; ``outside_population`` the records of ADSL subjects outside the
+    safety population or the selected groups.
+    """
+
+    records: pl.DataFrame
+    te_rule: str
+    not_in_adsl_records: int
+    not_in_adsl_subjects: int
+    outside_population: int
+
+    @property
+    def teae(self) -> pl.DataFrame:
+        return self.records.filter(pl.col("TEAE"))
+
+
+def _require(df: pl.DataFrame, dataset: str, *columns: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ColumnNotFoundError(
+            f"{dataset} has no {', '.join(missing)}: the safety tables need {'it' if len(missing) == 1 else 'them'}",
+            f"add {', '.join(missing)} to {dataset} and re-run trialkit ingest",
+        )
+
+
+def safety_population(adsl: pl.DataFrame, arms: list[Arm]) -> SafetyPopulation:
+    """Subjects with SAFFL = "Y" (everyone when ADSL has no SAFFL) in the selected groups (TRT01A)."""
+    _require(adsl, "ADSL", "USUBJID", "TRT01A")
+    if "SAFFL" in adsl.columns:
+        pop = adsl.filter(pl.col("SAFFL") == "Y")
+        rule = 'ADSL SAFFL = "Y"; group = TRT01A (actual treatment)'
+    else:
+        pop = adsl
+        rule = "ADSL has no SAFFL: every ADSL subject is in the safety population; group = TRT01A (actual treatment)"
+    labels = [a.label for a in arms]
+    pop = pop.filter(pl.col("TRT01A").is_in(labels))
+    if pop.height == 0:
+        raise NoDataError(
+            f"no ADSL subject of the groups {', '.join(labels)} is in the safety population ({rule.split(';')[0]})",
+            "check SAFFL in ADSL, or choose other groups with --arm",
+        )
+    extra = {c: pl.col(c) if c in adsl.columns else pl.lit(None, dtype) for c, dtype in
+             (("TRTSDT", pl.Date), ("DTHFL", pl.String), ("DTHDT", pl.Date))}
+    subjects = pop.select(pl.col("USUBJID"), pl.col("TRT01A").alias("ARM"), **extra)
+    n = subjects.group_by("ARM").len("n")
+    counts = (pl.DataFrame({"arm": labels, "order": list(range(1, len(labels) + 1))},
+                           schema={"arm": pl.String, "order": pl.Int64})
+              .join(n.rename({"ARM": "arm"}), on="arm", how="left")
+              .with_columns(pl.col("n").fill_null(0).cast(pl.Int64)))
+    return SafetyPopulation(subjects, counts, rule)
+
+
+def teae_rule(adae: pl.DataFrame) -> str:
+    """"TRTEMFL" when ADAE carries a TRTEMFL with at least one value, else "onset"."""
+    if "TRTEMFL" in adae.columns and (adae.height == 0 or adae["TRTEMFL"].null_count() < adae.height):
+        return "TRTEMFL"
+    return "onset"
+
+
+TEAE_RULE_TEXT = {
+    "TRTEMFL": 'ADAE TRTEMFL = "Y"',
+    "onset": ("ADAE has no TRTEMFL: onset on or after the first dose, ASTDY >= 1 (ASTDT >= ADSL TRTSDT where "
+              "ASTDY is missing); an AE without any onset counts as treatment-emergent"),
+}
+
+
+def derive_var_teae(adae: pl.DataFrame) -> pl.DataFrame:
+    """Add TEAE (Boolean) by ``teae_rule``; the onset rule needs ASTDY, or ASTDT with TRTSDT joined."""
+    if teae_rule(adae) == "TRTEMFL":
+        return adae.with_columns((pl.col("TRTEMFL") == "Y").fill_null(False).alias("TEAE"))
+    has_day = "ASTDY" in adae.columns
+    has_date = "ASTDT" in adae.columns and "TRTSDT" in adae.columns
+    if not (has_day or has_date):
+        raise ColumnNotFoundError(
+            "ADAE has neither TRTEMFL nor an onset (ASTDY, or ASTDT with ADSL TRTSDT): "
+            "treatment-emergent AEs cannot be told apart",
+            "add TRTEMFL or ASTDY to ADAE and re-run trialkit ingest",
+        )
+    by_day = (pl.col("ASTDY") >= 1) if has_day else pl.lit(None, pl.Boolean)
+    by_date = (pl.col("ASTDT") >= pl.col("TRTSDT")) if has_date else pl.lit(None, pl.Boolean)
+    return adae.with_columns(pl.coalesce(by_day, by_date, pl.lit(True)).alias("TEAE"))
+
+
+def select_safety_aes(adae: pl.DataFrame, adsl: pl.DataFrame, population: SafetyPopulation) -> AESet:
+    """AE records of the safety population with ARM (ADSL TRT01A) and TEAE; the rest counted, not kept."""
+    _require(adae, "ADAE", "USUBJID", "AEBODSYS", "AEDECOD")
+    known = adae["USUBJID"].is_in(adsl["USUBJID"].implode())
+    orphans = adae.filter(~known)
+    inside = adae.filter(known)
+    keep = population.subjects.select("USUBJID", "ARM", "TRTSDT")
+    drop = [c for c in ("ARM", "TRTSDT") if c in inside.columns]
+    records = inside.drop(drop).join(keep, on="USUBJID", how="inner")
+    records = derive_var_teae(records)
+    return AESet(
+        records=records,
+        te_rule=teae_rule(adae),
+        not_in_adsl_records=orphans.height,
+        not_in_adsl_subjects=orphans["USUBJID"].n_unique(),
+        outside_population=inside.height - records.height,
+    )
+
+
+def related_expr(column: str = "AEREL") -> pl.Expr:
+    """True when AEREL is missing or not one of ``NOT_RELATED`` (compared in upper case)."""
+    rel = pl.col(column).str.strip_chars().str.to_uppercase()
+    return rel.is_null() | ~rel.is_in(list(NOT_RELATED))
+
+
+def count_subjects(records: pl.DataFrame, population: SafetyPopulation, keys: list[str] | None = None) -> pl.DataFrame:
+    """Subjects (distinct USUBJID) and events (records) per group, over every group (zero-filled).
+
+    Columns: ``keys``..., arm, order, n, subjects, events, percent (100 x subjects / n; null when n = 0).
+    """
+    keys = keys or []
+    counted = records.group_by([*keys, "ARM"]).agg(
+        pl.col("USUBJID").n_unique().cast(pl.Int64).alias("subjects"), pl.len().cast(pl.Int64).alias("events")
+    ).rename({"ARM": "arm"})
+    frame = population.counts
+    if keys:
+        frame = records.select(keys).unique().join(frame, how="cross")
+    out = frame.join(counted, on=[*keys, "arm"], how="left", nulls_equal=True).with_columns(
+        pl.col("subjects").fill_null(0), pl.col("events").fill_null(0)
+    )
+    return out.with_columns(_percent())
+
+
+def _percent() -> pl.Expr:
+    return pl.when(pl.col("n") > 0).then(100.0 * pl.col("subjects") / pl.col("n")).otherwise(None).alias("percent")
+
+
+def _usable(df: pl.DataFrame, column: str) -> bool:
+    return column in df.columns and df[column].null_count() < df.height
+
+
+def _grade_expr() -> pl.Expr:
+    return pl.col("ATOXGR").cast(pl.String).str.extract(r"(\d+)", 1).cast(pl.Int64, strict=False)
+
+
+def _overview_categories(adae_columns: set[str], records: pl.DataFrame) -> list[tuple[str, pl.Expr | None, str]]:
+    """(category, filter on TEAE records or None when not assessable, variable) in display order."""
+    has = {c: _usable(records, c) or (records.height == 0 and c in adae_columns) for c in
+           ("AEREL", "AESER", "AESEV", "ATOXGR", "AEACN")}
+    serious = pl.col("AESER") == "Y"
+    cats = [
+        ("Any TEAE", pl.lit(True), "ADAE"),
+        ("Any related TEAE", related_expr() if has["AEREL"] else None, "AEREL"),
+        ("Any serious TEAE", serious if has["AESER"] else None, "AESER"),
+        ("Any serious related TEAE", serious & related_expr() if has["AESER"] and has["AEREL"] else None, "AESER, AEREL"),
+        ("Any severe TEAE", pl.col("AESEV") == "SEVERE" if has["AESEV"] else None, "AESEV"),
+    ]
+    if "ATOXGR" in adae_columns:
+        cats.append(("Any grade >= 3 TEAE", _grade_expr() >= 3 if has["ATOXGR"] else None, "ATOXGR"))
+    dc = pl.col("AEACN").str.to_uppercase().str.contains("WITHDRAWN|DISCONTINU")
+    cats.append(("Any TEAE leading to discontinuation", dc if has["AEACN"] else None, "AEACN"))
+    return cats
+
+
+def overview_table(aes: AESet, population: SafetyPopulation, adae_columns: list[str]) -> pl.DataFrame:
+    """Subjects with any TEAE, related, serious, serious and related, severe (grade >= 3), leading to
+    discontinuation, and deaths (ADSL DTHFL = "Y" or any AE with AESDTH = "Y"), n (%) per group.
+
+    A category whose ADAE variable is absent or entirely missing has null subjects and percent.
+    Columns: category, order, arm, n, subjects, percent.
+    """
+    teae = aes.teae
+    parts = []
+    cats = _overview_categories(set(adae_columns), aes.records)
+    for i, (category, expr, _var) in enumerate(cats, start=1):
+        if expr is None:
+            counted = population.counts.with_columns(pl.lit(None, pl.Int64).alias("subjects"),
+                                                      pl.lit(None, pl.Float64).alias("percent"))
+        else:
+            counted = count_subjects(teae.filter(expr.fill_null(False)), population)
+        parts.append(counted.select(pl.lit(category).alias("category"), pl.lit(i).cast(pl.Int64).alias("order"),
+                                    "arm", "n", "subjects", "percent"))
+    deaths = _dead_subjects(aes, population)
+    counted = count_subjects(deaths, population)
+    parts.append(counted.select(pl.lit("Deaths").alias("category"), pl.lit(len(cats) + 1).cast(pl.Int64).alias("order"),
+                                "arm", "n", "subjects", "percent"))
+    return pl.concat(parts)
+
+
+def _dead_subjects(aes: AESet, population: SafetyPopulation) -> pl.DataFrame:
+    """USUBJID, ARM, SOURCE of subjects who died: ADSL DTHFL = "Y" and/or an AE with AESDTH = "Y"."""
+    adsl_dead = population.subjects.filter(pl.col("DTHFL") == "Y").select("USUBJID", "ARM")
+    if "AESDTH" in aes.records.columns:
+        ae_dead = aes.records.filter(pl.col("AESDTH") == "Y").select("USUBJID", "ARM").unique()
+    else:
+        ae_dead = adsl_dead.clear()
+    both = adsl_dead.join(ae_dead, on=["USUBJID", "ARM"], how="full", coalesce=True)
+    return both.with_columns(
+        pl.when(pl.col("USUBJID").is_in(adsl_dead["USUBJID"].implode()) & pl.col("USUBJID").is_in(ae_dead["USUBJID"].implode()))
+        .then(pl.lit("ADSL DTHFL and ADAE AESDTH"))
+        .when(pl.col("USUBJID").is_in(adsl_dead["USUBJID"].implode()))
+        .then(pl.lit("ADSL DTHFL"))
+        .otherwise(pl.lit("ADAE AESDTH"))
+        .alias("SOURCE")
+    )
+
+
+def severity_scale(records: pl.DataFrame) -> str:
+    """"ATOXGR" (grade 1-5) when ADAE has any toxicity grade, else "AESEV" (MILD < MODERATE < SEVERE)."""
+    return "ATOXGR" if _usable(records, "ATOXGR") else "AESEV"
+
+
+def _severity_rank(scale: str, columns: list[str]) -> pl.Expr:
+    if scale == "ATOXGR":
+        return _grade_expr()
+    if "AESEV" not in columns:
+        return pl.lit(None, pl.Int64)
+    ranks = {s: i for i, s in enumerate(SEVERITY_ORDER, start=1)}
+    return pl.col("AESEV").str.to_uppercase().replace_strict(ranks, default=None, return_dtype=pl.Int64)
+
+
+def severity_table(aes: AESet, population: SafetyPopulation) -> pl.DataFrame:
+    """Subjects by their maximum severity of TEAE, per row (any, SOC, PT) and group.
+
+    A subject counts once per row, at the most severe of its TEAEs in that row
+    (MILD < MODERATE < SEVERE, or ATOXGR grade); a subject whose TEAEs in the
+    row all lack a severity counts under "MISSING".
+    Columns: level, soc, pt, severity, severity_order, arm, n, subjects, percent.
+    """
+    teae = aes.teae
+    scale = severity_scale(teae)
+    rank = _severity_rank(scale, teae.columns)
+    teae = teae.with_columns(rank.alias("_RANK"))
+    if scale == "ATOXGR":
+        labels = {g: f"GRADE {g}" for g in range(1, 6)}
+    else:
+        labels = {i: s for i, s in enumerate(SEVERITY_ORDER, start=1)}
+    levels = [("any", []), ("soc", ["AEBODSYS"]), ("pt", ["AEBODSYS", "AEDECOD"])]
+    parts = []
+    sev_frame = pl.DataFrame({"severity": [*labels.values(), MISSING],
+                              "severity_order": [*labels.keys(), 99]},
+                             schema={"severity": pl.String, "severity_order": pl.Int64})
+    for level, keys in levels:
+        worst = (teae.group_by(["USUBJID", "ARM", *keys]).agg(pl.col("_RANK").max())
+                 .with_columns(pl.col("_RANK").fill_null(99).alias("severity_order")))
+        counted = worst.group_by([*keys, "ARM", "severity_order"]).agg(pl.len().cast(pl.Int64).alias("subjects"))
+        frame = population.counts.join(sev_frame, how="cross")
+        if keys:
+            frame = teae.select(keys).unique().join(frame, how="cross")
+        out = (frame.join(counted.rename({"ARM": "arm"}), on=[*keys, "arm", "severity_order"], how="left")
+               .with_columns(pl.col("subjects").fill_null(0)).with_columns(_percent()))
+        out = out.with_columns(
+            pl.lit(level).alias("level"),
+            (pl.col("AEBODSYS") if keys else pl.lit(None, pl.String)).alias("soc"),
+            (pl.col("AEDECOD") if len(keys) > 1 else pl.lit(None, pl.String)).alias("pt"),
+        )
+        parts.append(out.select("level", "soc", "pt", "severity", "severity_order", "arm", "order", "n", "subjects", "percent"))
+    table = pl.concat(parts)
+    if not teae.filter(pl.col("_RANK").is_null()).height:
+        table = table.filter(pl.col("severity") != MISSING)
+    return table.sort(pl.col("level").replace_strict({"any": 0, "soc": 1, "pt": 2}, return_dtype=pl.Int64),
+                      "soc", "pt", "order", "severity_order", nulls_last=False).drop("order")
+
+
+def _col(df: pl.DataFrame, name: str, dtype=pl.String) -> pl.Expr:
+    return pl.col(name) if name in df.columns else pl.lit(None, dtype)
+
+
+def sae_listing(aes: AESet, population: SafetyPopulation) -> pl.DataFrame:
+    """Every serious AE (AESER = "Y") of the safety population, treatment-emergent or not.
+
+    Columns: usubjid, arm, soc, pt, term, onset_day, severity, related, outcome, teae.
+    """
+    r = aes.records
+    if "AESER" not in r.columns:
+        r = r.clear()
+    else:
+        r = r.filter(pl.col("AESER") == "Y")
+    order = population.counts.select(pl.col("arm").alias("ARM"), "order")
+    return (r.join(order, on="ARM", how="left").sort("order", "USUBJID", _col(r, "ASTDY", pl.Float64), nulls_last=True)
+            .select(pl.col("USUBJID").alias("usubjid"), pl.col("ARM").alias("arm"), pl.col("AEBODSYS").alias("soc"),
+                    pl.col("AEDECOD").alias("pt"), pl.coalesce(_col(r, "AETERM"), pl.col("AEDECOD")).alias("term"),
+                    _col(r, "ASTDY", pl.Float64).alias("onset_day"), _col(r, "AESEV").alias("severity"),
+                    _col(r, "AEREL").alias("related"), _col(r, "AEOUT").alias("outcome"), pl.col("TEAE").alias("teae")))
+
+
+def death_listing(aes: AESet, population: SafetyPopulation) -> pl.DataFrame:
+    """Subjects of the safety population who died (ADSL DTHFL = "Y" or an AE with AESDTH = "Y").
+
+    ``term``, ``onset_day`` and ``outcome`` are those of the fatal AE(s) (AESDTH = "Y", joined by "; ")
+    when ADAE records one; ``death_day`` is DTHDT - TRTSDT + 1 when ADSL has both dates.
+    Columns: usubjid, arm, source, term, onset_day, outcome, death_day.
+    """
+    dead = _dead_subjects(aes, population)
+    r = aes.records
+    fatal = (r.filter(pl.col("AESDTH") == "Y") if "AESDTH" in r.columns else r.clear())
+    fatal = fatal.sort("USUBJID", _col(fatal, "ASTDY", pl.Float64), nulls_last=True).group_by("USUBJID", maintain_order=True).agg(
+        pl.col("AEDECOD").str.join("; ").alias("term"),
+        _col(fatal, "ASTDY", pl.Float64).min().alias("onset_day"),
+        _col(fatal, "AEOUT").drop_nulls().unique(maintain_order=True).str.join("; ").alias("outcome"),
+    )
+    dates = population.subjects.select(
+        "USUBJID", ((pl.col("DTHDT") - pl.col("TRTSDT")).dt.total_days() + 1).cast(pl.Float64).alias("death_day"))
+    order = population.counts.select(pl.col("arm").alias("ARM"), "order")
+    out = dead.join(fatal, on="USUBJID", how="left").join(dates, on="USUBJID", how="left").join(order, on="ARM", how="left")
+    return out.sort("order", "USUBJID").select(
+        pl.col("USUBJID").alias("usubjid"), pl.col("ARM").alias("arm"), pl.col("SOURCE").alias("source"),
+        pl.col("term").cast(pl.String), pl.col("onset_day").cast(pl.Float64),
+        pl.when(pl.col("outcome") == "").then(None).otherwise(pl.col("outcome")).cast(pl.String).alias("outcome"),
+        "death_day")

@@ -1,0 +1,96 @@
+"""Onset of adverse events relative to the infusions (ADEX): what an infusion reaction looks like.
+
+For each AE record of the safety population (treatment-emergent or not), the
+most recent dose on or before the AE's onset day is found in ADEX, and
+``days`` = onset study day - dose study day (0 = same day). ADEX and ADAE
+record days, not hours, so "within 24 h" means the same or the next day
+(days 0-1). Windows: "before first dose" (no dose on or before onset),
+"within 24 h (day 0-1)", "2-7 days", "8-30 days", "later (> 30 days)",
+"onset unknown" (no ASTDY, and no ASTDT with TRTSDT to derive it).
+The onset study day is ASTDY, else ASTDT - TRTSDT (+1 on or after TRTSDT).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from .errors import ColumnNotFoundError
+from .safety import AESet, SafetyPopulation, count_subjects
+
+__all__ = ["ONSET_WINDOWS", "derive_var_onset_window", "onset_table", "onset_by_term"]
+
+ONSET_WINDOWS = ("before first dose", "within 24 h (day 0-1)", "2-7 days", "8-30 days", "later (> 30 days)",
+                 "onset unknown")
+
+
+def _onset_day(records: pl.DataFrame) -> pl.Expr:
+    day = pl.col("ASTDY").cast(pl.Float64) if "ASTDY" in records.columns else pl.lit(None, pl.Float64)
+    if "ASTDT" in records.columns and "TRTSDT" in records.columns:
+        diff = (pl.col("ASTDT") - pl.col("TRTSDT")).dt.total_days().cast(pl.Float64)
+        from_date = pl.when(diff >= 0).then(diff + 1).otherwise(diff)
+        return pl.coalesce(day, from_date)
+    return day
+
+
+def derive_var_onset_window(records: pl.DataFrame, adex: pl.DataFrame) -> pl.DataFrame:
+    """Add ONSETDY (onset study day), DOSEDY (most recent dose on or before it), DAYS and WINDOW."""
+    for col in ("USUBJID", "ASTDY"):
+        if col not in adex.columns:
+            raise ColumnNotFoundError(f"ADEX has no {col}: the onset-relative-to-dose table needs it",
+                                      f"add {col} to ADEX and re-run trialkit ingest")
+    doses = (adex.select("USUBJID", pl.col("ASTDY").cast(pl.Float64).alias("DOSEDY"))
+             .drop_nulls().unique().sort("DOSEDY"))
+    with_day = records.with_row_index("_i").with_columns(_onset_day(records).alias("ONSETDY"))
+    known = with_day.filter(pl.col("ONSETDY").is_not_null()).sort("ONSETDY")
+    matched = known.join_asof(doses, left_on="ONSETDY", right_on="DOSEDY", by="USUBJID", strategy="backward",
+                             check_sortedness=False)  # both sorted by day: the asof key
+    unknown = with_day.filter(pl.col("ONSETDY").is_null()).with_columns(pl.lit(None, pl.Float64).alias("DOSEDY"))
+    out = pl.concat([matched, unknown], how="diagonal_relaxed").sort("_i").drop("_i")
+    days = pl.col("ONSETDY") - pl.col("DOSEDY")
+    window = (pl.when(pl.col("ONSETDY").is_null()).then(pl.lit(ONSET_WINDOWS[5]))
+              .when(pl.col("DOSEDY").is_null()).then(pl.lit(ONSET_WINDOWS[0]))
+              .when(days <= 1).then(pl.lit(ONSET_WINDOWS[1]))
+              .when(days <= 7).then(pl.lit(ONSET_WINDOWS[2]))
+              .when(days <= 30).then(pl.lit(ONSET_WINDOWS[3]))
+              .otherwise(pl.lit(ONSET_WINDOWS[4])))
+    return out.with_columns(days.alias("DAYS"), window.alias("WINDOW"))
+
+
+def _window_frame() -> pl.DataFrame:
+    return pl.DataFrame({"WINDOW": list(ONSET_WINDOWS), "window_order": list(range(1, len(ONSET_WINDOWS) + 1))},
+                        schema={"WINDOW": pl.String, "window_order": pl.Int64})
+
+
+def onset_table(aes: AESet, population: SafetyPopulation, adex: pl.DataFrame) -> pl.DataFrame:
+    """AE records (events) and subjects per onset window and group; percent = subjects / N.
+
+    Every window and group appears (zero-filled), "onset unknown" only when some onset is unknown.
+    Columns: window, window_order, arm, n, events, subjects, percent.
+    """
+    timed = derive_var_onset_window(aes.records, adex)
+    counted = count_subjects(timed, population, ["WINDOW"]).select("WINDOW", "arm", "subjects", "events")
+    full = (_window_frame().join(population.counts, how="cross")
+            .join(counted, on=["WINDOW", "arm"], how="left")
+            .with_columns(pl.col("subjects").fill_null(0), pl.col("events").fill_null(0))
+            .with_columns(pl.when(pl.col("n") > 0).then(100.0 * pl.col("subjects") / pl.col("n"))
+                          .otherwise(None).alias("percent")))
+    if not timed.filter(pl.col("WINDOW") == ONSET_WINDOWS[5]).height:
+        full = full.filter(pl.col("WINDOW") != ONSET_WINDOWS[5])
+    return full.sort("window_order", "order").select(
+        pl.col("WINDOW").alias("window"), "window_order", "arm", "n", "events", "subjects", "percent")
+
+
+def onset_by_term(aes: AESet, population: SafetyPopulation, adex: pl.DataFrame) -> pl.DataFrame:
+    """AE records and subjects per preferred term, onset window and group (only non-empty cells).
+
+    Columns: pt, window, window_order, arm, events, subjects.
+    """
+    timed = derive_var_onset_window(aes.records, adex)
+    order = population.counts.select("arm", "order")
+    return (timed.group_by("AEDECOD", "WINDOW", "ARM")
+            .agg(pl.len().cast(pl.Int64).alias("events"), pl.col("USUBJID").n_unique().cast(pl.Int64).alias("subjects"))
+            .join(_window_frame(), on="WINDOW", how="left")
+            .join(order, left_on="ARM", right_on="arm", how="left")
+            .sort("window_order", "AEDECOD", "order")
+            .select(pl.col("AEDECOD").alias("pt"), pl.col("WINDOW").alias("window"), "window_order",
+                    pl.col("ARM").alias("arm"), "events", "subjects"))
