@@ -13,6 +13,7 @@ import typer
 
 from . import ingest, schema, validate
 from . import biomarkers
+from . import report
 from . import safety
 from . import survival
 
@@ -54,6 +55,7 @@ app.command("ingest")(ingest.ingest)
 app.command("validate")(validate.validate)
 app.command("schema")(schema.schema)
 app.command("biomarkers")(biomarkers.biomarkers)
+app.command("report")(report.report)
 app.command("safety")(safety.safety)
 app.command("survival")(survival.survival)
 

@@ -1,0 +1,102 @@
+"""The Markdown summary for CI job pages (``trialkit report --format md``).
+
+Short: the claims table, the headline survival, biomarker and safety
+numbers, and links to the figure files. Data strings are HTML-escaped and
+pipes escaped, since job pages render Markdown tables and inline HTML.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from .claims import NOT_EVALUABLE, NOT_REPRODUCED, REPRODUCED, STAGES
+from .report_html import fmt_num, fmt_p
+from .report_model import ReportInputs, stage_command
+from .report_stages import time_label
+
+__all__ = ["render_markdown", "md_escape"]
+
+_MARK = {REPRODUCED: "✅ reproduced", NOT_REPRODUCED: "❌ not reproduced", NOT_EVALUABLE: "⚠️ not evaluable"}
+
+
+def md_escape(value: Any) -> str:
+    """Text safe in a Markdown table cell: HTML-escaped, pipes and newlines neutralised."""
+    text = html.escape("" if value is None else str(value), quote=False)
+    return text.replace("|", "\\|").replace("\r", " ").replace("\n", " ").replace("`", "'")
+
+
+def _claims(inputs: ReportInputs) -> list[str]:
+    if inputs.claim_results is None:
+        return [md_escape(inputs.claims_note), ""]
+    res = inputs.claim_results
+    counts = {v: sum(r.verdict == v for r in res) for v in _MARK}
+    out = [f"{counts[REPRODUCED]} of {len(res)} claim(s) reproduced, {counts[NOT_REPRODUCED]} not reproduced, "
+           f"{counts[NOT_EVALUABLE]} not evaluable (`{md_escape(inputs.claims.path)}`).", "",
+           "| Claim | Check | Published | Reanalysis | Verdict |", "| --- | --- | --- | --- | --- |"]
+    for r in res:
+        for i, c in enumerate(r.checks):
+            claim = f"{md_escape(r.claim.id)}: {md_escape(r.claim.text)}" if i == 0 else ""
+            verdict = _MARK[c.verdict] + (f" ({md_escape(c.reason)})" if c.reason else "")
+            out.append(f"| {claim} | {md_escape(c.check.label or c.check.location)} | {md_escape(c.check.expected)} | "
+                       f"{md_escape(c.observed_text)} | {verdict} |")
+    return out + [""]
+
+
+def _survival(inputs: ReportInputs) -> list[str]:
+    s = inputs.stage("survival")
+    if s is None:
+        return [f"- Survival: not run (`{stage_command('survival', inputs.workspace_arg)}`)"]
+    j = s.json
+    lr = j.get("logrank") or {}
+    line = f"- Survival ({md_escape(j.get('endpoint', '?'))}): log-rank p = {fmt_p(lr.get('p'))}"
+    times = sorted({float(r["time"]) for r in j.get("landmarks") or [] if r.get("time") is not None})
+    for t in times:
+        vals = [f"{md_escape(r.get('arm'))} {fmt_num(r.get('survival'), 3)}" for r in j.get("landmarks") or []
+                if r.get("time") is not None and float(r["time"]) == t]
+        line += f"; S at {time_label(t)}: " + ", ".join(vals)
+    return [line]
+
+
+def _biomarkers(inputs: ReportInputs) -> list[str]:
+    s = inputs.stage("biomarkers")
+    if s is None:
+        return [f"- Biomarkers: not run (`{stage_command('biomarkers', inputs.workspace_arg)}`)"]
+    models = s.json.get("models") or []
+    if not models:
+        return ["- Biomarkers: biomarkers.json has no models"]
+    return ["- Biomarkers, group × visit interaction p: "
+            + ", ".join(f"{md_escape(m.get('param'))} {fmt_p(m.get('interaction_p'))}" for m in models)]
+
+
+def _safety(inputs: ReportInputs) -> list[str]:
+    s = inputs.stage("safety")
+    if s is None:
+        return [f"- Safety: not run (`{stage_command('safety', inputs.workspace_arg)}`)"]
+    out = []
+    overview = s.json.get("overview") or []
+    for cat in dict.fromkeys(r.get("category") for r in overview):
+        vals = [f"{md_escape(r.get('arm'))} {r.get('subjects') if r.get('subjects') is not None else 'n/a'}"
+                + (f" ({fmt_num(r.get('percent'), 1)}%)" if r.get("percent") is not None else "")
+                for r in overview if r.get("category") == cat]
+        out.append(f"- Safety, {md_escape(cat)}: " + ", ".join(vals))
+    return out or ["- Safety: safety.json has no overview"]
+
+
+def render_markdown(inputs: ReportInputs, version: str) -> str:
+    """The Markdown summary."""
+    lines = [f"# {md_escape(inputs.title)}", ""]
+    if inputs.synthetic:
+        lines += ["> **Synthetic data — not real patients.** The built-in seed trial was made up to mirror the "
+                  "published trial; do not cite its numbers as clinical results.", ""]
+    lines += [f"Study {md_escape(', '.join(inputs.study_ids))} · data: {md_escape((inputs.ingest or {}).get('origin', '?'))}"
+              f" · trialkit {md_escape(version)} · "
+              + (f"generated {inputs.timestamp}" if inputs.timestamp else "SOURCE_DATE_EPOCH not set"), "",
+              "## Claims", ""]
+    lines += _claims(inputs)
+    lines += ["## Headline results", ""] + _survival(inputs) + _biomarkers(inputs) + _safety(inputs) + [""]
+    figs = [(f.path, inputs.figure_links.get(f.path)) for name in STAGES if name in inputs.stages
+            for f in inputs.stages[name].figures]
+    if figs:
+        lines += ["## Figures", ""] + [f"- [{md_escape(p)}]({link})" for p, link in figs if link] + [""]
+    return "\n".join(lines)

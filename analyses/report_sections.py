@@ -1,0 +1,301 @@
+"""The report's sections that do not belong to one analysis stage, and the whole HTML document.
+
+Sections: study and data provenance, baseline characteristics (Table 1),
+claims check, methods (from the settings the stages recorded), and the
+reproducibility footer. ``render_html`` assembles them with the stage
+sections of ``report_stages``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import polars as pl
+
+from .claims import NOT_EVALUABLE, NOT_REPRODUCED, REPRODUCED, STAGES
+from .groups import arms_of
+from .report_html import Numbering, esc, gt_table, missing_box, page, section
+from .report_model import ReportInputs, stage_command
+from .report_stages import biomarkers_section, safety_section, survival_section
+from .report_table1 import TOTAL, baseline_characteristics
+
+__all__ = ["REPORT_FILES", "render_html", "header_html", "provenance_section", "table1_section",
+           "claims_section", "methods_section", "footer_html", "output_files"]
+
+#: the report's own outputs, never listed as inputs (they would change the report that lists them)
+REPORT_FILES = ("report.html", "report.md")
+
+
+def _subjects_line(inputs: ReportInputs) -> str:
+    if inputs.adsl is None or "TRT01A" not in inputs.adsl.columns:
+        return ""
+    arms = arms_of(inputs.adsl)
+    counts = ", ".join(f"{a.label} {inputs.adsl.filter(pl.col('TRT01A') == a.label).height}" for a in arms)
+    return f"{inputs.adsl.height} in {len(arms)} groups ({counts})"
+
+
+def header_html(inputs: ReportInputs, version: str) -> str:
+    """Title block, the synthetic-data banner, and the verdict summary: the report's first screen."""
+    origin = (inputs.ingest or {}).get("origin", "unknown")
+    stamp = inputs.timestamp or "SOURCE_DATE_EPOCH not set"
+    meta = [("Study", ", ".join(inputs.study_ids) or "STUDYID absent"), ("Data", origin),
+            ("Subjects", _subjects_line(inputs)), ("Generated", stamp)]
+    out = [f'<header><p class="kicker">Reanalysis report · trialkit {esc(version)}</p><h1>{esc(inputs.title)}</h1>',
+           '<p class="meta">' + " · ".join(f"<b>{esc(k)}</b> {esc(v)}" for k, v in meta if v) + "</p></header>\n"]
+    if inputs.synthetic:
+        out.append(
+            '<div class="banner" role="note"><strong>Synthetic data — not real patients.</strong> '
+            f"This workspace holds trialkit's built-in seed trial (STUDYID {esc(', '.join(inputs.study_ids))}): every "
+            "subject, value, event and death was made up by a seeded generator to mirror the design and the published "
+            "results of the trial. Do not cite any number in this report as a clinical result.</div>\n")
+    boxes = []
+    if inputs.claim_results is not None:
+        verdicts = [r.verdict for r in inputs.claim_results]
+        for label, verdict, cls in (("claims reproduced", REPRODUCED, "ok"), ("not reproduced", NOT_REPRODUCED, "bad"),
+                                    ("not evaluable", NOT_EVALUABLE, "na")):
+            boxes.append(f'<div class="{cls}"><span class="n">{verdicts.count(verdict)}</span>{esc(label)}</div>')
+    else:
+        boxes.append('<div class="na"><span class="n">–</span>no claims file: no claim checked</div>')
+    ran = [s for s in STAGES if s in inputs.stages]
+    missing = [s for s in STAGES if s not in inputs.stages]
+    boxes.append(f'<div><span class="n">{len(ran)}/{len(STAGES)}</span>analysis stages run'
+                 + (f" (missing: {esc(', '.join(missing))})" if missing else "") + "</div>")
+    out.append('<div class="verdicts">' + "".join(boxes) + "</div>\n")
+    return "".join(out)
+
+
+def provenance_section(inputs: ReportInputs, num: Numbering) -> str:
+    """Input files with SHA-256 and row counts, and the validation summary."""
+    ingest = inputs.ingest or {}
+    parts = [f"<p>Data ingested from <b>{esc(ingest.get('origin', 'unknown'))}</b> with <code>trialkit ingest</code>; "
+             "every dataset is stored as Parquet in the workspace with the SHA-256 of the file it came from.</p>"]
+    files = inputs.manifest.get("files", {})
+    rows = []
+    for d in ingest.get("datasets", []):
+        shas = {label: sha for f, label, sha in inputs.sources if f == d.get("file")}
+        kept = files.get(d.get("file"), {}).get("rows")
+        for label in d.get("sources", []) or [""]:
+            rows.append({"dataset": d.get("dataset", ""), "source": label, "sha": shas.get(label, "not recorded"),
+                         "rows": str(d.get("rows", "")), "kept": "" if kept is None else str(kept),
+                         "cols": str(d.get("columns", ""))})
+    if rows:
+        t = num.table()
+        parts.append(gt_table(pl.DataFrame(rows), f"tbl-{t}", t, "Input data: source files, their SHA-256, and row counts.",
+                              labels={"dataset": "Dataset", "source": "Source file", "sha": "SHA-256 of the source file",
+                                      "rows": "Rows read", "kept": "Rows kept", "cols": "Vars"},
+                              right=["rows", "kept", "cols"], mono=["sha"],
+                              widths={"dataset": "9%", "source": "25%", "sha": "42%", "rows": "8%", "kept": "9%",
+                                      "cols": "7%"},
+                              notes=["Rows kept: in the workspace after trialkit validate moved rows that break a schema rule "
+                                     "to quarantine/ (manifest.json); Vars: number of variables."]))
+    else:
+        parts.append(missing_box("The workspace records no ingested dataset.", f"trialkit ingest --workspace {inputs.workspace_arg}"))
+    parts.append(_validation(inputs, num))
+    return section("provenance", "Study and data provenance", "".join(parts), num)
+
+
+def _validation(inputs: ReportInputs, num: Numbering) -> str:
+    v = inputs.validation
+    if v is None:
+        return missing_box("The workspace has not been validated.", f"trialkit validate --workspace {inputs.workspace_arg}")
+    rows = [{"dataset": d.get("dataset", ""), "input": str(d.get("input_rows", "")), "kept": str(d.get("kept_rows", "")),
+             "quar": str(d.get("quarantined_rows", "")), "skipped": ", ".join(d.get("rules_skipped") or []) or "–"}
+            for d in v.get("datasets", [])]
+    violations = v.get("violations") or []
+    if v.get("workspace_clean"):
+        verdict = "Every dataset satisfies its schema (trialkit validate)."
+    else:
+        verdict = (f"trialkit validate found {len(violations)} rule violation(s); the rows that broke a row-level rule "
+                   "were moved to quarantine/ and are not analysed.")
+    t = num.table()
+    notes = [f"{x.get('dataset', '')} {x.get('rule', '')} ({x.get('column', '')}): {x.get('n_rows', '')} row(s) — "
+             f"{x.get('description', '')}" for x in violations[:10]]
+    if len(violations) > 10:
+        notes.append(f"... and {len(violations) - 10} more (validation.json)")
+    return (f"<p>{esc(verdict)}</p>" +
+            gt_table(pl.DataFrame(rows, schema={k: pl.String for k in ("dataset", "input", "kept", "quar", "skipped")}),
+                     f"tbl-{t}", t, "Validation summary (validation.json).",
+                     labels={"dataset": "Dataset", "input": "Rows checked", "kept": "Kept", "quar": "Quarantined",
+                             "skipped": "Rules skipped (variables absent)"},
+                     right=["input", "kept", "quar"], notes=notes))
+
+
+def table1_section(inputs: ReportInputs, num: Numbering) -> str:
+    """Baseline characteristics by group."""
+    if inputs.adsl is None:
+        body = missing_box("ADSL is absent from the workspace.", f"trialkit ingest --workspace {inputs.workspace_arg}")
+        return section("baseline", "Baseline characteristics", body, num)
+    arms = arms_of(inputs.adsl)
+    long = baseline_characteristics(inputs.adsl, inputs.adlb, arms)
+    names = [a.label for a in arms] + [TOTAL]
+    ids = {label: f"g{i}" for i, label in enumerate(names)}
+    n = {a.label: inputs.adsl.filter(pl.col("TRT01A") == a.label).height for a in arms}
+    n[TOTAL] = sum(n.values())
+    wide = (long.with_columns(pl.col("arm").replace_strict(ids, return_dtype=pl.String))
+            .pivot(on="arm", index=["variable", "row", "order"], values="value").sort("order").drop("order"))
+    t = num.table()
+    body = gt_table(wide, f"tbl-{t}", t, "Baseline characteristics by group.",
+                    rowname_col="row", groupname_col="variable",
+                    labels={ids[k]: f"{k} (N\u00a0=\u00a0{n[k]})" for k in names}, right=list(ids.values()),
+                    notes=["Continuous variables: n, mean (SD), median [Q1, Q3] (quartiles interpolated as R's default "
+                           "type 7); categorical variables: n (%) of the group's subjects.",
+                           "Baseline laboratory value: the ADLB record flagged ABLFL = \"Y\" (without ABLFL, the last "
+                           "value on or before day 1). Child-Pugh class from the baseline Child-Pugh score: A 5–6, "
+                           "B 7–9, C 10–15.",
+                           "Groups: ADSL TRT01A (actual treatment), every ADSL subject."])
+    return section("baseline", "Baseline characteristics", body, num)
+
+
+def claims_section(inputs: ReportInputs, num: Numbering) -> str:
+    """The claims check: each claim's checks with published value, reanalysis value and verdict."""
+    if inputs.claim_results is None:
+        body = f"<p>{esc(inputs.claims_note)}</p>"
+        return section("claims", "Claims check", body, num)
+    cf = inputs.claims
+    results = inputs.claim_results
+    counts = {v: sum(r.verdict == v for r in results) for v in (REPRODUCED, NOT_REPRODUCED, NOT_EVALUABLE)}
+    intro = (f"<p>{len(results)} claim(s) from <code>{esc(cf.path)}</code>"
+             + (f" ({esc(cf.reference)})" if cf.reference else "") +
+             f": <b>{counts[REPRODUCED]} reproduced</b>, {counts[NOT_REPRODUCED]} not reproduced, "
+             f"{counts[NOT_EVALUABLE]} not evaluable. A claim is reproduced when every one of its checks holds.</p>")
+    rows, where = [], []
+    for r in results:
+        group = f"Claim {r.claim.id} — {r.verdict}. “{r.claim.text}”" + (
+            f" Published: {r.claim.published}." if r.claim.published else "")
+        for j, c in enumerate(r.checks, start=1):
+            label = c.check.label or f"check {j}"
+            rows.append({"group": group, "check": label, "published": c.check.expected,
+                         "reanalysis": c.observed_text,
+                         "verdict": c.verdict + (f": {c.reason}" if c.reason else "")})
+            where.append({"claim": f"{r.claim.id}.{j}", "check": label, "where": c.check.location})
+    t = num.table()
+    table = gt_table(pl.DataFrame(rows), f"tbl-{t}", t, "Published claims checked against the reanalysis.",
+                     groupname_col="group",
+                     labels={"check": "Check", "published": "Published value (criterion)",
+                             "reanalysis": "Reanalysis value", "verdict": "Verdict"},
+                     verdict_col="verdict", widths={"check": "26%", "published": "22%", "reanalysis": "20%",
+                                                    "verdict": "32%"},
+                     notes=["Reproduced: the comparison holds; not reproduced: the number was found and the comparison "
+                            "fails; not evaluable: the number could not be found (the reason says why).",
+                            f"Where each number comes from: Table {t + 1}."])
+    t = num.table()
+    table += gt_table(pl.DataFrame(where), f"tbl-{t}", t, "Where each checked number comes from in the stages' results.",
+                      labels={"claim": "#", "check": "Check", "where": "Stage output [row selectors] field"},
+                      mono=["where"], widths={"claim": "6%", "check": "32%", "where": "62%"},
+                      notes=["JSON: <stage>/<stage>.json, key; Parquet: <stage>/<table>.parquet. 'all of' / 'sum of': "
+                             "every matching row is compared, or their sum."])
+    return section("claims", "Claims check", intro + table, num)
+
+
+def _flat(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "; ".join(f"{k}: {_flat(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_flat(v) for v in value)
+    if value is None:
+        return "none"
+    return str(value)
+
+
+def _dl(items: Mapping[str, Any]) -> str:
+    return '<dl class="methods">' + "".join(
+        f"<dt>{esc(str(k).replace('_', ' '))}</dt><dd>{esc(_flat(v))}</dd>" for k, v in items.items()) + "</dl>"
+
+
+def _prose(name: str, r: Mapping[str, Any]) -> str:
+    """One or two sentences from the recorded settings (only what was recorded)."""
+    g = lambda k: r.get(k)  # noqa: E731
+    out = []
+    if name == "survival":
+        if g("conf_type"):
+            lvl = g("conf_level")
+            out.append(f"Kaplan-Meier estimates by group with {g('conf_type')} confidence limits"
+                       + (f" at the {100 * float(lvl):g}% level" if isinstance(lvl, (int, float)) else "") + ".")
+        if g("rho") is not None:
+            out.append("Groups compared with the " + ("log-rank test" if not g("rho") else f"G-rho test (rho = {g('rho')})")
+                       + ", pairwise log-rank tests with Holm adjustment and a trend test"
+                       + (f" (scores {g('trend_scores')})" if g("trend_scores") else "") + ".")
+        if g("ties"):
+            out.append(f"Cox proportional hazards model with {g('ties')} ties"
+                       + (f" against {g('reference')}" if g("reference") else "") + ".")
+        if g("r_equivalent"):
+            out.append(f"R equivalent: {g('r_equivalent')}.")
+    elif name == "biomarkers":
+        if g("within_test"):
+            out.append(f"Change from baseline at each visit tested with the {g('within_test')} test within each group "
+                       "and with the groups pooled" + (f"; groups compared at each visit with {g('between_test')}"
+                                                       if g("between_test") else "") + ".")
+        if g("adjust") is not None:
+            out.append("p-values " + ("not adjusted for multiplicity" if str(g("adjust")) == "none"
+                                      else f"adjusted across visits ({g('adjust')})") + ".")
+        if g("model"):
+            out.append(f"Longitudinal model: {g('model')}" + (f", {g('model_formula')}" if g("model_formula") else "") + ".")
+    elif name == "safety":
+        for k, label in (("population", "Safety population"), ("treatment_emergent", "Treatment-emergent")):
+            if g(k):
+                out.append(f"{label}: {g(k)}.")
+    return f"<p>{esc(' '.join(out))}</p>" if out else ""
+
+
+def methods_section(inputs: ReportInputs, num: Numbering) -> str:
+    """Methods, from the settings and definitions each stage recorded in its JSON."""
+    parts = ["<p>This section is written from the options and definitions the stages recorded when they ran "
+             "(the <code>settings</code> or <code>definitions</code> of each stage's JSON); nothing here is assumed.</p>"]
+    for name, key, title in (("survival", "settings", "Survival"), ("biomarkers", "settings", "Biomarkers"),
+                             ("safety", "definitions", "Safety")):
+        parts.append(f"<h3>{esc(title)}</h3>")
+        stage = inputs.stage(name)
+        if stage is None:
+            parts.append(missing_box(f"The {name} stage has not run.", stage_command(name, inputs.workspace_arg)))
+            continue
+        recorded = stage.json.get(key)
+        if not recorded:
+            parts.append(f"<p>{esc(name)}.json records no <code>{esc(key)}</code>.</p>")
+            continue
+        parts.append(_prose(name, recorded))
+        if stage.commands:
+            parts.append("<p>Run as: " + ", ".join(f"<code>{esc(c)}</code>" for c in stage.commands) + ".</p>")
+        parts.append(_dl(recorded))
+    return section("methods", "Methods", "".join(parts), num)
+
+
+def output_files(inputs: ReportInputs) -> pl.DataFrame:
+    """Every workspace file in manifest.json but the report's own (any file ``trialkit report`` wrote, which would
+    change the report that lists it): command, file, rows, sha256 (sorted)."""
+    rows = [{"command": e.get("command") or "unknown", "file": path,
+             "rows": "" if e.get("rows") is None else str(e.get("rows")), "sha256": e.get("sha256", "")}
+            for path, e in sorted(inputs.manifest.get("files", {}).items())
+            if path not in REPORT_FILES and e and not str(e.get("command", "")).startswith("trialkit report")]
+    return pl.DataFrame(rows, schema={"command": pl.String, "file": pl.String, "rows": pl.String, "sha256": pl.String})
+
+
+def footer_html(inputs: ReportInputs, num: Numbering, generator: str) -> str:
+    """Reproducibility: versions, the command behind every output, and the timestamp."""
+    versions = ", ".join(f"{k} {v}" for k, v in inputs.versions)
+    files = output_files(inputs).sort(["command", "file"])
+    t = num.table()
+    table = gt_table(files, f"tbl-{t}", t, "Workspace outputs, the command that wrote each, and their SHA-256 (manifest.json).",
+                     groupname_col="command", labels={"file": "File", "rows": "Rows", "sha256": "SHA-256"},
+                     right=["rows"], mono=["sha256"], widths={"file": "42%", "rows": "8%", "sha256": "50%"})
+    stamp = (f"Generated {inputs.timestamp} (SOURCE_DATE_EPOCH)." if inputs.timestamp else
+             "SOURCE_DATE_EPOCH not set: the report carries no timestamp, so identical inputs give identical bytes.")
+    return (f'<footer id="reproducibility"><h2><span class="num">{len(num.toc) + 1}</span> Reproducibility</h2>'
+            f"<p>{esc(generator)}. {esc(stamp)}</p><p>Software: {esc(versions)}.</p>{table}</footer>\n")
+
+
+def render_html(inputs: ReportInputs, version: str) -> str:
+    """The self-contained HTML report."""
+    num = Numbering()
+    body = "".join([
+        provenance_section(inputs, num),
+        table1_section(inputs, num),
+        biomarkers_section(inputs, num),
+        survival_section(inputs, num),
+        safety_section(inputs, num),
+        claims_section(inputs, num),
+        methods_section(inputs, num),
+    ])
+    generator = f"trialkit {version}"
+    footer = footer_html(inputs, num, generator)
+    num.toc.append(("reproducibility", "Reproducibility"))
+    return page(inputs.title, header_html(inputs, version), body, num, footer, generator)

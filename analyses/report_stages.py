@@ -1,0 +1,482 @@
+"""The report's stage sections: biomarkers, survival and safety, read from what each stage wrote.
+
+Each section reads its stage's JSON (the ``--format json`` contract), its
+figures and, where the JSON lacks something, says so. A stage that has not
+run is shown as missing with the command that produces it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Mapping
+
+import polars as pl
+
+from .report_html import Numbering, esc, figure_html, fmt_ci, fmt_num, fmt_p, gt_table, missing_box, section
+from .report_model import Figure, ReportInputs, StageOutput, stage_command
+
+__all__ = ["biomarkers_section", "survival_section", "safety_section", "pivot_by_arm",
+           "time_label", "FIGURE_CAPTIONS"]
+
+#: captions of figures whose file names trialkit's stages use; others are captioned from the file name
+FIGURE_CAPTIONS = {
+    "km": "Kaplan-Meier estimates of survival by group, with the number at risk under the time axis.",
+    "edish": "eDISH: peak ALT against peak total bilirubin, each as a multiple of the upper limit of normal, per subject.",
+    "mdish": "Baseline-relative eDISH (mDISH): peak ALT and bilirubin as multiples of the subject's own baseline.",
+    "teae_dotplot": "Most frequent TEAEs: incidence by group and risk difference against the reference group (95% CI).",
+}
+
+
+def _missing_stage(name: str, inputs: ReportInputs) -> str:
+    return missing_box(f"The {name} stage has not run in this workspace.", stage_command(name, inputs.workspace_arg),
+                       "This section stays empty until it has; trialkit report never runs a stage itself.")
+
+
+def _absent(stage: str, keys: Iterable[str]) -> str:
+    keys = list(keys)
+    if not keys:
+        return ""
+    return (f'<p class="sans" style="font-size:8.5pt;color:#5a5a5a">{esc(stage)}.json has no '
+            + ", ".join(f"<code>{esc(k)}</code>" for k in keys) + "; that part is not shown.</p>")
+
+
+def _humanize(name: str) -> str:
+    return name.replace("_", " ").replace("-", " ").strip().capitalize()
+
+
+def _caption(fig: Figure) -> str:
+    if fig.name in FIGURE_CAPTIONS:
+        return FIGURE_CAPTIONS[fig.name]
+    for prefix, text in (("overview_", "mean ± SE by visit and group, the paper's figure style"),
+                         ("trajectories_", "individual trajectories by group")):
+        if fig.name.startswith(prefix):
+            return f"{_humanize(fig.name[len(prefix):])}: {text}."
+    return _humanize(fig.name) + "."
+
+
+def _figures(stage: StageOutput, inputs: ReportInputs, num: Numbering, names: Iterable[str] | None = None) -> str:
+    figs = stage.figures if names is None else [f for f in stage.figures if f.name in set(names)]
+    out = []
+    for fig in figs:
+        n = num.figure()
+        out.append(figure_html(fig, n, _caption(fig), inputs.figure_links.get(fig.path)))
+    return "".join(out)
+
+
+def _cell(key: str, value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "–"
+        if key == "p" or key.startswith("p_") or key.endswith("_p"):
+            return fmt_p(value)
+        if value.is_integer() and abs(value) < 1e9:
+            return str(int(value))
+        return fmt_num(value, 3)
+    if isinstance(value, (list, tuple, dict)):
+        return str(value)
+    return str(value)
+
+
+def time_label(days: float) -> str:
+    """A landmark time as people say it: "6 months (day 182.6)", "2 years (day 730.5)", "day 100"."""
+    for unit, per in (("year", 365.25), ("month", 30.4375)):
+        k = days / per
+        if k >= 1 and abs(k - round(k)) < 1e-9:
+            k = int(round(k))
+            return f"{k} {unit}{'s' if k != 1 else ''} (day {fmt_num(days, 1) if not float(days).is_integer() else int(days)})"
+    return f"day {fmt_num(days, 1) if not float(days).is_integer() else int(days)}"
+
+
+def _arm_ids(labels: list[str]) -> dict[str, str]:
+    return {label: f"g{i}" for i, label in enumerate(labels)}
+
+
+# --------------------------------------------------------------------------- survival
+def _median_text(m: Mapping[str, Any]) -> str:
+    if m.get("median") is not None:
+        return fmt_ci(m.get("median"), m.get("lower"), m.get("upper"), 1)
+    if m.get("lower") is not None:
+        return f"not reached ({fmt_num(m.get('lower'), 1)}, –)"
+    return "not reached"
+
+
+def survival_section(inputs: ReportInputs, num: Numbering) -> str:
+    stage = inputs.stage("survival")
+    if stage is None:
+        return section("survival", "Survival", _missing_stage("survival", inputs), num)
+    j = stage.json
+    absent = [k for k in ("endpoint", "arms", "landmarks", "medians", "logrank", "pairwise", "trend", "cox", "settings")
+              if k not in j]
+    settings = j.get("settings") or {}
+    level = settings.get("conf_level", 0.95)
+    ci = f"{fmt_num(100 * float(level), 0)}% CI" if isinstance(level, (int, float)) else "CI"
+    endpoint = f"<code>{esc(j.get('endpoint', '?'))}</code>" + (f" ({esc(j['param'])})" if j.get("param") else "")
+    parts = [f"<p>Endpoint {endpoint}; Kaplan-Meier estimates by group"
+             + (f" with {esc(settings.get('conf_type'))} confidence limits ({esc(ci)})" if settings.get("conf_type") else "")
+             + ".</p>", _absent("survival", absent)]
+    parts.append(_figures(stage, inputs, num))
+    arms = [a.get("arm") for a in j.get("arms") or []]
+    if not arms:
+        arms = list(dict.fromkeys(r.get("arm") for r in j.get("landmarks") or []))
+    times = sorted({float(r["time"]) for r in j.get("landmarks") or [] if r.get("time") is not None})
+    rows = []
+    for arm in arms:
+        a = next((x for x in j.get("arms") or [] if x.get("arm") == arm), {})
+        m = next((x for x in j.get("medians") or [] if x.get("arm") == arm), {})
+        row = {"arm": arm, "n": _cell("n", a.get("n")), "events": _cell("events", a.get("events")),
+               "median": _median_text(m)}
+        for i, t in enumerate(times):
+            lm = next((x for x in j.get("landmarks") or [] if x.get("arm") == arm and x.get("time") is not None
+                       and math.isclose(float(x["time"]), t)), {})
+            row[f"t{i}"] = fmt_ci(lm.get("survival"), lm.get("lower"), lm.get("upper"), 3) if lm else "–"
+        rmst = next((x for x in j.get("rmst") or [] if x.get("arm") == arm), None)
+        if j.get("rmst"):
+            row["rmst"] = f"{fmt_num(rmst.get('rmst'), 1)} ({fmt_num(rmst.get('se'), 1)})" if rmst else "–"
+        rows.append(row)
+    if rows:
+        labels = {"arm": "Group", "n": "N", "events": "Deaths" if j.get("endpoint") == "OS" else "Events",
+                  "median": f"Median, days ({ci})", "rmst": "RMST, days (SE)"}
+        labels.update({f"t{i}": time_label(t) for i, t in enumerate(times)})
+        t = num.table()
+        tau = (j.get("rmst") or [{}])[0].get("tau")
+        notes = ["Survival probability: Kaplan-Meier estimate at the landmark time; median: first time the curve "
+                 "reaches 0.5 or below (not reached when it never does; the lower limit is shown when it exists)."]
+        if tau is not None:
+            notes.append(f"RMST: restricted mean survival time up to day {fmt_num(tau, 1)}.")
+        parts.append(gt_table(pl.DataFrame(rows), f"tbl-{t}", t, "Kaplan-Meier estimates by group.", labels=labels,
+                              right=[c for c in rows[0] if c != "arm"], notes=notes,
+                              spanners={f"Survival probability ({ci})": [f"t{i}" for i in range(len(times))]}))
+    tests = []
+    lr = j.get("logrank")
+    if isinstance(lr, Mapping):
+        rho = lr.get("rho", settings.get("rho"))
+        name = "Log-rank" if not rho else f"G-rho family, rho = {fmt_num(rho, 2)}"
+        tests.append({"test": f"{name}, all groups", "stat": fmt_num(lr.get("chisq"), 3), "df": _cell("df", lr.get("df")),
+                      "p": fmt_p(lr.get("p")), "p_holm": "–"})
+    tr = j.get("trend")
+    if isinstance(tr, Mapping):
+        tests.append({"test": "Trend across ordered groups", "stat": fmt_num(tr.get("chisq"), 3),
+                      "df": _cell("df", tr.get("df", 1)), "p": fmt_p(tr.get("p")), "p_holm": "–"})
+    for pw in j.get("pairwise") or []:
+        tests.append({"test": f"{pw.get('arm_a')} vs {pw.get('arm_b')}", "stat": fmt_num(pw.get("chisq"), 3),
+                      "df": _cell("df", pw.get("df", 1)), "p": fmt_p(pw.get("p")), "p_holm": fmt_p(pw.get("p_holm"))})
+    if tests:
+        t = num.table()
+        parts.append(gt_table(pl.DataFrame(tests), f"tbl-{t}", t, "Tests comparing survival between groups.",
+                              labels={"test": "Comparison", "stat": "Chi-square", "df": "df", "p": "p",
+                                      "p_holm": "p (Holm)"}, right=["stat", "df", "p", "p_holm"],
+                              notes=["Pairwise: two-group log-rank tests with Holm-adjusted p-values; trend: scores "
+                                     "from the dose order (TRT01AN)."]))
+    cox = j.get("cox") or []
+    if cox:
+        rows = [{"arm": c.get("arm"), "ref": c.get("reference"),
+                 "hr": fmt_ci(c.get("hr"), c.get("lower"), c.get("upper"), 3) if c.get("hr") is not None
+                 else "not estimable", "p": fmt_p(c.get("p"))} for c in cox]
+        notes = [f"{c.get('arm')}: {c.get('reason')}." for c in cox if c.get("reason")]
+        t = num.table()
+        parts.append(gt_table(pl.DataFrame(rows), f"tbl-{t}", t, "Cox proportional hazards model: hazard ratios.",
+                              labels={"arm": "Group", "ref": "Reference", "hr": f"Hazard ratio ({ci})", "p": "Wald p"},
+                              right=["hr", "p"],
+                              notes=[f"Ties: {settings.get('ties', cox[0].get('ties', 'not recorded'))}."] + notes))
+    return section("survival", "Survival", "".join(parts), num)
+
+
+# --------------------------------------------------------------------------- biomarkers
+def _param_info(inputs: ReportInputs, summaries: list[Mapping[str, Any]]) -> dict[str, tuple[str, str]]:
+    """PARAMCD -> (label, category): from the biomarkers summaries (param_label, category), else ADLB."""
+    out: dict[str, tuple[str, str]] = {}
+    for r in summaries:
+        if r.get("param") not in out and r.get("param_label"):
+            out[r["param"]] = (str(r["param_label"]), str(r.get("category") or "Other"))
+    if inputs.adlb is not None and "PARAMCD" in inputs.adlb.columns:
+        cols = [c for c in ("PARAMCD", "PARAM", "PARCAT1") if c in inputs.adlb.columns]
+        for r in inputs.adlb.select(cols).unique("PARAMCD", keep="first", maintain_order=True).iter_rows(named=True):
+            out.setdefault(r["PARAMCD"], (r.get("PARAM") or r["PARAMCD"], r.get("PARCAT1") or "Other"))
+    return out
+
+
+def _signed(x: Any, decimals: int) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return ("+" if x > 0 else "") + fmt_num(x, decimals)
+
+
+def _decimals_for(values: list[float]) -> int:
+    big = max((abs(v) for v in values if v is not None and not math.isnan(v)), default=1.0)
+    if big == 0:
+        return 2
+    return max(0, min(3, 2 - int(math.floor(math.log10(big)))))
+
+
+def biomarkers_section(inputs: ReportInputs, num: Numbering) -> str:
+    stage = inputs.stage("biomarkers")
+    if stage is None:
+        return section("biomarkers", "Biomarkers", _missing_stage("biomarkers", inputs), num)
+    j = stage.json
+    absent = [k for k in ("summaries", "within", "between", "models", "settings") if k not in j]
+    settings = j.get("settings") or {}
+    parts = [_absent("biomarkers", absent)]
+    info = _param_info(inputs, j.get("summaries") or [])
+    pooled = [w for w in j.get("within") or [] if w.get("arm") == "All"]
+    adjust = str(settings.get("adjust", "none"))
+    use_adj = adjust not in ("none", "None", "")
+    if pooled:
+        visits = sorted({(float(w["visitn"]), str(w.get("visit") or w["visitn"])) for w in pooled
+                         if w.get("visitn") is not None})
+        vid = {vn: f"v{i}" for i, (vn, _) in enumerate(visits)}
+        between = {(b.get("param"), float(b["visitn"])): b.get("p") for b in j.get("between") or []
+                   if b.get("visitn") is not None}
+        params = list(dict.fromkeys(w.get("param") for w in pooled))
+        rows = []
+        for p in params:
+            cells = {float(w["visitn"]): w for w in pooled if w.get("param") == p and w.get("visitn") is not None}
+            dec = _decimals_for([w.get("mean_change") for w in cells.values() if w.get("mean_change") is not None])
+            label, cat = info.get(p, (p, "Derived parameters"))
+            row = {"cat": cat, "param": f"{label} [{p}]"}
+            for vn, _ in visits:
+                w = cells.get(vn)
+                if w is None:
+                    row[vid[vn]] = ""
+                    continue
+                pw = w.get("p_adj") if use_adj else w.get("p")
+                mark = "*" if pw is not None and pw < 0.05 else ""
+                bp = between.get((p, vn))
+                mark += "†" if bp is not None and bp < 0.05 else ""
+                row[vid[vn]] = _signed(w.get("mean_change"), dec) + mark
+            rows.append(row)
+        test = next((w.get("test") for w in pooled if w.get("test")), settings.get("test", "paired test"))
+        cat_order = {c: i for i, c in enumerate(dict.fromkeys(info.get(p, (p, "Derived parameters"))[1] for p in
+                                                            list(info) + params))}
+        rows.sort(key=lambda r: cat_order.get(r["cat"], len(cat_order)))
+        t = num.table()
+        parts.append(gt_table(
+            pl.DataFrame(rows), f"tbl-{t}", t,
+            "Mean change from baseline by visit, all groups pooled.", rowname_col="param", groupname_col="cat",
+            labels={vid[vn]: name for vn, name in visits}, right=list(vid.values()),
+            notes=[f"* change from baseline p < 0.05 ({test}"
+                   + (f", {adjust}-adjusted across visits" if use_adj else ", not adjusted for multiplicity") + ").",
+                   "† the groups differ at that visit, p < 0.05 ("
+                   + str(next((b.get("test") for b in j.get("between") or [] if b.get("test")), "between-group test"))
+                   + ")."]))
+    models = j.get("models") or []
+    if models:
+        methods = list(dict.fromkeys(str(m.get("method")) for m in models if m.get("method")))
+        one_method = len(methods) == 1
+        rows = []
+        for m in models:
+            row = {"param": f"{info.get(m.get('param'), (m.get('param'), ''))[0]} [{m.get('param')}]"}
+            if not one_method:
+                row["method"] = str(m.get("method", "–"))
+            row.update({"inter": fmt_p(m.get("interaction_p")), "group": fmt_p(m.get("group_p"))})
+            if any("visit_p" in x for x in models):
+                row["visit"] = fmt_p(m.get("visit_p"))
+            if any(x.get("note") for x in models):
+                row["note"] = str(m.get("note") or "")
+            rows.append(row)
+        notes = ["Group × visit: the paper's dose-efficacy interaction."]
+        if one_method:
+            notes.append(f"Model: {methods[0]}" + (f"; {models[0]['formula']}" if models[0].get("formula") else "")
+                         + (f"; test: {models[0]['test']}" if models[0].get("test") else "") + ".")
+        t = num.table()
+        parts.append(gt_table(pl.DataFrame(rows), f"tbl-{t}", t,
+                              "Longitudinal model of change from baseline: dose-by-visit interaction, group and visit effects.",
+                              labels={"param": "Parameter", "method": "Model", "inter": "Group × visit p",
+                                      "group": "Group p", "visit": "Visit p", "note": "Note"},
+                              right=["inter", "group", "visit"], notes=notes))
+    overview = [f for f in stage.figures if "overview" in f.name or f.name.startswith("system")]
+    key = [f for f in stage.figures if f not in overview and any(p in f.name.upper().split("_") for p in ("ALB", "PTA", "IL8"))]
+    shown = overview or key
+    if shown:
+        parts.append(_figures(stage, inputs, num, [f.name for f in shown]))
+    rest = [f for f in stage.figures if f not in shown]
+    if rest:
+        links = ", ".join(f'<a href="{esc(inputs.figure_links.get(f.path, f.path + ".svg"))}">{esc(f.name)}</a>'
+                          for f in rest)
+        parts.append(f'<p class="sans" style="font-size:8.5pt">Further figures in the workspace: {links}.</p>')
+    return section("biomarkers", "Biomarkers", "".join(parts), num)
+
+
+# --------------------------------------------------------------------------- safety
+def _npct(r: Mapping[str, Any] | None) -> str:
+    if r is None:
+        return "–"
+    if r.get("subjects") is None:
+        return "not assessable"
+    pct = r.get("percent")
+    return f"{r['subjects']} ({fmt_num(pct, 1)}%)" if pct is not None else str(r["subjects"])
+
+
+def _npct_e(r: Mapping[str, Any] | None) -> str:
+    return "–" if r is None else f"{_npct(r)} [{r.get('events', '–')}]"
+
+
+def pivot_by_arm(records: list[Mapping[str, Any]], arms: list[str], key, cell, label=str) -> tuple[pl.DataFrame, dict]:
+    """Rows keyed by ``key(record)`` (first-seen order), one text column per arm (ids g0, g1, ...) from ``cell``."""
+    ids = _arm_ids(arms)
+    index: dict[Any, dict[str, Mapping[str, Any]]] = {}
+    for r in records:
+        index.setdefault(key(r), {})[r.get("arm")] = r
+    rows = [{"label": label(k), **{ids[a]: cell(by_arm.get(a)) for a in arms}} for k, by_arm in index.items()]
+    return pl.DataFrame(rows, schema={"label": pl.String, **{i: pl.String for i in ids.values()}}), ids
+
+
+def _listing(records: list[Mapping[str, Any]], columns: dict[str, tuple[str, int]], num: Numbering, caption: str,
+             notes: Iterable[str] = ()) -> str:
+    """A listing: ``columns`` maps a record key to (label, relative width); absent keys are left out."""
+    cols = [c for c in columns if any(c in r for r in records)]
+    total = sum(columns[c][1] for c in cols)
+    df = pl.DataFrame([{c: _cell(c, r.get(c)) for c in cols} for r in records], schema={c: pl.String for c in cols})
+    t = num.table()
+    return gt_table(df, f"tbl-{t}", t, caption, labels={c: columns[c][0] for c in cols}, notes=notes, listing=True,
+                    widths={c: f"{100 * columns[c][1] / total:.1f}%" for c in cols})
+
+
+def _incidence(j: Mapping[str, Any], arms: list[str], head: dict[str, str], defs: Mapping[str, Any], num: Numbering) -> str:
+    inc = j.get("incidence") or []
+    fisher = {(f.get("level"), f.get("soc"), f.get("pt"), f.get("arm")): f.get("p") for f in j.get("fisher") or []}
+    ref = j.get("reference")
+    others = [a for a in arms if a != ref]
+
+    def label(k):
+        level, soc, pt = k
+        return {"any": "Any TEAE", "soc": str(soc or ""), "pt": "\u2003" + str(pt or "")}.get(level, str(pt or soc))
+
+    df, ids = pivot_by_arm(inc, arms, lambda r: (r.get("level"), r.get("soc"), r.get("pt")), _npct_e, label)
+    keys = list(dict.fromkeys((r.get("level"), r.get("soc"), r.get("pt")) for r in inc))
+    for i, arm in enumerate(others):
+        df = df.with_columns(pl.Series(f"p{i}", [fmt_p(fisher.get((*k, arm))) for k in keys], pl.String))
+    labels = {"label": "System organ class / preferred term", **{ids[a]: head[a] for a in arms}}
+    labels.update({f"p{i}": f"{a} vs {ref}" for i, a in enumerate(others)})
+    t = num.table()
+    bold = [i for i, k in enumerate(keys) if k[0] in ("any", "soc")]
+    return gt_table(df, f"tbl-{t}", t, "Incidence of TEAEs by system organ class and preferred term.",
+                    labels=labels, right=[c for c in df.columns if c != "label"], bold_rows=bold,
+                    spanners={"n (%) [E]": list(ids.values()), "Fisher's exact p": [f"p{i}" for i in range(len(others))]},
+                    notes=["n (%) [E]: subjects with the event, percentage of the group's safety population, and number "
+                           "of events."] + [f"{k.capitalize()}: {defs[k]}." for k in ("counting", "fisher") if k in defs])
+
+
+def _liver_shift(records: list[Mapping[str, Any]], arms: list[str], head: dict[str, str], num: Numbering,
+                 defs: Mapping[str, Any]) -> str:
+    cats = list(dict.fromkeys(r.get("worst") for r in records))
+    ids = _arm_ids(arms)
+    index: dict[tuple, dict] = {}
+    for r in records:
+        index.setdefault((r.get("test"), r.get("baseline")), {})[(r.get("arm"), r.get("worst"))] = r
+    rows = []
+    for (test, base), cells in index.items():
+        row = {"test": str(test), "baseline": f"{base} at baseline"}
+        for a in arms:
+            for k, c in enumerate(cats):
+                r = cells.get((a, c))
+                row[f"{ids[a]}_{k}"] = "–" if r is None else _cell("subjects", r.get("subjects"))
+        rows.append(row)
+    df = pl.DataFrame(rows)
+    labels = {f"{ids[a]}_{k}": str(c) for a in arms for k, c in enumerate(cats)}
+    t = num.table()
+    return gt_table(df, f"tbl-{t}", t, "Liver tests: shift from baseline to the worst post-baseline category (subjects).",
+                    rowname_col="baseline", groupname_col="test", labels=labels, right=list(labels),
+                    spanners={head[a]: [f"{ids[a]}_{k}" for k in range(len(cats))] for a in arms},
+                    notes=[f"Shift: {defs['shift']}."] if "shift" in defs else ())
+
+
+def _quadrants(peaks: list[Mapping[str, Any]], arms: list[str], head: dict[str, str], num: Numbering) -> str:
+    rows = []
+    for key, name in (("edish_quadrant", "eDISH (× ULN)"), ("mdish_quadrant", "mDISH (× baseline)")):
+        quads = sorted({str(p.get(key)) for p in peaks if p.get(key) is not None})
+        for q in quads:
+            rows.append({"plot": name, "quad": q, **{f"g{i}": str(sum(1 for p in peaks if p.get("arm") == a and p.get(key) == q))
+                                                    for i, a in enumerate(arms)}})
+    if not rows:
+        return ""
+    t = num.table()
+    return gt_table(pl.DataFrame(rows), f"tbl-{t}", t, "Subjects by eDISH and mDISH quadrant of their peak liver tests.",
+                    rowname_col="quad", groupname_col="plot", labels={f"g{i}": head[a] for i, a in enumerate(arms)},
+                    right=[f"g{i}" for i in range(len(arms))])
+
+
+def safety_section(inputs: ReportInputs, num: Numbering) -> str:
+    stage = inputs.stage("safety")
+    if stage is None:
+        return section("safety", "Safety", _missing_stage("safety", inputs), num)
+    j = stage.json
+    absent = [k for k in ("population", "overview", "incidence", "fisher", "hys_law", "definitions") if k not in j]
+    parts = [_absent("safety", absent)]
+    pop = j.get("population") or []
+    arms = [p.get("arm") for p in pop]
+    n = {p.get("arm"): p.get("n") for p in pop}
+    defs = j.get("definitions") or {}
+    head = {arm: f"{arm} (N\u00a0=\u00a0{n.get(arm, '?')})" for arm in arms}
+    if "population" in defs:
+        parts.append(f"<p>Safety population: {esc(defs['population'])}.</p>")
+    if j.get("overview"):
+        df, ids = pivot_by_arm(j["overview"], arms, lambda r: r.get("category"), _npct)
+        t = num.table()
+        parts.append(gt_table(df, f"tbl-{t}", t, "Overview of treatment-emergent adverse events (TEAEs): subjects, n (%).",
+                              labels={"label": "", **{ids[a]: head[a] for a in arms}}, right=list(ids.values()),
+                              notes=[f"{k.replace('_', '-').capitalize()}: {defs[k]}." for k in
+                                     ("treatment_emergent", "related", "serious", "severe", "discontinuation", "deaths")
+                                     if k in defs]))
+    if j.get("incidence"):
+        parts.append(_incidence(j, arms, head, defs, num))
+    parts.append(_figures(stage, inputs, num, [f.name for f in stage.figures if "dot" in f.name]))
+    if j.get("severity"):
+        anyrow = sorted((r for r in j["severity"] if r.get("level") == "any"), key=lambda r: r.get("severity_order") or 0)
+        df, ids = pivot_by_arm(anyrow, arms, lambda r: r.get("severity"), _npct, lambda k: str(k).capitalize())
+        t = num.table()
+        parts.append(gt_table(df, f"tbl-{t}", t, "Subjects by maximum severity of their TEAEs, n (%).",
+                              labels={"label": "Maximum severity", **{ids[a]: head[a] for a in arms}},
+                              right=list(ids.values()),
+                              notes=([f"Severity: {defs['severity']}."] if "severity" in defs else [])
+                              + ["By system organ class and preferred term: safety/severity.parquet."]))
+    if j.get("onset"):
+        rows = sorted(j["onset"], key=lambda r: r.get("window_order") or 0)
+        df, ids = pivot_by_arm(rows, arms, lambda r: r.get("window"), _npct_e)
+        t = num.table()
+        parts.append(gt_table(df, f"tbl-{t}", t, "Onset of adverse events relative to the most recent infusion.",
+                              labels={"label": "Days since the most recent dose", **{ids[a]: head[a] for a in arms}},
+                              right=list(ids.values()),
+                              notes=["n (%) [E]: subjects with an AE starting in the window, and events."]
+                              + ([f"Onset: {defs['onset']}."] if "onset" in defs else [])))
+    parts.append("<h3>Serious adverse events and deaths</h3>")
+    if j.get("sae"):
+        parts.append(_listing(j["sae"], {"usubjid": ("Subject", 11), "arm": ("Group", 12), "pt": ("Preferred term", 15),
+                                         "term": ("Reported term", 15), "onset_day": ("Onset day", 6),
+                                         "severity": ("Severity", 11), "related": ("Causality", 11),
+                                         "outcome": ("Outcome", 13), "teae": ("TEAE", 6)},
+                              num, "Listing of serious adverse events.",
+                              [f"{defs['sae_listing'][0].upper()}{defs['sae_listing'][1:]}."] if defs.get("sae_listing") else ()))
+    else:
+        parts.append("<p>No serious adverse event is recorded.</p>")
+    if j.get("deaths"):
+        parts.append(_listing(j["deaths"], {"usubjid": ("Subject", 14), "arm": ("Group", 14),
+                                            "death_day": ("Study day of death", 9), "source": ("Source", 16),
+                                            "term": ("AE term", 19), "onset_day": ("AE onset day", 9),
+                                            "outcome": ("Outcome", 19)}, num, "Listing of deaths.",
+                              [f"Deaths: {defs['deaths']}."] if "deaths" in defs else ()))
+    else:
+        parts.append("<p>No death is recorded.</p>")
+    parts.append("<h3>Liver safety</h3>")
+    hy = j.get("hys_law")
+    if hy:
+        parts.append(_listing(hy, {"usubjid": ("Subject", 20), "arm": ("Group", 20), "alt_uln": ("Peak ALT (× ULN)", 20),
+                                   "ast_uln": ("Peak AST (× ULN)", 20), "bili_uln": ("Peak bilirubin (× ULN)", 20)},
+                              num, "Potential Hy's law cases.", [f"Hy's law: {defs['hys_law']}."] if "hys_law" in defs else ()))
+    elif hy is not None:
+        parts.append("<p>No subject meets the Hy's law screen"
+                     + (f" ({esc(defs['hys_law'])})" if "hys_law" in defs else "") + ".</p>")
+    if j.get("liver_peaks"):
+        parts.append(_quadrants(j["liver_peaks"], arms, head, num))
+    parts.append(_figures(stage, inputs, num, [f.name for f in stage.figures if "dot" not in f.name]))
+    if j.get("liver_shift"):
+        parts.append(_liver_shift(j["liver_shift"], arms, head, num, defs))
+    notes = j.get("notes") or []
+    if notes:
+        parts.append('<p class="sans" style="font-size:8.5pt">Notes recorded by the safety stage:</p>'
+                     '<ul class="compact sans" style="font-size:8.5pt">' + "".join(f"<li>{esc(x)}</li>" for x in notes)
+                     + "</ul>")
+    return section("safety", "Safety", "".join(parts), num)

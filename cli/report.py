@@ -1,0 +1,277 @@
+"""``trialkit report``: a self-contained HTML report (or a Markdown summary) that checks the paper's claims."""
+
+from __future__ import annotations
+
+import json
+import os
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .common import WorkspaceOpt, handles_errors, stderr, stdout, workspace_from
+
+
+class ReportFormat(str, Enum):
+    html = "html"
+    md = "md"
+
+
+#: dependency versions shown in the reproducibility footer
+DEPENDENCIES = ("polars", "pyarrow", "numpy", "scipy", "statsmodels", "scikit-survival", "plotnine", "matplotlib",
+                "great-tables", "typer")
+
+
+@handles_errors
+def report(
+    ctx: typer.Context,
+    claims: Annotated[
+        Optional[Path],
+        typer.Option("--claims", help="TOML file of published claims to check (default: the built-in trial's claims "
+                                      "when the workspace holds it; none otherwise).", show_default=False),
+    ] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option("--out", "-o", help="Where to write the report (default: report.html or report.md in the workspace).",
+                     show_default=False),
+    ] = None,
+    format: Annotated[
+        ReportFormat,
+        typer.Option("--format", "-f", help="html: the full self-contained report; md: a short summary for CI job pages."),
+    ] = ReportFormat.html,
+    title: Annotated[Optional[str], typer.Option("--title", help="Report title.", show_default=False)] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 unless every claim is reproduced (a claim not reproduced or not evaluable fails; for CI gates).")
+    ] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Write the reanalysis report: provenance, Table 1, biomarkers, survival, safety, claims check, methods.
+
+    Reads whatever the stages wrote to the workspace; a stage that has not run
+    is shown as missing with the command that produces it (report never runs
+    it). Output is byte-identical for identical inputs and SOURCE_DATE_EPOCH.
+    Exit code: 0 written (and, with --check, every claim reproduced); 1 a claim
+    not reproduced or not evaluable under --check, or data problems; 2 usage.
+
+    Example: [bold]trialkit report --check && open trialkit-work/report.html[/]
+    """
+    from trialkit.analyses.claims import NOT_REPRODUCED, REPRODUCED, all_reproduced
+
+    from .workspace import Stage, read_manifest, trialkit_version
+
+    ws = workspace_from(ctx, workspace)
+    options = {"claims": str(claims) if claims else None, "out": str(out) if out else None, "format": format.value,
+               "title": title, "check": check}
+    target = out if out is not None else ws / f"report.{format.value}"
+    with Stage(ws, "report", options) as stage:
+        inputs = _read_inputs(ws, stage, read_manifest(ws), claims, title, target)
+        text = _render(inputs, format, trialkit_version())
+        rel = _inside(target, ws)
+        if rel is not None:
+            stage.write_text(rel, text)
+    if rel is None:
+        _write_outside(target, text)
+    _summarise(target, inputs)
+    if check and inputs.claim_results is not None and not all_reproduced(inputs.claim_results):
+        from rich.markup import escape
+
+        for r in inputs.claim_results:
+            if r.verdict != REPRODUCED:
+                colour = "red" if r.verdict == NOT_REPRODUCED else "yellow"
+                reasons = "; ".join(dict.fromkeys(c.reason for c in r.checks if c.reason))
+                stderr().print(f"[{colour}]claim {escape(r.claim.id)} {r.verdict}[/]: {escape(reasons)}")
+        raise typer.Exit(1)
+
+
+def _render(inputs, format: ReportFormat, version: str) -> str:
+    if format is ReportFormat.md:
+        from trialkit.analyses.report_md import render_markdown
+
+        return render_markdown(inputs, version)
+    from trialkit.analyses.report_sections import render_html
+
+    return render_html(inputs, version)
+
+
+def _inside(target: Path, ws: Path) -> str | None:
+    """The target's path relative to the workspace, or None when it lies outside."""
+    try:
+        return Path(os.path.abspath(target)).relative_to(Path(os.path.abspath(ws))).as_posix()
+    except ValueError:
+        return None
+
+
+def _write_outside(target: Path, text: str) -> None:
+    import tempfile
+
+    from trialkit.analyses.errors import InputOutputError
+
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputOutputError(f"cannot write {target}: folder {folder} does not exist", "create it or pass another --out")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # a document to share: the usual permissions, not mkstemp's 0600
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise InputOutputError(f"cannot write {target} ({exc.strerror})", "check the path and its permissions") from exc
+
+
+def _read_json(path: Path) -> dict | None:
+    from trialkit.analyses.errors import InputOutputError
+
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputOutputError(f"{path} cannot be read as JSON ({exc})", "re-run the command that writes it") from exc
+
+
+def _read_stage(ws: Path, name: str, manifest: dict):
+    import polars as pl
+
+    from trialkit.analyses.claims import StageData
+    from trialkit.analyses.errors import InputOutputError
+    from trialkit.analyses.report_model import Figure, StageOutput
+
+    folder = ws / name
+    if not folder.is_dir():
+        return None
+    data = _read_json(folder / f"{name}.json")
+    tables = {}
+    for path in sorted(folder.glob("*.parquet")):
+        try:
+            tables[path.stem] = pl.read_parquet(path)
+        except Exception as exc:  # polars raises several kinds for a broken file
+            raise InputOutputError(f"{path} cannot be read as Parquet ({exc})", f"re-run trialkit {name}") from exc
+    if data is None and not tables:
+        return None
+    stems = sorted({p.relative_to(ws).with_suffix("").as_posix() for p in folder.rglob("*")
+                    if p.suffix in (".svg", ".png") and p.is_file() and not p.name.startswith(".")})
+    figures = []
+    for stem in stems:
+        svg, png = ws / f"{stem}.svg", ws / f"{stem}.png"
+        figures.append(Figure(stem, svg.read_bytes() if svg.exists() else None,
+                              png.read_bytes() if png.exists() else None))
+    files = tuple(sorted((p, e) for p, e in manifest.get("files", {}).items() if p.startswith(f"{name}/")))
+    commands = tuple(sorted({e.get("command") for _p, e in files if e.get("command")}))
+    return StageOutput(name, StageData(name, data, tables), tuple(figures), commands)
+
+
+def _sources(ws: Path, ingest: dict | None) -> tuple:
+    import pyarrow.parquet as pq
+
+    out = []
+    for d in (ingest or {}).get("datasets", []):
+        path = ws / d.get("file", "")
+        if not path.is_file():
+            continue
+        meta = pq.read_schema(path).metadata or {}
+        try:
+            inputs = json.loads(meta.get(b"trialkit.inputs", b"{}"))
+        except ValueError:
+            inputs = {}
+        out.extend((d["file"], label, sha) for label, sha in sorted(inputs.items()))
+    return tuple(out)
+
+
+def _versions() -> tuple:
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .workspace import trialkit_version
+
+    out = [("trialkit", trialkit_version()), ("Python", platform.python_version())]
+    for dist in DEPENDENCIES:
+        try:
+            out.append((dist, version(dist)))
+        except PackageNotFoundError:
+            out.append((dist, "not installed"))
+    return tuple(out)
+
+
+def _timestamp() -> str | None:
+    from datetime import datetime, timezone
+
+    from trialkit.analyses.errors import UsageError
+
+    value = os.environ.get("SOURCE_DATE_EPOCH")
+    if value is None or value == "":
+        return None
+    try:
+        return datetime.fromtimestamp(int(value), tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (ValueError, OverflowError, OSError) as exc:
+        raise UsageError(f"SOURCE_DATE_EPOCH={value!r} is not a whole number of seconds since 1970",
+                         "set it to an integer such as $(git log -1 --format=%ct), or unset it") from exc
+
+
+def _read_inputs(ws: Path, stage, manifest: dict, claims_path: Path | None, title: str | None, target: Path):
+    from urllib.parse import quote
+
+    from trialkit.analyses.claims import STAGES, evaluate_claims, load_claims
+    from trialkit.analyses.errors import InputOutputError
+    from trialkit.analyses.report_model import ReportInputs
+
+    ingest = _read_json(ws / "ingest.json")
+    if ingest is None and not stage.has("adsl"):
+        raise InputOutputError(f"workspace {ws} holds no ingested data", "run trialkit ingest first (or pass --workspace)")
+    adsl = stage.read("adsl") if stage.has("adsl") else None
+    adlb = stage.read("adlb") if stage.has("adlb") else None
+    studies = tuple(sorted({s for df in (adsl, adlb) if df is not None and "STUDYID" in df.columns
+                            for s in df["STUDYID"].drop_nulls().unique().to_list()}))
+    builtin = bool((ingest or {}).get("builtin"))
+    synthetic = builtin or any("SYNTHETIC" in s.upper() for s in studies)
+    stages = {name: s for name in STAGES if (s := _read_stage(ws, name, manifest)) is not None}
+    if claims_path is None and builtin:
+        claims_path = _builtin_claims()
+    claims_file = load_claims(claims_path) if claims_path is not None else None
+    if claims_file is not None and claims_path == _builtin_claims():
+        claims_file = type(claims_file)("built-in seed trial claims (fixtures/seed_trial/claims.toml)",
+                                        claims_file.title, claims_file.reference, claims_file.claims)
+    results = evaluate_claims(claims_file, {k: v.data for k, v in stages.items()}) if claims_file else None
+    note = "" if claims_file else (
+        "No claims file was given (--claims FILE) and the workspace does not hold the built-in trial, so no published "
+        "claim is checked in this report. Write the publication's claims in a TOML file (docs/claims.md) and pass "
+        "it with --claims.")
+    base = target.parent
+    links = {}
+    for s in stages.values():
+        for f in s.figures:
+            ext = ".svg" if f.svg is not None else ".png"
+            links[f.path] = quote(Path(os.path.relpath(ws / f"{f.path}{ext}", base)).as_posix())
+    default_title = (claims_file.title if claims_file and claims_file.title else
+                     f"Reanalysis of {', '.join(studies) or ws.name}")
+    return ReportInputs(
+        title=title or default_title, study_ids=studies, builtin=builtin,
+        synthetic=synthetic, ingest=ingest, manifest=manifest, validation=_read_json(ws / "validation.json"),
+        sources=_sources(ws, ingest), adsl=adsl, adlb=adlb, stages=stages, claims=claims_file,
+        claim_results=results, claims_note=note, versions=_versions(), timestamp=_timestamp(),
+        workspace_arg=str(ws), figure_links=links)
+
+
+def _builtin_claims() -> Path:
+    from importlib.resources import files
+
+    return Path(str(files("trialkit.fixtures") / "seed_trial" / "claims.toml"))
+
+
+def _summarise(target: Path, inputs) -> None:
+    from trialkit.analyses.claims import NOT_EVALUABLE, NOT_REPRODUCED, REPRODUCED
+
+    out = stdout()
+    out.print(f"Report written to {target}")
+    missing = [s for s in ("biomarkers", "survival", "safety") if s not in inputs.stages]
+    if missing:
+        out.print(f"Stages not run (shown as missing): {', '.join(missing)}")
+    if inputs.claim_results is None:
+        out.print("No claims checked (no claims file; see --claims).")
+        return
+    v = [r.verdict for r in inputs.claim_results]
+    out.print(f"Claims: {v.count(REPRODUCED)} reproduced, {v.count(NOT_REPRODUCED)} not reproduced, "
+              f"{v.count(NOT_EVALUABLE)} not evaluable")

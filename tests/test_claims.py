@@ -1,0 +1,269 @@
+"""The claims engine: parsing and validating claims files, locating numbers, comparing, verdicts.
+
+The stage results here are small hand-written objects of the stages' JSON
+shape, so each verdict can be worked out by hand from the numbers shown.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from trialkit.analyses.claims import (
+    NOT_EVALUABLE,
+    NOT_REPRODUCED,
+    REPRODUCED,
+    StageData,
+    all_reproduced,
+    claims_table,
+    evaluate_claims,
+    load_claims,
+    parse_claims,
+)
+from trialkit.analyses.errors import UsageError
+
+SEED = Path(__file__).resolve().parents[1] / "fixtures" / "seed_trial"
+
+SURVIVAL = {
+    "endpoint": "OS",
+    "landmarks": [
+        {"arm": "Low dose", "time": 182.625, "survival": 1.0},
+        {"arm": "Low dose", "time": 730.5, "survival": 0.6666666666666667},
+        {"arm": "High dose", "time": 182.625, "survival": 1.0},
+        {"arm": "High dose", "time": 730.5, "survival": 0.875},
+    ],
+    "logrank": {"chisq": 2.20042, "df": 2, "p": 0.3328011770133931},
+}
+BIOMARKERS = {
+    "within": [
+        {"param": "ALB", "arm": "All", "visitn": 57, "mean_change": 1.2, "p": 0.01},
+        {"param": "ALB", "arm": "All", "visitn": 85, "mean_change": 0.9, "p": 0.04},
+        {"param": "ALB", "arm": "All", "visitn": 169, "mean_change": 0.1, "p": 0.6},
+        {"param": "IL8", "arm": "All", "visitn": 8, "mean_change": -3.0, "p": 0.2},
+        {"param": "IL8", "arm": "All", "visitn": 29, "mean_change": None, "p": None},
+    ],
+    "models": [{"param": "ALB", "method": "mixed", "interaction_p": 0.8, "group_p": 0.5}],
+}
+SAFETY = {"overview": [
+    {"category": "Any serious related TEAE", "arm": "Low dose", "subjects": 0},
+    {"category": "Any serious related TEAE", "arm": "High dose", "subjects": 0},
+    {"category": "Any TEAE", "arm": "Low dose", "subjects": 2},
+]}
+STAGES = {
+    "survival": StageData("survival", SURVIVAL),
+    "biomarkers": StageData("biomarkers", BIOMARKERS),
+    "safety": StageData("safety", SAFETY, {"sae": pl.DataFrame({"arm": ["High dose"], "related": ["NOT RELATED"]})}),
+}
+
+
+def one(check: str, claim_id: str = "c1") -> str:
+    return f'[[claims]]\nid = "{claim_id}"\ntext = "A claim."\n  [[claims.checks]]\n{check}\n'
+
+
+def evaluate(check: str, stages=STAGES):
+    cf = parse_claims(one(check), "test.toml")
+    return evaluate_claims(cf, stages)[0].checks[0]
+
+
+# ----------------------------------------------------------------------------- parsing
+def test_parses_a_claim_with_its_checks_and_default_published_text():
+    cf = parse_claims('title = "T"\nreference = "R"\n' + one(
+        'stage = "survival"\nkey = "landmarks"\nwhere = { arm = "Low dose", time = 730.5 }\n'
+        'field = "survival"\ncompare = "equal"\nvalue = 0.667\nabs = 0.0005'), "f.toml")
+    (claim,) = cf.claims
+    (check,) = claim.checks
+    assert (cf.title, cf.reference, claim.id, claim.text) == ("T", "R", "c1", "A claim.")
+    assert check.where == (("arm", "Low dose"), ("time", 730.5))
+    assert check.published == "= 0.667 ± 0.0005"
+    assert claim.published == "= 0.667 ± 0.0005"
+    assert check.location == "survival.json landmarks [arm=Low dose, time=730.5] .survival"
+
+
+@pytest.mark.parametrize(("check", "message"), [
+    ('stage = "survivl"\nkey = "logrank"\nfield = "p"\ncompare = "less"\nvalue = 1',
+     "claims file test.toml, claim 'c1', check 1: stage must be one of survival, biomarkers, safety, not 'survivl'"),
+    ('stage = "survival"\nkey = "logrank"\nfield = "p"\ncompare = "equals"\nvalue = 1',
+     "claims file test.toml, claim 'c1', check 1: compare must be one of equal, less, greater, at_most, at_least, "
+     "between, not 'equals'"),
+    ('stage = "survival"\nkey = "logrank"\nfield = "p"\ncompare = "less"',
+     "claims file test.toml, claim 'c1', check 1: value (the published number) is required for compare = 'less'"),
+    ('stage = "survival"\nkey = "logrank"\ntable = "tests"\nfield = "p"\ncompare = "less"\nvalue = 1',
+     "claims file test.toml, claim 'c1', check 1: give exactly one of key (a key of the stage's JSON) or table "
+     "(a Parquet file of the stage)"),
+    ('stage = "survival"\nkey = "logrank"\nfield = "p"\ncompare = "between"\nlow = 2\nhigh = 1',
+     "claims file test.toml, claim 'c1', check 1: low (2) is above high (1)"),
+    ('stage = "survival"\nkey = "logrank"\nfield = "p"\ncompare = "less"\nvalue = 1\nabs = 0.1',
+     "claims file test.toml, claim 'c1', check 1: abs and rel (tolerances) belong to compare = \"equal\""),
+    ('stage = "survival"\nkey = "logrank"\nfield = "p"\ncompare = "less"\nvalue = 1\nfeild = "x"',
+     "claims file test.toml, claim 'c1', check 1: unknown field(s) feild"),
+    ('stage = "survival"\nkey = "logrank"\ncompare = "less"\nvalue = 1',
+     "claims file test.toml, claim 'c1', check 1: field (the column holding the number) is required unless "
+     "aggregate = \"count\""),
+    ('stage = "survival"\nkey = "landmarks"\nwhere = { time = { around = 730 } }\nfield = "p"\ncompare = "less"\nvalue = 1',
+     "claims file test.toml, claim 'c1', check 1: where.time uses unknown operator 'around'"),
+    ('stage = "survival"\nkey = "logrank"\nfield = "p"\ncompare = "less"\nvalue = "small"',
+     "claims file test.toml, claim 'c1', check 1: a text value can only be compared with compare = \"equal\", not 'less'"),
+])
+def test_invalid_checks_are_usage_errors_naming_file_claim_and_field(check, message):
+    with pytest.raises(UsageError) as err:
+        parse_claims(one(check), "test.toml")
+    assert err.value.message == message
+    assert err.value.exit_code == 2
+
+
+def test_duplicate_ids_missing_text_and_no_checks_are_rejected():
+    check = 'stage = "survival"\nkey = "logrank"\nfield = "p"\ncompare = "less"\nvalue = 1'
+    with pytest.raises(UsageError, match="claim 'c1': id is used by an earlier claim"):
+        parse_claims(one(check) + one(check), "f.toml")
+    with pytest.raises(UsageError, match="claim 'x': text \\(the claim as published\\) is required"):
+        parse_claims('[[claims]]\nid = "x"\n', "f.toml")
+    with pytest.raises(UsageError, match="claim 'x': no \\[\\[claims.checks\\]\\]"):
+        parse_claims('[[claims]]\nid = "x"\ntext = "t"\n', "f.toml")
+    with pytest.raises(UsageError, match="claims file f.toml: no \\[\\[claims\\]\\] table"):
+        parse_claims('title = "t"\n', "f.toml")
+    with pytest.raises(UsageError, match="claims file f.toml: unknown top-level key\\(s\\) claim"):
+        parse_claims('[[claim]]\nid = "x"\n', "f.toml")
+
+
+def test_invalid_toml_names_the_file_and_the_line(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[claims]]\nid = "1\n')
+    with pytest.raises(UsageError, match=r"claims file .*bad.toml is not valid TOML \(.*line 2"):
+        load_claims(bad)
+    with pytest.raises(UsageError, match=r"claims file .*absent.toml does not exist"):
+        load_claims(tmp_path / "absent.toml")
+
+
+def test_the_builtin_claims_file_lists_the_eight_published_claims():
+    cf = load_claims(SEED / "claims.toml")
+    assert [c.id for c in cf.claims] == [str(i) for i in range(1, 9)]
+    assert {ch.stage for c in cf.claims for ch in c.checks} == {"survival", "biomarkers", "safety"}
+
+
+# ----------------------------------------------------------------------------- comparisons
+@pytest.mark.parametrize(("compare", "verdict"), [
+    ("compare = \"equal\"\nvalue = 0.3328\nabs = 0.00005", REPRODUCED),      # |0.332801 - 0.3328| = 1.2e-6
+    ("compare = \"equal\"\nvalue = 0.3328\nabs = 0.000001", NOT_REPRODUCED),  # 1.2e-6 > 1e-6
+    ("compare = \"equal\"\nvalue = 0.33\nrel = 0.01", REPRODUCED),            # 0.0028 <= 0.0033
+    ("compare = \"equal\"\nvalue = 0.33\nrel = 0.005", NOT_REPRODUCED),       # 0.0028 > 0.00165
+    ("compare = \"less\"\nvalue = 0.05", NOT_REPRODUCED),
+    ("compare = \"greater\"\nvalue = 0.05", REPRODUCED),
+    ("compare = \"at_most\"\nvalue = 0.3328011770133931", REPRODUCED),
+    ("compare = \"at_least\"\nvalue = 0.34", NOT_REPRODUCED),
+    ("compare = \"between\"\nlow = 0.3\nhigh = 0.4", REPRODUCED),
+    ("compare = \"between\"\nvalue = [0.4, 0.5]", NOT_REPRODUCED),
+])
+def test_each_comparison_gives_the_hand_worked_verdict(compare, verdict):
+    r = evaluate(f'stage = "survival"\nkey = "logrank"\nfield = "p"\n{compare}')
+    assert r.verdict == verdict
+    assert r.observed == pytest.approx(0.3328011770133931, rel=1e-12)
+    assert r.observed_text == "0.332801"
+
+
+def test_not_reproduced_gives_both_values():
+    r = evaluate('stage = "survival"\nkey = "logrank"\nfield = "p"\ncompare = "equal"\nvalue = 0.05\nabs = 0.001')
+    assert r.verdict == NOT_REPRODUCED
+    assert r.reason == "p = 0.332801; published = 0.05 ± 0.001"
+
+
+def test_selectors_pick_one_row_and_numbers_match_int_or_float():
+    r = evaluate('stage = "survival"\nkey = "landmarks"\nwhere = { arm = "low DOSE", time = 730.5 }\n'
+                 'field = "survival"\ncompare = "equal"\nvalue = 0.667\nabs = 0.0005')
+    assert (r.verdict, r.observed_text) == (REPRODUCED, "0.666667")
+    r = evaluate('stage = "biomarkers"\nkey = "within"\nwhere = { param = "ALB", arm = "All", visitn = 57.0 }\n'
+                 'field = "p"\ncompare = "less"\nvalue = 0.05')
+    assert (r.verdict, r.observed) == (REPRODUCED, 0.01)
+
+
+def test_operator_and_list_selectors_with_aggregate_all():
+    check = ('stage = "biomarkers"\nkey = "within"\nwhere = { param = "ALB", arm = "All", visitn = { ge = 57, le = 85 } }\n'
+             'field = "p"\naggregate = "all"\nrows = 2\ncompare = "less"\nvalue = 0.05')
+    r = evaluate(check)
+    assert (r.verdict, r.observed_text) == (REPRODUCED, "0.01, 0.04")
+    r = evaluate(check.replace("le = 85", "le = 169").replace("rows = 2", "rows = 3"))
+    assert r.verdict == NOT_REPRODUCED
+    assert r.reason == "1 of 3 row(s) fail: p = 0.6 at param=ALB, arm=All, visitn=169; published < 0.05"
+    r = evaluate(check.replace("visitn = { ge = 57, le = 85 }", "visitn = [57, 169]"))
+    assert r.verdict == NOT_REPRODUCED
+    assert r.reason == "1 of 2 row(s) fail: p = 0.6 at param=ALB, arm=All, visitn=169; published < 0.05"
+    assert r.check.location == "biomarkers.json within [param=ALB, arm=All, visitn=(57 | 169)] all of .p"
+
+
+def test_rows_expected_but_not_found_is_not_evaluable():
+    r = evaluate('stage = "biomarkers"\nkey = "within"\nwhere = { param = "ALB", visitn = { gt = 1 } }\n'
+                 'field = "p"\naggregate = "all"\nrows = 4\ncompare = "less"\nvalue = 1')
+    assert r.verdict == NOT_EVALUABLE
+    assert r.reason == "3 row(s) of biomarkers.json within match the selectors; the claim expects 4"
+
+
+def test_count_sum_min_max_aggregates():
+    r = evaluate('stage = "safety"\nkey = "overview"\nwhere = { category = "Any serious related TEAE" }\n'
+                 'field = "subjects"\naggregate = "sum"\ncompare = "equal"\nvalue = 0')
+    assert (r.verdict, r.observed) == (REPRODUCED, 0)
+    r = evaluate('stage = "safety"\ntable = "sae"\nwhere = { related = { not_in = ["NOT RELATED", "UNLIKELY RELATED"] } }\n'
+                 'aggregate = "count"\ncompare = "equal"\nvalue = 0')
+    assert (r.verdict, r.observed_text) == (REPRODUCED, "0 row(s)")
+    r = evaluate('stage = "safety"\ntable = "sae"\naggregate = "count"\ncompare = "equal"\nvalue = 0')
+    assert (r.verdict, r.reason) == (NOT_REPRODUCED, "1 row(s) of safety/sae.parquet match; published = 0")
+    r = evaluate('stage = "survival"\nkey = "landmarks"\nwhere = { time = 730.5 }\nfield = "survival"\n'
+                 'aggregate = "min"\ncompare = "greater"\nvalue = 0.6')
+    assert (r.verdict, r.observed) == (REPRODUCED, pytest.approx(2 / 3))
+    r = evaluate('stage = "survival"\nkey = "landmarks"\nwhere = { time = 730.5 }\nfield = "survival"\n'
+                 'aggregate = "max"\ncompare = "equal"\nvalue = 0.875')
+    assert r.verdict == REPRODUCED
+
+
+@pytest.mark.parametrize(("check", "reason"), [
+    ('stage = "survival"\nkey = "logrank"\nfield = "p"\ncompare = "less"\nvalue = 1',
+     "the survival stage has not run (run `trialkit survival`)"),
+    ('stage = "survival"\nkey = "medians"\nfield = "p"\ncompare = "less"\nvalue = 1',
+     "survival.json has no key 'medians' (keys: endpoint, landmarks, logrank)"),
+    ('stage = "survival"\nkey = "landmarks"\nwhere = { arm = "Low dose", time = 730 }\nfield = "survival"\n'
+     'compare = "less"\nvalue = 1',
+     "no row of survival.json landmarks has time=730 (values there: 182.625, 730.5)"),
+    ('stage = "survival"\nkey = "landmarks"\nwhere = { arm = "Low dose" }\nfield = "survival"\ncompare = "less"\nvalue = 1',
+     "2 rows of survival.json landmarks match the selectors; add selectors until one row matches (or set aggregate)"),
+    ('stage = "survival"\nkey = "landmarks"\nwhere = { group = "Low dose" }\nfield = "survival"\ncompare = "less"\nvalue = 1',
+     "rows of survival.json landmarks have no field 'group' (fields: arm, survival, time)"),
+    ('stage = "biomarkers"\nkey = "within"\nwhere = { param = "IL8", visitn = 29 }\nfield = "mean_change"\n'
+     'compare = "less"\nvalue = 0',
+     "mean_change is missing in 1 of 1 matching row(s) of biomarkers.json within"),
+    ('stage = "safety"\ntable = "incidence"\naggregate = "count"\ncompare = "equal"\nvalue = 0',
+     "safety/ has no table incidence.parquet (tables: sae)"),
+])
+def test_numbers_that_cannot_be_found_are_not_evaluable_with_the_reason(check, reason):
+    stages = dict(STAGES)
+    if "has not run" in reason:
+        stages.pop("survival")
+    r = evaluate(check, stages)
+    assert r.verdict == NOT_EVALUABLE
+    assert r.reason == reason
+    assert r.observed_text == "not available"
+
+
+def test_a_claim_is_reproduced_only_when_every_check_holds():
+    good = 'stage = "survival"\nkey = "logrank"\nfield = "p"\ncompare = "greater"\nvalue = 0.05'
+    bad = 'stage = "survival"\nkey = "logrank"\nfield = "p"\ncompare = "less"\nvalue = 0.05'
+    missing = 'stage = "survival"\nkey = "cox"\nfield = "p"\ncompare = "less"\nvalue = 0.05'
+    text = (one(good, "a") + one(good, "b") + "  [[claims.checks]]\n" + bad + "\n"
+            + one(good, "c") + "  [[claims.checks]]\n" + missing + "\n")
+    results = evaluate_claims(parse_claims(text, "f.toml"), STAGES)
+    assert [r.verdict for r in results] == [REPRODUCED, NOT_REPRODUCED, NOT_EVALUABLE]
+    assert not all_reproduced(results)
+    assert all_reproduced(results[:1])
+    table = claims_table(results)
+    assert table.columns == ["claim", "claim_text", "check", "label", "location", "published", "reanalysis",
+                             "verdict", "reason", "claim_verdict"]
+    assert table.height == 5
+    assert table["claim_verdict"].to_list() == [REPRODUCED, NOT_REPRODUCED, NOT_REPRODUCED, NOT_EVALUABLE, NOT_EVALUABLE]
+
+
+def test_a_worded_published_value_keeps_the_comparison_in_the_reason():
+    r = evaluate('stage = "survival"\nkey = "landmarks"\nwhere = { arm = "High dose", time = 730.5 }\n'
+                 'field = "survival"\ncompare = "equal"\nvalue = 0.9\nabs = 0.0005\npublished = "90%"')
+    assert r.verdict == NOT_REPRODUCED
+    assert r.check.published == "90%"
+    assert r.check.expected == "90% (= 0.9 ± 0.0005)"
+    assert r.reason == "survival = 0.875; published 90% (= 0.9 ± 0.0005)"
