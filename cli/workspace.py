@@ -64,6 +64,12 @@ def read_manifest(workspace: Path) -> dict:
         raise InputOutputError(f"{path} cannot be read ({exc})", "delete it and re-run trialkit ingest") from exc
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def dumps(obj: Any) -> str:
     """JSON as trialkit writes it: sorted keys, two-space indent, final newline."""
     return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
@@ -152,6 +158,7 @@ class Stage:
             self._created.append(d)
         fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=folder)
         os.close(fd)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the user's usual mode
         return Path(tmp)
 
     def _stage(self, relpath: str, writer, entry: dict) -> Path:

@@ -97,3 +97,15 @@ def test_validate_on_an_empty_workspace_is_an_io_error(tmp_path, run_cli):
     result = run_cli(["validate", "-w", tmp_path])
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: workspace")
+
+
+def test_outputs_get_the_users_usual_file_mode_not_the_temporary_files(workspace):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        with Stage(workspace, "test", {}) as stage:
+            stage.write_json("mode.json", {})
+    finally:
+        os.umask(mask)
+    assert (workspace / "mode.json").stat().st_mode & 0o777 == 0o644
