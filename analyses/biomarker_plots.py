@@ -248,9 +248,9 @@ def draw_figures(data: pl.DataFrame, summaries: pl.DataFrame, within: pl.DataFra
 
     for category, members in categories(summaries, params).items():
         fig = figure_overview(summaries, within, between, members, arms, category, adjust=adjust)
-        yield f"overview_{slug(category)}", render(fig, *fig.get_size_inches())
+        yield f"overview_{slug(category)}", render(fig, *fig.get_size_inches(), tight=False)
         fig = figure_trajectories(data, summaries, members, arms, category)
-        yield f"trajectories_{slug(category)}", render(fig, *fig.get_size_inches())
+        yield f"trajectories_{slug(category)}", render(fig, *fig.get_size_inches(), tight=False)
     for param in per_parameter:
         fig = figure_parameter(data, summaries, within, between, param, arms, adjust=adjust)
-        yield f"param_{param}", render(fig, *fig.get_size_inches())
+        yield f"param_{param}", render(fig, *fig.get_size_inches(), tight=False)

@@ -46,17 +46,22 @@ def _deterministic_rc():
     matplotlib.rcParams["svg.fonttype"] = "path"
 
 
-def render(plot, width: float, height: float) -> dict[str, bytes]:
-    """PNG at 300 dpi and SVG of a plotnine plot or a matplotlib figure, as bytes."""
+def render(plot, width: float, height: float, *, tight: bool = True) -> dict[str, bytes]:
+    """PNG at 300 dpi and SVG of a plotnine plot or a matplotlib figure, as bytes.
+
+    ``tight=False`` saves the canvas as laid out, for figures that already fit it
+    (a tight bounding box costs two more layout passes per file).
+    """
     _deterministic_rc()
     import matplotlib.pyplot as plt
 
     fig = plot if hasattr(plot, "savefig") else plot.draw()
     fig.set_size_inches(width, height)
+    bbox = "tight" if tight else None
     out = {}
     for fmt, meta in (("png", {"Software": None}), ("svg", {"Date": None, "Creator": None})):
         buf = io.BytesIO()
-        fig.savefig(buf, format=fmt, dpi=300, metadata=meta, bbox_inches="tight", facecolor="white")
+        fig.savefig(buf, format=fmt, dpi=300, metadata=meta, bbox_inches=bbox, facecolor="white")
         out[fmt] = buf.getvalue()
     plt.close(fig)
     return out
