@@ -76,8 +76,12 @@ def time_label(days: float) -> str:
 
 
 def analyse_survival(adtte: pl.DataFrame, adsl: pl.DataFrame, endpoint: str, arms: list[Arm], settings: SurvivalSettings,
-                     *, reference: str | None = None, times=DEFAULT_TIMES, rmst_tau: float | None = None) -> SurvivalResults:
-    """KM, landmarks, medians, RMST, risk table; with 2+ arms the G-rho, pairwise, trend tests and Cox model."""
+                     *, reference: str | None = None, times=DEFAULT_TIMES, rmst_tau: float | None = None,
+                     cox_model: bool = True) -> SurvivalResults:
+    """KM, landmarks, medians, RMST, risk table; with 2+ arms the G-rho, pairwise, trend tests and Cox model.
+
+    ``cox_model=False`` skips the Cox fit (and scikit-survival's import) and says so in the notes.
+    """
     data = derive_survival_data(adtte, adsl, endpoint, [a.label for a in arms])
     if data.height == 0:
         raise NoDataError(f"ADTTE has no {endpoint} record for the selected arms ({', '.join(a.label for a in arms)})",
@@ -101,8 +105,11 @@ def analyse_survival(adtte: pl.DataFrame, adsl: pl.DataFrame, endpoint: str, arm
         pairwise = pairwise_logrank(data, groups, c.rho)
         scores, scores_source = _scores(present)
         trend = trend_test(data, groups, scores, c.rho)
-        cox = cox_by_group(data, groups, ref, c.ties, c.conf_level)
-        notes += [f"Cox: {r['arm']}: {r['reason']}" for r in cox.iter_rows(named=True) if r["reason"]]
+        if cox_model:
+            cox = cox_by_group(data, groups, ref, c.ties, c.conf_level)
+            notes += [f"Cox: {r['arm']}: {r['reason']}" for r in cox.iter_rows(named=True) if r["reason"]]
+        else:
+            notes.append("Cox model not fitted (--no-cox)")
     else:
         notes.append("one group: estimates only, no comparison")
     param = adtte.filter(pl.col("PARAMCD") == endpoint)["PARAM"].drop_nulls().head(1).to_list() if "PARAM" in adtte.columns else []

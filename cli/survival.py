@@ -42,6 +42,7 @@ def survival(
     parity: Annotated[Optional[Parity], typer.Option(help="Defaults of a peer: r = log CIs + Efron; sas = log-log CIs + Breslow. Explicit options win.", show_default=False)] = None,
     rho: Annotated[float, typer.Option(help="G-rho weight S(t-)^rho: 0 log-rank, 1 Peto-Peto (R survdiff).")] = 0.0,
     rmst_tau: Annotated[Optional[str], typer.Option(help="Restricted mean survival time up to this time (days, or 2y...).", show_default=False)] = None,
+    cox: Annotated[bool, typer.Option("--cox/--no-cox", help="Fit the Cox model (--no-cox skips it and loads no scikit-survival).")] = True,
     format: FormatOpt = Format.table,
     plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Draw survival/km.png (300 dpi) and km.svg.")] = True,
     workspace: WorkspaceOpt = None,
@@ -71,7 +72,7 @@ def survival(
     options = {"endpoint": endpoint, "arm": arm or None, "reference": reference, "times": times,
                "conf_type": conf_type.value if conf_type else None, "conf_level": conf_level,
                "ties": ties.value if ties else None, "parity": parity.value if parity else None, "rho": rho,
-               "rmst_tau": rmst_tau, "plot": plot}
+               "rmst_tau": rmst_tau, "cox": cox, "plot": plot}
     with Stage(ws, "survival", options) as stage:
         adtte, adsl = stage.read("adtte"), stage.read("adsl")
         paramcd = select_endpoint(adtte, endpoint)
@@ -79,7 +80,8 @@ def survival(
         chosen = select_arms(trial_arms, arm)
         if reference is not None:
             _check_reference(chosen, reference)
-        res = analyse_survival(adtte, adsl, paramcd, chosen, settings, reference=reference, times=landmarks, rmst_tau=tau)
+        res = analyse_survival(adtte, adsl, paramcd, chosen, settings, reference=reference, times=landmarks, rmst_tau=tau,
+                               cox_model=cox)
         report = results_json(res)
         for name, frame in res.tables().items():
             stage.write_parquet(f"survival/{name}.parquet", frame, schema=f"survival-{name.replace('_', '-')}", schema_version="1")
@@ -179,15 +181,16 @@ def _print_summary(ws, res, plot: bool) -> None:
             tests.add_row(name, f"{r['arm_a']} vs {r['arm_b']}", _num(r["chisq"]), str(r["df"]), _p(r["p"], format_p),
                           _p(r["p_holm"], format_p))
         out.print(tests)
-        cox = Table(title=f"Cox proportional hazards (ties {s.ties}), reference {res.reference}", title_justify="left")
-        for col in ("group", f"hazard ratio ({level} CI)", "p (Wald)"):
-            cox.add_column(col, justify="left" if col == "group" else "right")
-        for r in res.cox.iter_rows(named=True):
-            if r["estimable"]:
-                cox.add_row(r["arm"], _ci(r["hr"], r["lower"], r["upper"], ".2f"), _p(r["p"], format_p))
-            else:
-                cox.add_row(r["arm"], f"not estimable: {r['reason']}", "")
-        out.print(cox)
+        if res.cox.height:
+            cox = Table(title=f"Cox proportional hazards (ties {s.ties}), reference {res.reference}", title_justify="left")
+            for col in ("group", f"hazard ratio ({level} CI)", "p (Wald)"):
+                cox.add_column(col, justify="left" if col == "group" else "right")
+            for r in res.cox.iter_rows(named=True):
+                if r["estimable"]:
+                    cox.add_row(r["arm"], _ci(r["hr"], r["lower"], r["upper"], ".2f"), _p(r["p"], format_p))
+                else:
+                    cox.add_row(r["arm"], f"not estimable: {r['reason']}", "")
+            out.print(cox)
     sources = s.sources
     out.print(f"[dim]Settings: CI {s.conf_type} {level} ({sources['conf_type']}); ties {s.ties} ({sources['ties']}); "
               f"rho {s.rho:g}; Greenwood SE of S(t); R equivalent: survfit/survdiff/coxph.[/]")
