@@ -21,13 +21,23 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	$(BIN)/trialkit --workspace $(WORK) ingest
 	$(BIN)/trialkit --workspace $(WORK) validate
-	@echo "Outputs are in $(WORK)/ (manifest: $(WORK)/manifest.json)"
+	$(BIN)/trialkit --workspace $(WORK) biomarkers
+	$(BIN)/trialkit --workspace $(WORK) survival
+	$(BIN)/trialkit --workspace $(WORK) safety
+	$(BIN)/trialkit --workspace $(WORK) report --check
+	@echo ""
+	@echo "Outputs are in $(WORK)/ (every file is listed in $(WORK)/manifest.json)."
+	@echo "Report: $(WORK)/report.html"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	cd tests/bench && ../../$(BIN)/python run_bench.py --out ../../bench-results.json
+
+# The CLI reference, generated from --help (a test fails when it drifts).
+docs: $(STAMP)
+	$(BIN)/typer trialkit.cli.app utils docs --name trialkit --title "trialkit command reference" --output docs/cli.md
 
 # Regenerate the lock file after changing dependencies in pyproject.toml.
 lock:
