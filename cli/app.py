@@ -11,11 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import ingest, schema, validate
-from . import biomarkers
-from . import report
-from . import safety
-from . import survival
+from . import biomarkers, ingest, report, safety, schema, survival, validate
 
 app = typer.Typer(
     name="trialkit",
@@ -51,13 +47,14 @@ def root(
     ctx.obj = {"workspace": workspace}
 
 
+# In pipeline order, as --help lists them.
 app.command("ingest")(ingest.ingest)
 app.command("validate")(validate.validate)
-app.command("schema")(schema.schema)
 app.command("biomarkers")(biomarkers.biomarkers)
-app.command("report")(report.report)
-app.command("safety")(safety.safety)
 app.command("survival")(survival.survival)
+app.command("safety")(safety.safety)
+app.command("report")(report.report)
+app.command("schema")(schema.schema)
 
 
 def main() -> None:

@@ -42,7 +42,7 @@ def biomarkers(
     subject random intercept (REML; numbers as R nlme::lme), marginal means, score and baseline
     checks as Parquet; biomarkers.json (what --format json prints); figures/*.png and *.svg.
 
-    Example: [bold]trialkit biomarkers --param ALB --param PTA --test wilcoxon --adjust holm[/]
+    Example: trialkit biomarkers --param ALB --param PTA --test wilcoxon --adjust holm
     """
     from trialkit.analyses.biomarker_report import analyse_biomarkers, parse_derive, results_json
     from trialkit.analyses.groups import arms_of, select_arms

@@ -39,7 +39,7 @@ def ingest(
     (albumin g/dL, bilirubin mg/dL, ...) are converted, keeping AVAL_ORIG and
     AVALU_ORIG; an unknown unit is kept as it is and reported.
 
-    Example: [bold]trialkit ingest ../shared/data/cdiscpilot01 --workspace pilot[/]
+    Example: trialkit ingest ../shared/data/cdiscpilot01 --workspace pilot
     """
     import polars as pl
 

@@ -54,7 +54,7 @@ def report(
     Exit code: 0 written (and, with --check, every claim reproduced); 1 a claim
     not reproduced or not evaluable under --check, or data problems; 2 usage.
 
-    Example: [bold]trialkit report --check && open trialkit-work/report.html[/]
+    Example: trialkit report --check && open trialkit-work/report.html
     """
     from trialkit.analyses.claims import NOT_REPRODUCED, REPRODUCED, all_reproduced
 

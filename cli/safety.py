@@ -59,7 +59,7 @@ def safety(
     eDISH and the baseline-relative mDISH. Writes safety/*.parquet, the figures
     (PNG + SVG) and safety/safety.json (the --format json object, rules included).
 
-    Example: [bold]trialkit safety --sort frequency --min-percent 5[/]
+    Example: trialkit safety --sort frequency --min-percent 5
     """
     import polars as pl
 

@@ -17,7 +17,7 @@ def schema(
 ) -> None:
     """Print the schemas trialkit checks (variables, types, allowed values, keys, rules).
 
-    Example: [bold]trialkit schema adlb --format json[/]
+    Example: trialkit schema adlb --format json
     """
     from trialkit.analyses.errors import UsageError
     from trialkit.schemas.adam import SCHEMAS, schema_for

@@ -52,7 +52,7 @@ def survival(
     Numbers match R's survival package: survfit (conf.type), survdiff (rho), coxph (ties). Writes
     survival/*.parquet, survival/km.png and km.svg, and survival/survival.json (what --format json prints).
 
-    Example: [bold]trialkit survival --arm high --arm placebo --parity r --rmst-tau 2y[/]
+    Example: trialkit survival --arm high --arm placebo --parity r --rmst-tau 2y
     """
     from trialkit.analyses.groups import arms_of, select_arms
     from trialkit.analyses.survival import parse_time, parse_times, resolve_settings, select_endpoint

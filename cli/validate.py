@@ -17,7 +17,7 @@ def validate(ctx: typer.Context, format: FormatOpt = Format.table, workspace: Wo
     the rule(s) they broke; the valid rows stay. Writes validation.json.
     Exit code: 0 clean, 1 data violate rules, 2 usage or I/O problem.
 
-    Example: [bold]trialkit validate --format json | jq .violations[/]
+    Example: trialkit validate --format json | jq .violations
     """
     import polars as pl
 

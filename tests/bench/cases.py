@@ -25,7 +25,7 @@ class Case:
 
 CASES: list[Case] = [
     Case("trialkit --help", ("{trialkit}", "--help"), target_s=0.3),
-    Case("trialkit survival --help", ("{trialkit}", "survival", "--help"), target_s=0.3),
+    Case("trialkit survival --help", ("{trialkit}", "survival", "--help")),
     Case("ingest (built-in trial)", ("{trialkit}", "ingest", "-w", "{seed}"), target_s=1.5),
     Case("validate (built-in trial)", ("{trialkit}", "validate", "-w", "{seed}"), target_s=1.5),
     Case("ingest (CDISC pilot)", ("{trialkit}", "ingest", "{pilot}", "-w", "{pilot_ws}"), needs_pilot=True),
