@@ -22,6 +22,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from r_reference import same
 
 from trialkit.analyses.errors import DataError, UsageError
 from trialkit.analyses.survival import (derive_survival_data, km_landmarks, km_medians, km_rmst, km_table, parse_time,
@@ -38,17 +39,6 @@ EDGE_R = json.loads((REF / "survival_edge_r.json").read_text())["cases"]
 EDGE = pl.read_csv(REF / "survival_edge_cases.csv")
 CONFS = ["log_0.95", "log-log_0.95", "plain_0.95", "log_0.9"]
 MULTI = ["pilot", "seed", *(c for c, r in EDGE_R.items() if len(r["groups"]) > 1)]
-
-
-def same(ours, ref, rel=1e-6) -> None:
-    """Element-wise equality to rel (None where R gives NA/NaN)."""
-    ours, ref = list(ours), list(ref)
-    assert len(ours) == len(ref), (ours, ref)
-    for i, (o, r) in enumerate(zip(ours, ref)):
-        if r is None:
-            assert o is None, f"item {i}: R gives NA, we give {o}"
-        else:
-            assert o == pytest.approx(r, rel=rel, abs=1e-12), f"item {i}: {o} != R {r}"
 
 
 def _seed_data() -> pl.DataFrame:

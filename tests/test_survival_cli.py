@@ -15,21 +15,12 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
+from r_reference import same
 
 REF = Path(__file__).parent / "reference"
 PILOT_R = json.loads((REF / "survival_pilot_r.json").read_text())
 SEED_R = json.loads((REF / "survival_seed_r.json").read_text())
 TABLES = ("arms", "km", "landmarks", "medians", "rmst", "risk_table", "tests", "pairwise", "trend", "cox")
-
-
-def same(ours, ref, rel=1e-6) -> None:
-    ours, ref = list(ours), list(ref)
-    assert len(ours) == len(ref), (ours, ref)
-    for i, (o, r) in enumerate(zip(ours, ref)):
-        if r is None:
-            assert o is None, f"item {i}: R gives NA, we give {o}"
-        else:
-            assert o == pytest.approx(r, rel=rel, abs=1e-12), f"item {i}: {o} != R {r}"
 
 
 @pytest.fixture
