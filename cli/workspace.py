@@ -161,15 +161,20 @@ class Stage:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the user's usual mode
         return Path(tmp)
 
-    def _stage(self, relpath: str, writer, entry: dict) -> Path:
-        final = self.path(relpath)
+    def _write_tmp(self, final: Path, writer) -> Path:
+        """Write through ``writer`` to a temporary file beside ``final``; the file is pending from then on."""
         tmp = self._tmp_for(final)
+        self._pending.append((tmp, final, {}))
         try:
             writer(tmp)
         except OSError as exc:
             raise InputOutputError(f"cannot write {final} ({exc.strerror})", "check free space and permissions") from exc
-        entry = {**entry, "sha256": sha256_file(tmp), "bytes": tmp.stat().st_size, "command": self.command_line()}
-        self._pending.append((tmp, final, entry))
+        return tmp
+
+    def _stage(self, relpath: str, writer, entry: dict) -> Path:
+        final = self.path(relpath)
+        tmp = self._write_tmp(final, writer)
+        self._pending[-1][2].update(entry, sha256=sha256_file(tmp), bytes=tmp.stat().st_size, command=self.command_line())
         return final
 
     def command_line(self) -> str:
@@ -226,10 +231,14 @@ class Stage:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self._commit()
-        else:
+        if exc_type is not None:
             self._rollback()
+            return
+        try:
+            self._commit()
+        except BaseException:
+            self._rollback()
+            raise
 
     def _rollback(self) -> None:
         for tmp, _final, _entry in self._pending:
@@ -252,8 +261,7 @@ class Stage:
             files[final.relative_to(self.workspace).as_posix()] = entry
         manifest["trialkit_version"] = trialkit_version()
         if self._pending or self._removals:
-            self._stage(MANIFEST, lambda tmp: tmp.write_text(dumps(manifest), encoding="utf-8"), {})
-            self._pending[-1][2].clear()
+            self._write_tmp(self.path(MANIFEST), lambda tmp: tmp.write_text(dumps(manifest), encoding="utf-8"))
         for tmp, final, _entry in self._pending:
             os.replace(tmp, final)
         for path in self._removals:

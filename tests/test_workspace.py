@@ -109,3 +109,17 @@ def test_outputs_get_the_users_usual_file_mode_not_the_temporary_files(workspace
     finally:
         os.umask(mask)
     assert (workspace / "mode.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_write_that_fails_midway_leaves_no_temporary_file(workspace):
+    before = _snapshot(workspace)
+
+    def broken(tmp):
+        tmp.write_text("half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(Exception, match="cannot write"):
+        with Stage(workspace, "test", {}) as stage:
+            stage.write_json("ok.json", {})
+            stage._stage("broken.json", broken, {})
+    assert _snapshot(workspace) == before
