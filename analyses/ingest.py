@@ -140,6 +140,7 @@ def derive_var_avalu(df: pl.DataFrame) -> pl.DataFrame:
 def convert_units(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Convert AVAL (and A1LO/A1HI) of known parameters to their canonical unit.
 
+    BASE, when delivered, is in AVAL's unit and is converted with it.
     Returns the converted frame and a report with one row per parameter and
     unit as collected: rows, canonical unit, factor, and status ("canonical",
     "converted", "unknown unit" or "no unit"). Values in an unknown unit are
@@ -164,7 +165,7 @@ def convert_units(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     changes = pl.col("factor").is_not_null() & (pl.col("AVALU") != pl.col("canonical"))
     scaled = [
         pl.when(pl.col("factor").is_not_null()).then(pl.col(c) * pl.col("factor")).otherwise(pl.col(c)).alias(c)
-        for c in ("AVAL", "A1LO", "A1HI", "ANRLO", "ANRHI") if c in df.columns
+        for c in ("AVAL", "BASE", "A1LO", "A1HI", "ANRLO", "ANRHI") if c in df.columns
     ]
     out = out.with_columns(
         pl.when(changes).then(pl.col("AVAL")).otherwise(None).cast(pl.Float64).alias("AVAL_ORIG"),

@@ -218,7 +218,7 @@ def _overview_categories(adae_columns: set[str], records: pl.DataFrame) -> list[
         ("Any related TEAE", related_expr() if has["AEREL"] else None, "AEREL"),
         ("Any serious TEAE", serious if has["AESER"] else None, "AESER"),
         ("Any serious related TEAE", serious & related_expr() if has["AESER"] and has["AEREL"] else None, "AESER, AEREL"),
-        ("Any severe TEAE", pl.col("AESEV") == "SEVERE" if has["AESEV"] else None, "AESEV"),
+        ("Any severe TEAE", pl.col("AESEV").str.to_uppercase() == "SEVERE" if has["AESEV"] else None, "AESEV"),
     ]
     if "ATOXGR" in adae_columns:
         cats.append(("Any grade >= 3 TEAE", _grade_expr() >= 3 if has["ATOXGR"] else None, "ATOXGR"))
@@ -365,7 +365,7 @@ def death_listing(aes: AESet, population: SafetyPopulation) -> pl.DataFrame:
         _col(fatal, "AEOUT").drop_nulls().unique(maintain_order=True).str.join("; ").alias("outcome"),
     )
     dates = population.subjects.select(
-        "USUBJID", ((pl.col("DTHDT") - pl.col("TRTSDT")).dt.total_days() + 1).cast(pl.Float64).alias("death_day"))
+        "USUBJID", _study_day(pl.col("DTHDT"), pl.col("TRTSDT")).alias("death_day"))
     order = population.counts.select(pl.col("arm").alias("ARM"), "order")
     out = dead.join(fatal, on="USUBJID", how="left").join(dates, on="USUBJID", how="left").join(order, on="ARM", how="left")
     return out.sort("order", "USUBJID").select(
@@ -373,3 +373,9 @@ def death_listing(aes: AESet, population: SafetyPopulation) -> pl.DataFrame:
         pl.col("term").cast(pl.String), pl.col("onset_day").cast(pl.Float64),
         pl.when(pl.col("outcome") == "").then(None).otherwise(pl.col("outcome")).cast(pl.String).alias("outcome"),
         "death_day")
+
+
+def _study_day(date: pl.Expr, start: pl.Expr) -> pl.Expr:
+    """CDISC study day: date - TRTSDT + 1 on or after the first dose, date - TRTSDT before it (no day 0)."""
+    days = (date - start).dt.total_days()
+    return pl.when(days >= 0).then(days + 1).otherwise(days).cast(pl.Float64)

@@ -177,7 +177,7 @@ def check_dataset(df: pl.DataFrame, schema: DatasetSchema, adsl_ids: pl.Series |
     violations = []
     reasons = []
     for col in rule_cols:
-        bad = details.filter(pl.col(col) == "invalid")
+        bad = details.filter(pl.col(col) == "invalid").sort(_ROW)
         if bad.height == 0:
             continue
         name, column, text = _describe(schema, col)

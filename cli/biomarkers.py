@@ -109,6 +109,7 @@ def _p(p) -> str:
 
 def _print_summary(ws, res, figures: list[str]) -> None:
     import polars as pl
+    from rich.markup import escape
     from rich.table import Table
 
     out = stdout()
@@ -122,7 +123,7 @@ def _print_summary(ws, res, figures: list[str]) -> None:
         table.add_column(label, justify="right")
     for param in res.params:
         cells = {r["visitn"]: r for r in pooled.filter(pl.col("param") == param).iter_rows(named=True)}
-        row = [param]
+        row = [escape(param)]
         for vn, _ in visits:
             r = cells.get(vn)
             if r is None or r["mean_change"] is None:
@@ -137,7 +138,7 @@ def _print_summary(ws, res, figures: list[str]) -> None:
     for col in ("param", "records", "subjects", "group x visit p", "group p", "note"):
         models.add_column(col, justify="left" if col in ("param", "note") else "right", overflow="fold")
     for r in res.models.iter_rows(named=True):
-        models.add_row(r["param"], str(r["n_obs"]), str(r["n_subjects"]), _p(r["interaction_p"]), _p(r["group_p"]),
+        models.add_row(escape(r["param"]), str(r["n_obs"]), str(r["n_subjects"]), _p(r["interaction_p"]), _p(r["group_p"]),
                        r["note"] or "")
     out.print(models)
     for r in res.score_compared.iter_rows(named=True):

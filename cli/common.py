@@ -18,6 +18,8 @@ __all__ = [
     "WorkspaceOpt",
     "Format",
     "FormatOpt",
+    "TableOrJson",
+    "TableOrJsonOpt",
     "workspace_from",
     "handles_errors",
     "stdout",
@@ -48,6 +50,18 @@ class Format(str, Enum):
 FormatOpt = Annotated[
     Format,
     typer.Option("--format", "-f", help="table: rich tables for people; json / csv: results on stdout for pipelines."),
+]
+
+
+class TableOrJson(str, Enum):
+    table = "table"
+    json = "json"
+
+
+#: For commands whose output is one nested document, which has no CSV form.
+TableOrJsonOpt = Annotated[
+    TableOrJson,
+    typer.Option("--format", "-f", help="table: rich tables for people; json: the document on stdout for pipelines."),
 ]
 
 

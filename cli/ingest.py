@@ -90,9 +90,14 @@ def ingest(
             summary.append({"dataset": schema.name, "file": f"{name}.parquet", "rows": df.height,
                             "columns": df.width, "sources": [s for s, _ in parts[name]]})
         unit_rows = pl.concat(units).to_dicts() if units else []
-        stage.remove("validation.json")
-        for q in sorted((ws / "quarantine").glob("*.parquet")) if (ws / "quarantine").exists() else []:
-            stage.remove(f"quarantine/{q.name}")
+        # Everything derived from the previous data goes with it: a report must not show
+        # another trial's (or an older ingest's) results.
+        for rel in ("validation.json", "report.html", "report.md"):
+            stage.remove(rel)
+        for folder in ("quarantine", "biomarkers", "survival", "safety"):
+            for path in sorted((ws / folder).rglob("*")) if (ws / folder).is_dir() else []:
+                if path.is_file():
+                    stage.remove(path.relative_to(ws).as_posix())
         stage.write_json("ingest.json", {
             "origin": origin,
             "builtin": not sources,

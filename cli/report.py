@@ -110,6 +110,7 @@ def _write_outside(target: Path, text: str) -> None:
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise InputOutputError(f"cannot write {target}: folder {folder} does not exist", "create it or pass another --out")
+    tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -119,6 +120,8 @@ def _write_outside(target: Path, text: str) -> None:
         os.chmod(tmp, 0o666 & ~umask)  # a document to share: the usual permissions, not mkstemp's 0600
         os.replace(tmp, target)
     except OSError as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise InputOutputError(f"cannot write {target} ({exc.strerror})", "check the path and its permissions") from exc
 
 

@@ -70,7 +70,7 @@ def safety(
 
     ws = workspace_from(ctx, workspace)
     options = {"arm": list(arm or []), "reference": reference, "sort": sort.value, "min_percent": min_percent,
-               "format": format.value, "plot": plot}
+               "plot": plot}
     with Stage(ws, "safety", options) as stage:
         adsl = stage.read("adsl")
         adae = stage.read("adae")

@@ -6,14 +6,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import Format, FormatOpt, emit_json, handles_errors, stdout
+from .common import TableOrJson, TableOrJsonOpt, emit_json, handles_errors, stdout
 
 
 @handles_errors
 def schema(
     dataset: Annotated[Optional[str], typer.Argument(help="adsl, adlb, adae, adtte or adex; all when omitted.")] = None,
     units: Annotated[bool, typer.Option("--units", help="Show the canonical units, conversions and plausible ranges of the lab parameters.")] = False,
-    format: FormatOpt = Format.table,
+    format: TableOrJsonOpt = TableOrJson.table,
 ) -> None:
     """Print the schemas trialkit checks (variables, types, allowed values, keys, rules).
 
@@ -26,7 +26,7 @@ def schema(
     if units:
         rows = [{"paramcd": p.paramcd, "label": p.label, "unit": p.unit, "low": p.low, "high": p.high,
                  "conversions": {u: f for u, f in p.conversions}} for p in PARAMETERS.values()]
-        if format is Format.json:
+        if format is TableOrJson.json:
             emit_json(rows)
             return
         from rich.table import Table
@@ -42,7 +42,7 @@ def schema(
     if dataset is not None and schema_for(dataset) is None:
         raise UsageError(f"unknown dataset {dataset!r}", f"use one of {', '.join(SCHEMAS)}")
     chosen = [schema_for(dataset)] if dataset else list(SCHEMAS.values())
-    if format is Format.json:
+    if format is TableOrJson.json:
         emit_json([s.to_dict() for s in chosen])
         return
     from rich.table import Table

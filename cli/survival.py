@@ -138,6 +138,7 @@ def _ci(est, lo, hi, fmt: str = ".3f") -> str:
 
 def _print_summary(ws, res, plot: bool) -> None:
     import polars as pl
+    from rich.markup import escape
     from rich.table import Table
 
     from trialkit.analyses.survival_plot import format_p
@@ -154,7 +155,7 @@ def _print_summary(ws, res, plot: bool) -> None:
         arms.add_column(f"RMST to {time_label(res.rmst_tau)} (se)", justify="right")
     for a in res.arms.iter_rows(named=True):
         med = res.medians.filter(pl.col("arm") == a["arm"])
-        cells = [a["arm"], str(a["n"]), str(a["events"])]
+        cells = [escape(a["arm"]), str(a["n"]), str(a["events"])]
         if med.height == 0:
             out_cells = cells + ["no record"] * (1 + len(res.times)) + (["-"] if res.rmst_tau else [])
             arms.add_row(*out_cells)
@@ -178,7 +179,7 @@ def _print_summary(ws, res, plot: bool) -> None:
         t = res.trend
         tests.add_row(f"trend ({res.trend_scores})", "all", _num(t.chisq), "1", _p(t.p, format_p), "")
         for r in res.pairwise.iter_rows(named=True):
-            tests.add_row(name, f"{r['arm_a']} vs {r['arm_b']}", _num(r["chisq"]), str(r["df"]), _p(r["p"], format_p),
+            tests.add_row(name, escape(f"{r['arm_a']} vs {r['arm_b']}"), _num(r["chisq"]), str(r["df"]), _p(r["p"], format_p),
                           _p(r["p_holm"], format_p))
         out.print(tests)
         if res.cox.height:
@@ -187,15 +188,16 @@ def _print_summary(ws, res, plot: bool) -> None:
                 cox.add_column(col, justify="left" if col == "group" else "right")
             for r in res.cox.iter_rows(named=True):
                 if r["estimable"]:
-                    cox.add_row(r["arm"], _ci(r["hr"], r["lower"], r["upper"], ".2f"), _p(r["p"], format_p))
+                    cox.add_row(escape(r["arm"]), _ci(r["hr"], r["lower"], r["upper"], ".2f"), _p(r["p"], format_p))
                 else:
-                    cox.add_row(r["arm"], f"not estimable: {r['reason']}", "")
+                    cox.add_row(escape(r["arm"]), escape(f"not estimable: {r['reason']}"), "")
             out.print(cox)
     sources = s.sources
     out.print(f"[dim]Settings: CI {s.conf_type} {level} ({sources['conf_type']}); ties {s.ties} ({sources['ties']}); "
               f"rho {s.rho:g}; Greenwood SE of S(t); R equivalent: survfit/survdiff/coxph.[/]")
-    for note in (n for n in res.notes if not n.startswith("Cox: ")):  # Cox reasons are in the table
-        out.print(f"[yellow]Note:[/] {note}")
+    shown = {f"Cox: {r['arm']}: {r['reason']}" for r in res.cox.iter_rows(named=True) if not r["estimable"]}
+    for note in (n for n in res.notes if n not in shown):  # reasons of non-estimable rows are in the table
+        out.print(f"[yellow]Note:[/] {escape(note)}")
     figure = " and km.png / km.svg" if plot else ""
     out.print(f"Wrote {ws}/survival/: {len(res.tables())} Parquet tables, survival.json{figure}.")
 

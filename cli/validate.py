@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from .common import Format, FormatOpt, WorkspaceOpt, emit_json, handles_errors, stdout, workspace_from
+from .common import TableOrJson, TableOrJsonOpt, WorkspaceOpt, emit_json, handles_errors, stdout, workspace_from
 
 QUARANTINE_REASON = "QUARANTINE_REASON"
 
 
 @handles_errors
-def validate(ctx: typer.Context, format: FormatOpt = Format.table, workspace: WorkspaceOpt = None) -> None:
+def validate(ctx: typer.Context, format: TableOrJsonOpt = TableOrJson.table, workspace: WorkspaceOpt = None) -> None:
     """Check every dataset in the workspace against its schema and report every violation.
 
     Rows that break a row-level rule move to quarantine/<dataset>.parquet with
@@ -33,7 +33,7 @@ def validate(ctx: typer.Context, format: FormatOpt = Format.table, workspace: Wo
     if not present:
         raise InputOutputError(f"workspace {ws} holds no dataset", "run trialkit ingest first")
     report = {"workspace_clean": True, "datasets": [], "violations": []}
-    with Stage(ws, "validate", {"format": format.value}) as stage:
+    with Stage(ws, "validate", {}) as stage:
         frames = {d: stage.read(d, validate=False) for d in present}
         adsl_ids = frames["adsl"]["USUBJID"] if "adsl" in frames and "USUBJID" in frames["adsl"].columns else None
         for name in present:
@@ -53,14 +53,14 @@ def validate(ctx: typer.Context, format: FormatOpt = Format.table, workspace: Wo
                 "kept_rows": check.n_input - quarantined,
                 "quarantined_rows": quarantined,
                 "quarantine_file_rows": (previous.height if previous is not None else 0) + quarantined,
-                "reconciles": check.n_input == check.n_input - quarantined + quarantined,
+                "reconciles": check.valid.height + check.quarantine.height == check.n_input,
                 "structural_problems": check.structural,
                 "rules_skipped": list(check.skipped_rules),
             })
             report["violations"].extend(v.to_dict() | {"file": f"{name}.parquet"} for v in check.violations)
         report["workspace_clean"] = not report["violations"]
         stage.write_json("validation.json", report)
-    if format is Format.json:
+    if format is TableOrJson.json:
         emit_json(report)
     else:
         _print_report(ws, report)

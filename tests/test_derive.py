@@ -259,3 +259,20 @@ def test_pilot_recomputed_base_matches_delivered_base(pilot_workspace):
 
 def test_no_derivation_on_pilot_labs(pilot_workspace):
     assert dv.derivable(pl.read_parquet(pilot_workspace / "adlb.parquet")) == []
+
+
+def test_base_check_compares_only_records_whose_base_was_delivered():
+    import polars as pl
+
+    from trialkit.analyses.derive import check_base
+
+    adlb = pl.DataFrame({
+        "USUBJID": ["1", "1", "1"],
+        "PARAMCD": ["ALB", "ALB", "MELDD"],
+        "AVISITN": [1.0, 2.0, 2.0],
+        "BASE_SRC": [30.0, 31.0, None],   # the source's BASE; none for a trialkit-derived score
+        "BASE": [30.0, 30.0, 12.0],       # recomputed
+        "DRVNOTE": [None, None, "UNOS MELD"],
+    })
+    flagged = check_base(adlb)
+    assert flagged.select("PARAMCD", "AVISITN").rows() == [("ALB", 2.0)]

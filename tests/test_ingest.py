@@ -194,3 +194,26 @@ def _xlsx(path: Path, rows: list[list[str]]) -> None:
         z.writestr("xl/_rels/workbook.xml.rels", f'<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
                    f'<Relationship Id="rId1" Type="{rel}/worksheet" Target="worksheets/sheet1.xml"/></Relationships>')
         z.writestr("xl/worksheets/sheet1.xml", f'<?xml version="1.0"?><worksheet {ns}><sheetData>{sheet_rows}</sheetData></worksheet>')
+
+
+def test_a_delivered_base_is_converted_with_aval(tmp_path, run_cli):
+    csv = ("USUBJID,PARAMCD,AVAL,AVALU,BASE,AVISITN,ADY,ABLFL\n"
+           "001,ALB,3.0,g/dL,3.0,1,1,Y\n001,ALB,3.5,g/dL,3.0,2,29,\n")
+    src = _write(tmp_path / "src", {"adsl.csv": ADSL_CSV, "adlb.csv": csv})
+    assert run_cli(["ingest", src, "-w", tmp_path / "ws"]).exit_code == 0
+    lb = pl.read_parquet(tmp_path / "ws" / "adlb.parquet")
+    assert lb["AVAL"].to_list() == [pytest.approx(30.0), pytest.approx(35.0)]
+    assert lb["BASE"].to_list() == [pytest.approx(30.0), pytest.approx(30.0)]
+
+
+def test_reingesting_removes_every_output_derived_from_the_previous_data(tmp_path, run_cli):
+    ws = tmp_path / "ws"
+    assert run_cli(["ingest", "-w", ws]).exit_code == 0
+    assert run_cli(["validate", "-w", ws]).exit_code == 0
+    assert run_cli(["survival", "-w", ws, "--no-plot", "--no-cox"]).exit_code == 0
+    assert (ws / "survival" / "survival.json").exists()
+    assert run_cli(["ingest", "-w", ws]).exit_code == 0
+    assert not (ws / "survival").exists() or not any((ws / "survival").iterdir())
+    assert not (ws / "validation.json").exists()
+    manifest = json.loads((ws / "manifest.json").read_text())["files"]
+    assert not [f for f in manifest if f.startswith("survival/")]
