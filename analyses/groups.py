@@ -14,7 +14,7 @@ import polars as pl
 
 from .errors import ColumnNotFoundError, UsageError
 
-__all__ = ["Arm", "arms_of", "select_arms", "filter_arms"]
+__all__ = ["Arm", "arms_of", "select_arms"]
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,3 @@ def select_arms(arms: list[Arm], wanted: list[str] | None) -> list[Arm]:
         if hits[0] not in chosen:
             chosen.append(hits[0])
     return [a for a in arms if a in chosen]
-
-
-def filter_arms(df: pl.DataFrame, arms: list[Arm], column: str = "TRT01A") -> pl.DataFrame:
-    """Rows of ``df`` whose ``column`` is one of ``arms``' labels."""
-    return df.filter(pl.col(column).is_in([a.label for a in arms]))
