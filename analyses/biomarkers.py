@@ -34,6 +34,7 @@ import polars as pl
 
 from .errors import ColumnNotFoundError, UsageError
 from .groups import Arm
+from .multiplicity import ADJUSTMENTS, adjust_p
 
 __all__ = [
     "ALL",
@@ -52,7 +53,6 @@ __all__ = [
 ALL = "All"
 TESTS = {"t": "paired t", "wilcoxon": "Wilcoxon signed-rank"}
 BETWEEN_TESTS = {"t": "one-way ANOVA", "wilcoxon": "Kruskal-Wallis"}
-ADJUSTMENTS = {"none": "none", "holm": "Holm", "bh": "Benjamini-Hochberg"}
 FLAG_REASON = "0/1 flag: a proportion, not a measurement; means and change-from-baseline tests do not apply"
 CLASS_REASON = "a class or grade (AVALC): summarise as counts, not means"
 EMPTY_REASON = "no non-missing AVAL"
@@ -255,31 +255,6 @@ def _one_sample(chg: np.ndarray, test: str) -> dict:
         note = f"{method}; {n - len(nonzero)} zero change(s) dropped" if len(nonzero) < n else method
         return out | {"statistic": float(ranks[nonzero > 0].sum()), "p": float(r.pvalue),
                       "note": "; ".join(x for x in (out["note"], note) if x)}
-
-
-def adjust_p(p: list[float | None], method: str) -> list[float | None]:
-    """R p.adjust over the non-null p-values: "none", "holm" or "bh" (Benjamini-Hochberg)."""
-    if method not in ADJUSTMENTS:
-        raise UsageError(f"unknown adjustment {method!r}", f"use one of {', '.join(ADJUSTMENTS)}")
-    idx = [i for i, v in enumerate(p) if v is not None and not math.isnan(v)]
-    out: list[float | None] = [None] * len(p)
-    if method == "none" or not idx:
-        for i in idx:
-            out[i] = p[i]
-        return out
-    vals = np.array([p[i] for i in idx], dtype=float)
-    m = len(vals)
-    if method == "holm":
-        o = np.argsort(vals, kind="stable")
-        adj = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * vals[o]))
-    else:
-        o = np.argsort(vals, kind="stable")[::-1]
-        adj = np.minimum(1.0, np.minimum.accumulate(m / np.arange(m, 0, -1) * vals[o]))
-    res = np.empty(m)
-    res[o] = adj
-    for k, i in enumerate(idx):
-        out[i] = float(res[k])
-    return out
 
 
 def _with_adjusted(rows: list[dict], by: tuple[str, ...], method: str) -> list[dict]:

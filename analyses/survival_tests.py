@@ -26,6 +26,7 @@ import numpy as np
 import polars as pl
 
 from .errors import ColumnNotFoundError, DataError
+from .multiplicity import holm
 
 __all__ = ["LOGRANK_SCHEMA", "TREND_SCHEMA", "LogrankResult", "TrendResult", "logrank_test", "pairwise_logrank", "trend_test", "holm"]
 
@@ -140,18 +141,6 @@ def logrank_test(data: pl.DataFrame, groups: list[str], rho: float = 0.0) -> Log
             reason = "the variance matrix is singular"
     return LogrankResult(tuple(groups), float(rho), tuple(obs.tolist()), tuple(exp.tolist()),
                          tuple(tuple(row) for row in var.tolist()), chisq, df, p, reason)
-
-
-def holm(p: list[float | None]) -> list[float | None]:
-    """``p.adjust(p, "holm")``: the i-th smallest of m p-values times (m - i + 1), made monotone, capped at 1."""
-    have = [i for i, x in enumerate(p) if x is not None]
-    order = sorted(have, key=lambda i: p[i])
-    out: list[float | None] = [None] * len(p)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, (len(have) - rank) * p[i])
-        out[i] = min(1.0, running)
-    return out
 
 
 def pairwise_logrank(data: pl.DataFrame, groups: list[str], rho: float = 0.0) -> pl.DataFrame:
