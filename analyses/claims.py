@@ -26,7 +26,7 @@ from typing import Any, Mapping
 
 import polars as pl
 
-from .errors import UsageError
+from trialkit.analyses.errors import UsageError
 
 __all__ = [
     "REPRODUCED",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from .errors import ColumnNotFoundError, UsageError
+from trialkit.analyses.errors import ColumnNotFoundError, UsageError
 
 __all__ = ["Arm", "arms_of", "select_arms"]
 

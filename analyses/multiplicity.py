@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from .errors import UsageError
+from trialkit.analyses.errors import UsageError
 
 __all__ = ["ADJUSTMENTS", "adjust_p", "holm"]
 

@@ -44,7 +44,7 @@ def biomarkers(
 
     Example: trialkit biomarkers --param ALB --param PTA --test wilcoxon --adjust holm
     """
-    from trialkit.analyses.biomarker_report import analyse_biomarkers, parse_derive, results_json
+    from trialkit.analyses.biomarkers.pipeline import analyse_biomarkers, parse_derive, results_json
     from trialkit.analyses.groups import arms_of, select_arms
 
     from .workspace import Stage
@@ -83,7 +83,7 @@ def _clear_previous(stage, ws) -> None:
 
 
 def _write_figures(stage, res, per_parameter: list[str]) -> list[str]:
-    from trialkit.analyses.biomarker_plots import draw_figures
+    from trialkit.analyses.biomarkers.figures import draw_figures
 
     written = []
     for stem, files in draw_figures(res.data, res.summaries, res.within, res.between, list(res.params),

@@ -86,10 +86,10 @@ def report(
 
 def _render(inputs, format: ReportFormat, version: str) -> str:
     if format is ReportFormat.md:
-        from trialkit.analyses.report_md import render_markdown
+        from trialkit.analyses.report.markdown import render_markdown
 
         return render_markdown(inputs, version)
-    from trialkit.analyses.report_sections import render_html
+    from trialkit.analyses.report.document import render_html
 
     return render_html(inputs, version)
 
@@ -141,7 +141,7 @@ def _read_stage(ws: Path, name: str, manifest: dict):
 
     from trialkit.analyses.claims import StageData
     from trialkit.analyses.errors import InputOutputError
-    from trialkit.analyses.report_model import Figure, StageOutput
+    from trialkit.analyses.report.model import Figure, StageOutput
 
     folder = ws / name
     if not folder.is_dir():
@@ -219,7 +219,7 @@ def _read_inputs(ws: Path, stage, manifest: dict, claims_path: Path | None, titl
 
     from trialkit.analyses.claims import STAGES, evaluate_claims, load_claims
     from trialkit.analyses.errors import InputOutputError
-    from trialkit.analyses.report_model import ReportInputs
+    from trialkit.analyses.report.model import ReportInputs
 
     ingest = _read_json(ws / "ingest.json")
     if ingest is None and not stage.has("adsl"):

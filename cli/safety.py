@@ -64,7 +64,7 @@ def safety(
     import polars as pl
 
     from trialkit.analyses.groups import arms_of, select_arms
-    from trialkit.analyses.safety_summary import analyse_safety, choose_reference, safety_json
+    from trialkit.analyses.safety.pipeline import analyse_safety, choose_reference, safety_json
 
     from .workspace import Stage
 
@@ -116,7 +116,7 @@ def _quarantined_orphans(ws, pl) -> int:
 def _figures(result, chosen) -> tuple[dict[str, bytes], list[str]]:
     from trialkit.analyses.errors import NoDataError
     from trialkit.analyses.figures import render
-    from trialkit.analyses.safety_plots import dotplot_height, edish_plot, mdish_plot, teae_dotplot
+    from trialkit.analyses.safety.figures import dotplot_height, edish_plot, mdish_plot, teae_dotplot
 
     labels = [a.label for a in chosen]
     jobs = [("teae_dotplot", lambda: teae_dotplot(result.risk_differences, labels, result.reference), 8.5,

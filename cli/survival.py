@@ -55,8 +55,8 @@ def survival(
     Example: trialkit survival --arm high --arm placebo --parity r --rmst-tau 2y
     """
     from trialkit.analyses.groups import arms_of, select_arms
-    from trialkit.analyses.survival import parse_time, parse_times, resolve_settings, select_endpoint
-    from trialkit.analyses.survival_report import DEFAULT_TIMES, analyse_survival, results_json
+    from trialkit.analyses.survival.km import parse_time, parse_times, resolve_settings, select_endpoint
+    from trialkit.analyses.survival.pipeline import DEFAULT_TIMES, analyse_survival, results_json
 
     from .workspace import Stage
 
@@ -111,7 +111,7 @@ def _check_reference(chosen, reference: str) -> None:
 
 
 def _write_figure(stage, res, style_order: list[str]) -> None:
-    from trialkit.analyses.survival_plot import format_p, render_km_figure
+    from trialkit.analyses.survival.figure import format_p, render_km_figure
 
     lr = res.logrank
     p_label = None
@@ -141,8 +141,8 @@ def _print_summary(ws, res, plot: bool) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from trialkit.analyses.survival_plot import format_p
-    from trialkit.analyses.survival_report import time_label
+    from trialkit.analyses.survival.figure import format_p
+    from trialkit.analyses.survival.pipeline import time_label
 
     out = stdout()
     s = res.settings

@@ -18,10 +18,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from trialkit.analyses import biomarkers as bm
-from trialkit.analyses.biomarker_report import analyse_biomarkers
+from trialkit.analyses.biomarkers import summaries as bm
+from trialkit.analyses.biomarkers.pipeline import analyse_biomarkers
 from trialkit.analyses.groups import Arm, arms_of
-from trialkit.analyses.longitudinal import fit_change_model, fit_reml_random_intercept
+from trialkit.analyses.biomarkers.longitudinal import fit_change_model, fit_reml_random_intercept
 
 REF = Path(__file__).parent / "reference" / "biomarkers"
 
@@ -339,7 +339,7 @@ def test_unknown_param_is_a_usage_error_listing_valid_ones(seed_workspace):
 
 
 def test_count_baselines_tells_flagged_imputed_and_missing():
-    from trialkit.analyses import derive as dv
+    from trialkit.analyses.biomarkers import derive as dv
 
     # no ABLFL: S1's baseline is imputed (day 1, the last on or before day 1); S2 has none,
     # so its two records stay without CHG

@@ -1,4 +1,4 @@
-"""Derivations in analyses/derive.py against hand-worked examples (worked out in the comments).
+"""Derivations in analyses/biomarkers/derive.py against hand-worked examples (worked out in the comments).
 
 Unit factors (schemas/units.py): bilirubin mg/dL = umol/L / 17.1; creatinine mg/dL = umol/L / 88.4.
 ln 2 = 0.693147, ln 1.5 = 0.405465, ln 4 = 1.386294, ln 40 = 3.688879; log10 17.1 = 1.232996,
@@ -10,7 +10,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from trialkit.analyses import derive as dv
+from trialkit.analyses.biomarkers import derive as dv
 from trialkit.analyses.errors import ColumnNotFoundError, NoDataError
 
 UNITS = {"TBIL": "umol/L", "INR": "ratio", "CREAT": "umol/L", "SODIUM": "mmol/L", "ALB": "g/L",
@@ -264,7 +264,7 @@ def test_no_derivation_on_pilot_labs(pilot_workspace):
 def test_base_check_compares_only_records_whose_base_was_delivered():
     import polars as pl
 
-    from trialkit.analyses.derive import check_base
+    from trialkit.analyses.biomarkers.derive import check_base
 
     adlb = pl.DataFrame({
         "USUBJID": ["1", "1", "1"],

@@ -23,7 +23,7 @@ import pytest
 
 from report_workspaces import missing_stages, run_stages, staged_copy
 from trialkit.analyses.groups import arms_of
-from trialkit.analyses.report_table1 import baseline_characteristics
+from trialkit.analyses.report.table1 import baseline_characteristics
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "fixtures" / "seed_trial"

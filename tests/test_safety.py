@@ -1,4 +1,4 @@
-"""The safety derivations (trialkit.analyses.safety*), pinned on hand-worked frames and on the CDISC pilot.
+"""The safety derivations (trialkit.analyses.safety.events*), pinned on hand-worked frames and on the CDISC pilot.
 
 Pilot numbers come from tests/reference/make_safety_reference.R (base R and
 foreign::read.xport, no trialkit code):
@@ -21,7 +21,7 @@ import pytest
 
 from trialkit.analyses.errors import ColumnNotFoundError, NoDataError, UsageError
 from trialkit.analyses.groups import arms_of
-from trialkit.analyses.safety import (
+from trialkit.analyses.safety.events import (
     derive_var_teae,
     overview_table,
     safety_population,
@@ -29,7 +29,7 @@ from trialkit.analyses.safety import (
     severity_table,
     teae_rule,
 )
-from trialkit.analyses.safety_incidence import (
+from trialkit.analyses.safety.incidence import (
     filter_min_percent,
     fisher_p,
     fisher_table,
@@ -37,15 +37,15 @@ from trialkit.analyses.safety_incidence import (
     newcombe_interval,
     sort_incidence,
 )
-from trialkit.analyses.safety_liver import (
+from trialkit.analyses.safety.liver import (
     hys_law_candidates,
     liver_peaks,
     liver_records,
     liver_shift_table,
     liver_unavailable,
 )
-from trialkit.analyses.safety_onset import derive_var_onset_window, onset_table
-from trialkit.analyses.safety_summary import analyse_safety, choose_reference, safety_json
+from trialkit.analyses.safety.onset import derive_var_onset_window, onset_table
+from trialkit.analyses.safety.pipeline import analyse_safety, choose_reference, safety_json
 
 REF = Path(__file__).parent / "reference"
 

@@ -1,4 +1,4 @@
-# Reference values for trialkit's Table 1 (analyses/report_table1.py) on the built-in seed trial.
+# Reference values for trialkit's Table 1 (analyses/report/table1.py) on the built-in seed trial.
 # Base R only, independent of trialkit's code. Run from the repository root:
 #   Rscript tests/reference/make_report_table1.R
 # writes tests/reference/report_table1_seed.csv (variable, row, arm, value).

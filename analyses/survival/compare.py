@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from .errors import ColumnNotFoundError, DataError
-from .multiplicity import holm
+from trialkit.analyses.errors import ColumnNotFoundError, DataError
+from trialkit.analyses.multiplicity import holm
 
 __all__ = ["LOGRANK_SCHEMA", "TREND_SCHEMA", "LogrankResult", "TrendResult", "logrank_test", "pairwise_logrank", "trend_test", "holm"]
 

@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import polars as pl
 
-from .errors import ColumnNotFoundError, NoDataError, UsageError
+from trialkit.analyses.errors import ColumnNotFoundError, NoDataError, UsageError
 
 __all__ = [
     "CONF_TYPES",

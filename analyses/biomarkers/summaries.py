@@ -32,9 +32,9 @@ import warnings
 import numpy as np
 import polars as pl
 
-from .errors import ColumnNotFoundError, UsageError
-from .groups import Arm
-from .multiplicity import ADJUSTMENTS, adjust_p
+from trialkit.analyses.errors import ColumnNotFoundError, UsageError
+from trialkit.analyses.groups import Arm
+from trialkit.analyses.multiplicity import ADJUSTMENTS, adjust_p
 
 __all__ = [
     "ALL",

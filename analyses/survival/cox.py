@@ -33,7 +33,7 @@ import warnings
 import numpy as np
 import polars as pl
 
-from .errors import ColumnNotFoundError, DataError
+from trialkit.analyses.errors import ColumnNotFoundError, DataError
 
 __all__ = ["COX_COLUMNS", "cox_by_group", "cox_information"]
 

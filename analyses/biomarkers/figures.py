@@ -21,7 +21,7 @@ import string
 
 import polars as pl
 
-from .figures import LINETYPES, OKABE_ITO, SHAPES
+from trialkit.analyses.figures import LINETYPES, OKABE_ITO, SHAPES
 
 __all__ = ["ALPHA", "letters_for", "figure_parameter", "figure_overview", "figure_trajectories", "draw_figures", "slug"]
 
@@ -244,7 +244,7 @@ def draw_figures(data: pl.DataFrame, summaries: pl.DataFrame, within: pl.DataFra
                  params: list[str], arms: list[str], *, adjust: str = "none", per_parameter: list[str] = ()):
     """Yield (file stem, {"png": bytes, "svg": bytes}): per body system ``overview_<system>`` (mean +/- SE)
     and ``trajectories_<system>`` (spaghetti); and ``param_<PARAMCD>`` for each of ``per_parameter``."""
-    from .figures import render
+    from trialkit.analyses.figures import render
 
     for category, members in categories(summaries, params).items():
         fig = figure_overview(summaries, within, between, members, arms, category, adjust=adjust)

@@ -18,8 +18,8 @@ from functools import lru_cache
 
 import polars as pl
 
-from .errors import UsageError
-from .safety import AESet, SafetyPopulation, count_subjects
+from trialkit.analyses.errors import UsageError
+from trialkit.analyses.safety.events import AESet, SafetyPopulation, count_subjects
 
 __all__ = [
     "SORTS",

@@ -13,14 +13,14 @@ from typing import Any
 
 import polars as pl
 
-from . import derive as dv
-from .biomarkers import (
+from trialkit.analyses.biomarkers import derive as dv
+from trialkit.analyses.biomarkers.summaries import (
     ADJUSTMENTS, BETWEEN_TESTS, TESTS, analysis_data, continuous_params, count_baselines,
     summarise_by_visit, test_between_groups, test_change_within,
 )
-from .errors import NoDataError, UsageError
-from .groups import Arm
-from .longitudinal import FORMULA, INTERACTION_TEST, METHOD, fit_change_models
+from trialkit.analyses.errors import NoDataError, UsageError
+from trialkit.analyses.groups import Arm
+from trialkit.analyses.biomarkers.longitudinal import FORMULA, INTERACTION_TEST, METHOD, fit_change_models
 
 __all__ = ["DERIVERS", "BiomarkerResults", "parse_derive", "analyse_biomarkers", "settings_of", "results_json"]
 

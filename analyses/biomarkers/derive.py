@@ -25,7 +25,7 @@ import polars as pl
 
 from trialkit.schemas.units import ALIASES, PARAMETERS
 
-from .errors import ColumnNotFoundError, DataError, NoDataError
+from trialkit.analyses.errors import ColumnNotFoundError, DataError, NoDataError
 
 __all__ = [
     "DERIVATIONS",

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from .errors import NoDataError, UsageError
-from .groups import Arm, select_arms
-from .survival import (DAYS_PER, SurvivalSettings, derive_survival_data, km_landmarks, km_medians, km_rmst, km_table,
+from trialkit.analyses.errors import NoDataError, UsageError
+from trialkit.analyses.groups import Arm, select_arms
+from trialkit.analyses.survival.km import (DAYS_PER, SurvivalSettings, derive_survival_data, km_landmarks, km_medians, km_rmst, km_table,
                        risk_table, summarise_arms)
-from .survival_cox import COX_COLUMNS, cox_by_group
-from .survival_plot import TimeAxis, time_axis
-from .survival_tests import LOGRANK_SCHEMA, TREND_SCHEMA, LogrankResult, TrendResult, logrank_test, pairwise_logrank, trend_test
+from trialkit.analyses.survival.cox import COX_COLUMNS, cox_by_group
+from trialkit.analyses.survival.figure import TimeAxis, time_axis
+from trialkit.analyses.survival.compare import LOGRANK_SCHEMA, TREND_SCHEMA, LogrankResult, TrendResult, logrank_test, pairwise_logrank, trend_test
 
 __all__ = ["DEFAULT_TIMES", "SurvivalResults", "analyse_survival", "results_json", "time_label"]
 

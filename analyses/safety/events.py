@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from .errors import ColumnNotFoundError, NoDataError
-from .groups import Arm
+from trialkit.analyses.errors import ColumnNotFoundError, NoDataError
+from trialkit.analyses.groups import Arm
 
 __all__ = [
     "SafetyPopulation",

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 import polars as pl
 
-from .claims import STAGES, ClaimResult, ClaimsFile, StageData
+from trialkit.analyses.claims import STAGES, ClaimResult, ClaimsFile, StageData
 
 __all__ = ["Figure", "StageOutput", "ReportInputs", "stage_command"]
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from .groups import Arm
+from trialkit.analyses.groups import Arm
 
 __all__ = ["METHOD", "FORMULA", "INTERACTION_TEST", "ModelResults", "RemlFit", "fit_change_models", "fit_change_model",
            "fit_reml_random_intercept"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from .figures import LINETYPES, palette_for, render, theme_journal
+from trialkit.analyses.figures import LINETYPES, palette_for, render, theme_journal
 
 __all__ = ["TimeAxis", "time_axis", "format_p", "km_plot", "km_figure", "render_km_figure"]
 

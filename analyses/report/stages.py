@@ -12,8 +12,8 @@ from typing import Any, Iterable, Mapping
 
 import polars as pl
 
-from .report_html import Numbering, esc, figure_html, fmt_ci, fmt_num, fmt_p, gt_table, missing_box, section
-from .report_model import Figure, ReportInputs, StageOutput, stage_command
+from trialkit.analyses.report.html import Numbering, esc, figure_html, fmt_ci, fmt_num, fmt_p, gt_table, missing_box, section
+from trialkit.analyses.report.model import Figure, ReportInputs, StageOutput, stage_command
 
 __all__ = ["biomarkers_section", "survival_section", "safety_section", "pivot_by_arm",
            "time_label", "FIGURE_CAPTIONS"]

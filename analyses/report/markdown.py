@@ -10,10 +10,10 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from .claims import NOT_EVALUABLE, NOT_REPRODUCED, REPRODUCED, STAGES
-from .report_html import fmt_num, fmt_p
-from .report_model import ReportInputs, stage_command
-from .report_stages import time_label
+from trialkit.analyses.claims import NOT_EVALUABLE, NOT_REPRODUCED, REPRODUCED, STAGES
+from trialkit.analyses.report.html import fmt_num, fmt_p
+from trialkit.analyses.report.model import ReportInputs, stage_command
+from trialkit.analyses.report.stages import time_label
 
 __all__ = ["render_markdown", "md_escape"]
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from .safety import SafetyPopulation
+from trialkit.analyses.safety.events import SafetyPopulation
 
 __all__ = [
     "LIVER_TESTS",

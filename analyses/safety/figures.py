@@ -12,9 +12,9 @@ import math
 
 import polars as pl
 
-from .errors import NoDataError
-from .figures import SHAPES, palette_for, theme_journal
-from .safety_liver import HY_BILIRUBIN, HY_TRANSAMINASE, MDISH_BILIRUBIN, MDISH_TRANSAMINASE, QUADRANTS
+from trialkit.analyses.errors import NoDataError
+from trialkit.analyses.figures import SHAPES, palette_for, theme_journal
+from trialkit.analyses.safety.liver import HY_BILIRUBIN, HY_TRANSAMINASE, MDISH_BILIRUBIN, MDISH_TRANSAMINASE, QUADRANTS
 
 __all__ = ["edish_plot", "mdish_plot", "teae_dotplot", "dotplot_height"]
 

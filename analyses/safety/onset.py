@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from .errors import ColumnNotFoundError
-from .safety import AESet, SafetyPopulation, count_subjects
+from trialkit.analyses.errors import ColumnNotFoundError
+from trialkit.analyses.safety.events import AESet, SafetyPopulation, count_subjects
 
 __all__ = ["ONSET_WINDOWS", "derive_var_onset_window", "onset_table", "onset_by_term"]
 

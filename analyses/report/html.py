@@ -17,7 +17,7 @@ from typing import Iterable
 
 import polars as pl
 
-from .report_model import Figure
+from trialkit.analyses.report.model import Figure
 
 __all__ = ["esc", "Numbering", "gt_table", "figure_html", "section", "missing_box", "page",
            "fmt_p", "fmt_num", "fmt_ci", "CSS"]

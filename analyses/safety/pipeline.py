@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from .errors import UsageError
-from .groups import Arm, select_arms
-from .safety import (
+from trialkit.analyses.errors import UsageError
+from trialkit.analyses.groups import Arm, select_arms
+from trialkit.analyses.safety.events import (
     MISSING,
     NOT_RELATED,
     TEAE_RULE_TEXT,
@@ -27,8 +27,8 @@ from .safety import (
     severity_scale,
     severity_table,
 )
-from .safety_incidence import SORTS, filter_min_percent, fisher_table, incidence_table, risk_differences, sort_incidence
-from .safety_liver import (
+from trialkit.analyses.safety.incidence import SORTS, filter_min_percent, fisher_table, incidence_table, risk_differences, sort_incidence
+from trialkit.analyses.safety.liver import (
     HY_BILIRUBIN,
     HY_TRANSAMINASE,
     MDISH_BILIRUBIN,
@@ -40,7 +40,7 @@ from .safety_liver import (
     liver_shift_table,
     liver_unavailable,
 )
-from .safety_onset import onset_by_term, onset_table
+from trialkit.analyses.safety.onset import onset_by_term, onset_table
 
 __all__ = ["SafetyResult", "choose_reference", "analyse_safety", "safety_definitions", "safety_json", "TOP_TERMS"]
 

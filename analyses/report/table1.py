@@ -24,8 +24,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import polars as pl
 
-from .errors import ColumnNotFoundError
-from .groups import Arm
+from trialkit.analyses.errors import ColumnNotFoundError
+from trialkit.analyses.groups import Arm
 
 __all__ = ["KEY_LABS", "TOTAL", "derive_var_base_lab", "child_pugh_class", "baseline_characteristics"]
 

@@ -12,12 +12,12 @@ from typing import Any, Mapping
 
 import polars as pl
 
-from .claims import NOT_EVALUABLE, NOT_REPRODUCED, REPRODUCED, STAGES
-from .groups import arms_of
-from .report_html import Numbering, esc, gt_table, missing_box, page, section
-from .report_model import ReportInputs, stage_command
-from .report_stages import biomarkers_section, safety_section, survival_section
-from .report_table1 import TOTAL, baseline_characteristics
+from trialkit.analyses.claims import NOT_EVALUABLE, NOT_REPRODUCED, REPRODUCED, STAGES
+from trialkit.analyses.groups import arms_of
+from trialkit.analyses.report.html import Numbering, esc, gt_table, missing_box, page, section
+from trialkit.analyses.report.model import ReportInputs, stage_command
+from trialkit.analyses.report.stages import biomarkers_section, safety_section, survival_section
+from trialkit.analyses.report.table1 import TOTAL, baseline_characteristics
 
 __all__ = ["REPORT_FILES", "render_html", "header_html", "provenance_section", "table1_section",
            "claims_section", "methods_section", "footer_html", "output_files"]
