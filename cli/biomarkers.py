@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import Format, FormatOpt, WorkspaceOpt, emit_csv, emit_json, handles_errors, stdout, workspace_from
+from .common import (Format, FormatOpt, NameOpt, PopulationOpt, SubgroupOpt, WorkspaceOpt, emit_csv, emit_json,
+                     handles_errors, stdout, workspace_from)
 
 FOLDER = "biomarkers"
 
@@ -31,8 +32,11 @@ def biomarkers(
     derive: Annotated[Optional[str], typer.Option("--derive", help="Scores to derive: comma list of meld, meldna, childpugh, albi, or none (default: all derivable from ADLB).", show_default=False)] = None,
     test: Annotated[Test, typer.Option("--test", help="Within groups: paired t (groups: one-way ANOVA) or Wilcoxon signed-rank (groups: Kruskal-Wallis).")] = Test.t,
     adjust: Annotated[Adjust, typer.Option("--adjust", help="Multiplicity adjustment across visits within a parameter, as R p.adjust (none = as the paper).")] = Adjust.none,
+    population: PopulationOpt = None,
+    subgroup: SubgroupOpt = None,
+    name: NameOpt = None,
     format: FormatOpt = Format.table,
-    plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Draw per body system the mean +/- SE overview and the trajectories (PNG 300 dpi and SVG).")] = True,
+    plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Draw per body system the mean +/- SE overview and the trajectories (PNG 300 dpi and SVG; --no-plot keeps those of an earlier identical run).")] = True,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Biomarkers over time: derived MELD, MELD-Na, Child-Pugh and ALBI; BASE/CHG; tests by visit; mixed model.
@@ -46,50 +50,61 @@ def biomarkers(
     """
     from trialkit.analyses.biomarkers.pipeline import analyse_biomarkers, parse_derive, results_json
     from trialkit.analyses.groups import arms_of, select_arms
+    from trialkit.analyses.populations import parse_subgroup, select_subjects
 
-    from .workspace import Stage
+    from .analysis import resolve_analysis
+    from .workspace import Stage, read_manifest
 
+    subgroups = [parse_subgroup(s) for s in subgroup or []]
     ws = workspace_from(ctx, workspace)
-    options = {"param": param or None, "arm": arm or None, "derive": derive, "test": test.value,
-               "adjust": adjust.value, "plot": plot}
-    with Stage(ws, "biomarkers", options) as stage:
+    with Stage(ws, "biomarkers", {}) as stage:
         adlb, adsl = stage.read("adlb"), stage.read("adsl")
+        subjects, selection = select_subjects(adsl, "biomarkers", population, subgroups)
+        changed = {"population": selection.population if selection.population_source == "option" else None,
+                   "subgroup": [f"{s.variable}={s.value}" for s in subgroups], "param": param or None,
+                   "arm": arm or None, "derive": derive, "test": test.value if test is not Test.t else None,
+                   "adjust": adjust.value if adjust is not Adjust.none else None}
+        target = resolve_analysis(ws, "biomarkers", name, {k: v for k, v in changed.items() if v})
+        options = {"param": param or None, "arm": arm or None, "derive": derive, "test": test.value,
+                   "adjust": adjust.value, "population": population, "subgroup": subgroup or None, "name": name}
+        stage.set_analysis(target, options, selection.to_dict())
         chosen = select_arms(arms_of(adsl), arm)
-        res = analyse_biomarkers(adlb, adsl, chosen, params=param, derive=parse_derive(derive, adlb),
+        res = analyse_biomarkers(adlb, subjects, chosen, params=param, derive=parse_derive(derive, adlb),
                                  test=test.value, adjust=adjust.value)
-        _clear_previous(stage, ws)
-        for name, frame in res.tables().items():
-            stage.write_parquet(f"{FOLDER}/{name}.parquet", frame, schema=f"biomarkers-{name.replace('_', '-')}",
+        stage.clear_folder(target.folder)
+        for table, frame in res.tables().items():
+            stage.write_parquet(target.path(f"{table}.parquet"), frame, schema=f"biomarkers-{table.replace('_', '-')}",
                                 schema_version="1")
-        figures = _write_figures(stage, res, per_parameter=list(res.params) if param else []) if plot else []
+        if plot:
+            figures = _write_figures(stage, res, target, per_parameter=list(res.params) if param else [])
+        elif stage.same_as_recorded():
+            figures = read_manifest(ws).get("analyses", {}).get(target.name, {}).get("figures", [])
+            for rel in figures:
+                stage.keep(rel)
+        else:
+            figures = []
+        stage.analysis["figures"] = figures
         report = results_json(res, figures)
-        stage.write_json(f"{FOLDER}/biomarkers.json", report)
+        report["analysis"] = {"name": target.name, "primary": target.primary, "folder": target.folder,
+                              **selection.to_dict()}
+        stage.write_json(target.path("biomarkers.json"), report)
     if format is Format.json:
         emit_json(report)
     elif format is Format.csv:
         tables = res.tables()
         emit_csv({k: tables[k] for k in ("summaries", "within", "between", "models", "marginal_means")})
     else:
-        _print_summary(ws, res, figures)
+        _print_summary(ws, res, figures, target, selection)
 
 
-def _clear_previous(stage, ws) -> None:
-    """Outputs of an earlier run disappear when this one commits (unless rewritten)."""
-    folder = ws / FOLDER
-    if folder.is_dir():
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and not path.name.startswith("."):
-                stage.remove(path.relative_to(ws).as_posix())
-
-
-def _write_figures(stage, res, per_parameter: list[str]) -> list[str]:
+def _write_figures(stage, res, target, per_parameter: list[str]) -> list[str]:
     from trialkit.analyses.biomarkers.figures import draw_figures
 
     written = []
     for stem, files in draw_figures(res.data, res.summaries, res.within, res.between, list(res.params),
                                     [a.label for a in res.arms], adjust=res.adjust, per_parameter=per_parameter):
         for ext in ("png", "svg"):
-            path = f"{FOLDER}/figures/{stem}.{ext}"
+            path = target.path(f"figures/{stem}.{ext}")
             stage.write_bytes(path, files[ext])
             written.append(path)
     return written
@@ -107,7 +122,7 @@ def _p(p) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def _print_summary(ws, res, figures: list[str]) -> None:
+def _print_summary(ws, res, figures: list[str], target, selection) -> None:
     import polars as pl
     from rich.markup import escape
     from rich.table import Table
@@ -155,5 +170,7 @@ def _print_summary(ws, res, figures: list[str]) -> None:
         out.print(f"[dim]Not analysed: {r['PARAMCD']} ({r['REASON']})[/]")
     for note in res.notes:
         out.print(f"[dim]Note: {note}[/]")
-    out.print(f"Wrote {ws}/{FOLDER}/: {len(res.tables())} Parquet tables, biomarkers.json"
+    out.print(f"Analysis {escape(target.name)}" + (" (primary)" if target.primary else "")
+              + f"; population {escape(selection.description)}")
+    out.print(f"Wrote {ws}/{target.folder}/: {len(res.tables())} Parquet tables, biomarkers.json"
               + (f", {len(figures)} figure files" if figures else "") + ".")

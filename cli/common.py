@@ -16,6 +16,9 @@ import typer
 
 __all__ = [
     "WorkspaceOpt",
+    "PopulationOpt",
+    "SubgroupOpt",
+    "NameOpt",
     "Format",
     "FormatOpt",
     "TableOrJson",
@@ -38,6 +41,28 @@ WorkspaceOpt = Annotated[
         help="Workspace folder (default: $TRIALKIT_WORKSPACE, else ./trialkit-work). Also accepted before the command.",
         show_default=False,
     ),
+]
+
+
+PopulationOpt = Annotated[
+    Optional[str],
+    typer.Option("--population", metavar="FLAG",
+                 help="ADSL Y/N flag of the analysis population (ITTFL, SAFFL, EFFFL, ...; ALL for every subject). "
+                      "Default: SAFFL for safety, ITTFL for survival and biomarkers, when ADSL has it.",
+                 show_default=False),
+]
+SubgroupOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--subgroup", metavar="VAR=VALUE",
+                 help="Analyse only the ADSL subjects with VAR = VALUE (SEX=F, AGEGR1=>80); repeat to combine with 'and'.",
+                 show_default=False),
+]
+NameOpt = Annotated[
+    Optional[str],
+    typer.Option("--name", metavar="NAME",
+                 help="Name of this analysis (default: the stage's name for its primary analysis, else one made from "
+                      "the options that differ, e.g. survival-arm-high). Results go to analyses/NAME/.",
+                 show_default=False),
 ]
 
 
@@ -69,7 +94,7 @@ def workspace_from(ctx: typer.Context, option: str | None):
     """The per-command --workspace, else the global one, else env/default."""
     from .workspace import resolve_workspace
 
-    root = ctx.find_root().obj or {}
+    root = (ctx.find_root().obj or {}) if ctx is not None else {}
     return resolve_workspace(option or root.get("workspace"))
 
 

@@ -92,9 +92,10 @@ def ingest(
         unit_rows = pl.concat(units).to_dicts() if units else []
         # Everything derived from the previous data goes with it: a report must not show
         # another trial's (or an older ingest's) results.
-        for rel in ("validation.json", "report.html", "report.md"):
+        for rel in ("validation.json", "report.html", "report.md", "ard.parquet"):
             stage.remove(rel)
-        for folder in ("quarantine", "biomarkers", "survival", "safety"):
+        stage.forget_analyses = True
+        for folder in ("quarantine", "biomarkers", "survival", "safety", "analyses"):
             for path in sorted((ws / folder).rglob("*")) if (ws / folder).is_dir() else []:
                 if path.is_file():
                     stage.remove(path.relative_to(ws).as_posix())

@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import Format, FormatOpt, WorkspaceOpt, emit_csv, emit_json, handles_errors, stdout, workspace_from
+from .common import (Format, FormatOpt, NameOpt, PopulationOpt, SubgroupOpt, WorkspaceOpt, emit_csv, emit_json,
+                     handles_errors, stdout, workspace_from)
 
 OUT = "safety"
 
@@ -44,8 +45,11 @@ def safety(
         Optional[float],
         typer.Option("--min-percent", metavar="P", help="Show only incidence rows where some group reaches P% (the overview is unchanged).", show_default=False),
     ] = None,
+    population: PopulationOpt = None,
+    subgroup: SubgroupOpt = None,
+    name: NameOpt = None,
     format: FormatOpt = Format.table,
-    plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Draw the eDISH, mDISH and TEAE dot-plot figures (PNG + SVG).")] = True,
+    plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Draw the eDISH, mDISH and TEAE dot-plot figures (PNG + SVG; --no-plot keeps those of an earlier identical run).")] = True,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Safety tables the way regulators expect them, from ADSL, ADAE and (when present) ADEX and ADLB.
@@ -56,50 +60,74 @@ def safety(
     with Fisher's exact p against the reference group; maximum severity;
     serious AE and death listings; onset relative to the most recent infusion
     (ADEX); liver screens (ADLB ALT, AST, bilirubin): Hy's law, shift table,
-    eDISH and the baseline-relative mDISH. Writes safety/*.parquet, the figures
-    (PNG + SVG) and safety/safety.json (the --format json object, rules included).
+    eDISH and the baseline-relative mDISH. The primary analysis (SAFFL, every
+    group) writes safety/; --arm, --population, --subgroup or --name make their
+    own analysis in analyses/NAME/. Each writes its *.parquet tables, the figures
+    (PNG + SVG) and safety.json (the --format json object, rules included).
 
     Example: trialkit safety --sort frequency --min-percent 5
     """
     import polars as pl
 
     from trialkit.analyses.groups import arms_of, select_arms
+    from trialkit.analyses.populations import parse_subgroup, select_subjects
     from trialkit.analyses.safety.pipeline import analyse_safety, choose_reference, safety_json
 
-    from .workspace import Stage
+    from .analysis import inherit_options, resolve_analysis
+    from .workspace import Stage, read_manifest
 
+    subgroups = [parse_subgroup(s) for s in subgroup or []]
     ws = workspace_from(ctx, workspace)
-    options = {"arm": list(arm or []), "reference": reference, "sort": sort.value, "min_percent": min_percent,
-               "plot": plot}
-    with Stage(ws, "safety", options) as stage:
+    with Stage(ws, "safety", {}) as stage:
         adsl = stage.read("adsl")
         adae = stage.read("adae")
         adex = stage.read("adex") if stage.has("adex") else None
         adlb = stage.read("adlb") if stage.has("adlb") else None
+        subjects, selection = select_subjects(adsl, "safety", population, subgroups)
+        changed = {"population": selection.population if selection.population_source == "option" else None,
+                   "subgroup": [f"{s.variable}={s.value}" for s in subgroups], "arm": list(arm or []) or None,
+                   "reference": reference}
+        target = resolve_analysis(ws, "safety", name, {k: v for k, v in changed.items() if v})
+        options = {"arm": list(arm or []), "reference": reference, "sort": sort.value, "min_percent": min_percent,
+                   "population": population, "subgroup": subgroup or None, "name": name}
+        options, inherited = inherit_options(ctx, ws, target.name, options, ("sort", "min_percent"))
+        stage.set_analysis(target, options, selection.to_dict())
+        rerun = ([f"re-run of analysis {target.name} with its recorded "
+                  + ", ".join(f"--{k.replace('_', '-')} {options[k]}" for k in inherited)] if inherited else [])
         all_arms = arms_of(adsl)
         chosen = select_arms(all_arms, arm)
         ref = choose_reference(all_arms, chosen, reference)
-        result = analyse_safety(adsl, adae, chosen, ref, adex=adex, adlb=adlb, sort=sort.value,
-                                min_percent=min_percent, quarantined_orphans=_quarantined_orphans(ws, pl))
+        restrict = subjects["USUBJID"] if selection.subgroups else None
+        result = analyse_safety(adsl, adae, chosen, ref, adex=adex, adlb=adlb, sort=options["sort"],
+                                min_percent=options["min_percent"], quarantined_orphans=_quarantined_orphans(ws, pl),
+                                population_flag=selection.population, subjects=restrict)
         obj = safety_json(result)
-        for path in sorted((ws / OUT).glob("*")) if (ws / OUT).is_dir() else []:
-            if path.is_file():
-                stage.remove(f"{OUT}/{path.name}")
+        obj["analysis"] = {"name": target.name, "primary": target.primary, "folder": target.folder,
+                           **selection.to_dict()}
+        stage.clear_folder(target.folder)
         written = []
-        for name, df in result.tables().items():
-            written.append(stage.write_parquet(f"{OUT}/{name}.parquet", df, TABLES[name], SCHEMA_VERSION))
+        for table, df in result.tables().items():
+            written.append(stage.write_parquet(target.path(f"{table}.parquet"), df, TABLES[table], SCHEMA_VERSION))
         figures, figure_notes = (_figures(result, chosen) if plot else ({}, []))
         for rel, data in figures.items():
-            written.append(stage.write_bytes(f"{OUT}/{rel}", data))
+            written.append(stage.write_bytes(target.path(rel), data))
+        if not plot and stage.same_as_recorded():
+            previous = read_manifest(ws).get("analyses", {}).get(target.name, {}).get("figures", [])
+            for rel in previous:
+                stage.keep(rel)
+            figures_kept = previous
+        else:
+            figures_kept = sorted(target.path(rel) for rel in figures)
+        stage.analysis["figures"] = figures_kept
         obj["notes"] += figure_notes
-        obj["figures"] = sorted(f"{OUT}/{rel}" for rel in figures)
-        written.append(stage.write_json(f"{OUT}/safety.json", obj))
+        obj["figures"] = figures_kept
+        written.append(stage.write_json(target.path("safety.json"), obj))
     if format is Format.json:
         emit_json(obj)
     elif format is Format.csv:
         emit_csv(result.tables())
     else:
-        _print(result, obj, ws, written)
+        _print(result, obj, ws, written, target, selection, rerun)
 
 
 def _quarantined_orphans(ws, pl) -> int:
@@ -149,7 +177,7 @@ def _p(p) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def _print(result, obj, ws, written) -> None:
+def _print(result, obj, ws, written, target, selection, rerun) -> None:
     from rich.markup import escape
     from rich.table import Table
 
@@ -229,8 +257,12 @@ def _print(result, obj, ws, written) -> None:
 
     for note in obj["notes"]:
         out.print(f"[dim]Note:[/] {escape(note)}")
-    out.print(f"Reference group: {escape(result.reference)}. Rules used: {ws}/{OUT}/safety.json (definitions).")
-    out.print(f"Wrote {len(written)} file(s) to {ws}/{OUT}/.")
+    out.print(f"Reference group: {escape(result.reference)}. Rules used: {ws}/{target.folder}/safety.json (definitions).")
+    out.print(f"Analysis {escape(target.name)}" + (" (primary)" if target.primary else "")
+              + f"; population {escape(selection.description)}")
+    for note in rerun:
+        out.print(f"[dim]Note: {escape(note)}[/]")
+    out.print(f"Wrote {len(written)} file(s) to {ws}/{target.folder}/.")
 
 
 def _listing(out, title, df, columns) -> None:

@@ -7,10 +7,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import Format, FormatOpt, WorkspaceOpt, emit_csv, emit_json, handles_errors, stdout, workspace_from
+from .common import (Format, FormatOpt, NameOpt, PopulationOpt, SubgroupOpt, WorkspaceOpt, emit_csv, emit_json,
+                     handles_errors, stdout, workspace_from)
 
 OUTPUTS = ("arms", "km", "landmarks", "medians", "rmst", "risk_table", "tests", "pairwise", "trend", "cox")
-FIGURES = ("survival/km.png", "survival/km.svg")
+FIGURES = ("km.png", "km.svg")
 
 
 class ConfType(str, Enum):
@@ -43,60 +44,99 @@ def survival(
     rho: Annotated[float, typer.Option(help="G-rho weight S(t-)^rho: 0 log-rank, 1 Peto-Peto (R survdiff).")] = 0.0,
     rmst_tau: Annotated[Optional[str], typer.Option(help="Restricted mean survival time up to this time (days, or 2y...).", show_default=False)] = None,
     cox: Annotated[bool, typer.Option("--cox/--no-cox", help="Fit the Cox model (--no-cox skips it and loads no scikit-survival).")] = True,
+    population: PopulationOpt = None,
+    subgroup: SubgroupOpt = None,
+    name: NameOpt = None,
     format: FormatOpt = Format.table,
-    plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Draw survival/km.png (300 dpi) and km.svg.")] = True,
+    plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Draw km.png (300 dpi) and km.svg (--no-plot keeps those of an earlier identical run).")] = True,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Kaplan-Meier estimates, log-rank (G-rho), pairwise, trend and Cox analyses by treatment group.
 
-    Numbers match R's survival package: survfit (conf.type), survdiff (rho), coxph (ties). Writes
-    survival/*.parquet, survival/km.png and km.svg, and survival/survival.json (what --format json prints).
+    Numbers match R's survival package: survfit (conf.type), survdiff (rho), coxph (ties). The primary
+    analysis (default population, endpoint and method) writes survival/; a run with --arm, --population,
+    --subgroup, another endpoint or method, or --name is its own analysis in analyses/NAME/. Each writes
+    its *.parquet tables, km.png and km.svg, and survival.json (what --format json prints).
 
     Example: trialkit survival --arm high --arm placebo --parity r --rmst-tau 2y
     """
     from trialkit.analyses.groups import arms_of, select_arms
+    from trialkit.analyses.populations import parse_subgroup, select_subjects
     from trialkit.analyses.survival.km import parse_time, parse_times, resolve_settings, select_endpoint
     from trialkit.analyses.survival.pipeline import DEFAULT_TIMES, analyse_survival, results_json
 
+    from .analysis import inherit_options, resolve_analysis
     from .workspace import Stage
 
-    settings = resolve_settings(parity.value if parity else None, conf_type.value if conf_type else None,
-                                ties.value if ties else None, conf_level, rho)
-    landmarks = parse_times(times) if times else list(DEFAULT_TIMES)
-    tau = parse_time(rmst_tau, "--rmst-tau") if rmst_tau else None
-    if tau is not None and tau <= 0:
-        from trialkit.analyses.errors import UsageError
-
-        raise UsageError(f"--rmst-tau {rmst_tau} is not a positive time", "give the restriction time, e.g. --rmst-tau 730 or 2y")
+    subgroups = [parse_subgroup(s) for s in subgroup or []]
     ws = workspace_from(ctx, workspace)
-    options = {"endpoint": endpoint, "arm": arm or None, "reference": reference, "times": times,
-               "conf_type": conf_type.value if conf_type else None, "conf_level": conf_level,
-               "ties": ties.value if ties else None, "parity": parity.value if parity else None, "rho": rho,
-               "rmst_tau": rmst_tau, "cox": cox, "plot": plot}
-    with Stage(ws, "survival", options) as stage:
+    with Stage(ws, "survival", {}) as stage:
         adtte, adsl = stage.read("adtte"), stage.read("adsl")
         paramcd = select_endpoint(adtte, endpoint)
+        default_endpoint = _default_endpoint(adtte)
+        subjects, selection = select_subjects(adsl, "survival", population, subgroups)
+        changed = {"population": selection.population if selection.population_source == "option" else None,
+                   "subgroup": [f"{s.variable}={s.value}" for s in subgroups],
+                   "endpoint": paramcd if paramcd != default_endpoint else None,
+                   "arm": arm or None, "reference": reference, "parity": parity.value if parity else None,
+                   "conf_type": conf_type.value if conf_type else None,
+                   "conf_level": conf_level if conf_level != 0.95 else None, "ties": ties.value if ties else None,
+                   "rho": rho if rho != 0 else None, "cox": False if not cox else None}
+        target = resolve_analysis(ws, "survival", name, {k: v for k, v in changed.items() if v})
+        options = {"endpoint": endpoint, "arm": arm or None, "reference": reference, "times": times,
+                   "conf_type": conf_type.value if conf_type else None, "conf_level": conf_level,
+                   "ties": ties.value if ties else None, "parity": parity.value if parity else None, "rho": rho,
+                   "rmst_tau": rmst_tau, "cox": cox, "population": population, "subgroup": subgroup or None,
+                   "name": name}
+        options, inherited = inherit_options(ctx, ws, target.name, options, ("times", "rmst_tau"))
+        times, rmst_tau = options["times"], options["rmst_tau"]
+        settings = resolve_settings(parity.value if parity else None, conf_type.value if conf_type else None,
+                                    ties.value if ties else None, conf_level, rho)
+        landmarks = parse_times(times) if times else list(DEFAULT_TIMES)
+        tau = parse_time(rmst_tau, "--rmst-tau") if rmst_tau else None
+        if tau is not None and tau <= 0:
+            from trialkit.analyses.errors import UsageError
+
+            raise UsageError(f"--rmst-tau {rmst_tau} is not a positive time", "give the restriction time, e.g. --rmst-tau 730 or 2y")
+        stage.set_analysis(target, options, selection.to_dict())
+        rerun = ([f"re-run of analysis {target.name} with its recorded "
+                  + ", ".join(f"--{k.replace('_', '-')} {options[k]}" for k in inherited)] if inherited else [])
         trial_arms = arms_of(adsl)
         chosen = select_arms(trial_arms, arm)
         if reference is not None:
             _check_reference(chosen, reference)
-        res = analyse_survival(adtte, adsl, paramcd, chosen, settings, reference=reference, times=landmarks, rmst_tau=tau,
-                               cox_model=cox)
+        res = analyse_survival(adtte, subjects, paramcd, chosen, settings, reference=reference, times=landmarks,
+                               rmst_tau=tau, cox_model=cox)
         report = results_json(res)
-        for name, frame in res.tables().items():
-            stage.write_parquet(f"survival/{name}.parquet", frame, schema=f"survival-{name.replace('_', '-')}", schema_version="1")
+        report["analysis"] = {"name": target.name, "primary": target.primary, "folder": target.folder,
+                              **selection.to_dict()}
+        stage.clear_folder(target.folder)
+        for table, frame in res.tables().items():
+            stage.write_parquet(target.path(f"{table}.parquet"), frame, schema=f"survival-{table.replace('_', '-')}",
+                                schema_version="1")
         if plot:
-            _write_figure(stage, res, [a.label for a in trial_arms])
-        else:
-            for path in FIGURES:
-                stage.remove(path)
-        stage.write_json("survival/survival.json", report)
+            _write_figure(stage, res, [a.label for a in trial_arms], target)
+        elif stage.same_as_recorded():
+            for fig in FIGURES:
+                stage.keep(target.path(fig))
+        stage.write_json(target.path("survival.json"), report)
     if format is Format.json:
         emit_json(report)
     elif format is Format.csv:
         emit_csv(res.tables())
     else:
-        _print_summary(ws, res, plot)
+        _print_summary(ws, res, plot, target, selection, report["notes"] + rerun)
+
+
+def _default_endpoint(adtte) -> str | None:
+    """The endpoint trialkit analyses when none is named (None when it must be named)."""
+    from trialkit.analyses.errors import TrialkitError
+    from trialkit.analyses.survival.km import select_endpoint
+
+    try:
+        return select_endpoint(adtte, None)
+    except TrialkitError:
+        return None
 
 
 def _check_reference(chosen, reference: str) -> None:
@@ -110,7 +150,7 @@ def _check_reference(chosen, reference: str) -> None:
         raise UsageError(exc.message.replace("--arm", "--reference", 1) + " among the analysed groups", exc.hint) from exc
 
 
-def _write_figure(stage, res, style_order: list[str]) -> None:
+def _write_figure(stage, res, style_order: list[str], target) -> None:
     from trialkit.analyses.survival.figure import format_p, render_km_figure
 
     lr = res.logrank
@@ -122,8 +162,8 @@ def _write_figure(stage, res, style_order: list[str]) -> None:
     s = res.settings
     figure = render_km_figure(res.km, res.arms, res.risk_table, res.axis, p_label=p_label, bands=len(res.groups) <= 2,
                               y_label=y_label, conf_label=f"{s.conf_level:.0%} CI ({s.conf_type})", style_order=style_order)
-    stage.write_bytes("survival/km.png", figure["png"])
-    stage.write_bytes("survival/km.svg", figure["svg"])
+    stage.write_bytes(target.path("km.png"), figure["png"])
+    stage.write_bytes(target.path("km.svg"), figure["svg"])
 
 
 def _num(x, fmt: str = ".3f") -> str:
@@ -136,7 +176,7 @@ def _ci(est, lo, hi, fmt: str = ".3f") -> str:
     return f"{_num(est, fmt)} ({_num(lo, fmt)}, {_num(hi, fmt)})"
 
 
-def _print_summary(ws, res, plot: bool) -> None:
+def _print_summary(ws, res, plot: bool, target, selection, notes) -> None:
     import polars as pl
     from rich.markup import escape
     from rich.table import Table
@@ -148,6 +188,8 @@ def _print_summary(ws, res, plot: bool) -> None:
     s = res.settings
     level = f"{s.conf_level:.0%}"
     title = f"Survival: {res.endpoint}" + (f" ({res.param})" if res.param else "")
+    out.print(f"Analysis {escape(target.name)}" + (" (primary)" if target.primary else "")
+              + f"; population {escape(selection.description)}")
     arms = Table(title=title, title_justify="left")
     for col in ("group", "n", "events", f"median, days ({level} CI)", *(f"S({time_label(t)}) ({level} CI)" for t in res.times)):
         arms.add_column(col, justify="left" if col == "group" else "right")
@@ -196,10 +238,10 @@ def _print_summary(ws, res, plot: bool) -> None:
     out.print(f"[dim]Settings: CI {s.conf_type} {level} ({sources['conf_type']}); ties {s.ties} ({sources['ties']}); "
               f"rho {s.rho:g}; Greenwood SE of S(t); R equivalent: survfit/survdiff/coxph.[/]")
     shown = {f"Cox: {r['arm']}: {r['reason']}" for r in res.cox.iter_rows(named=True) if not r["estimable"]}
-    for note in (n for n in res.notes if n not in shown):  # reasons of non-estimable rows are in the table
+    for note in (n for n in notes if n not in shown):  # reasons of non-estimable rows are in the table
         out.print(f"[yellow]Note:[/] {escape(note)}")
     figure = " and km.png / km.svg" if plot else ""
-    out.print(f"Wrote {ws}/survival/: {len(res.tables())} Parquet tables, survival.json{figure}.")
+    out.print(f"Wrote {ws}/{target.folder}/: {len(res.tables())} Parquet tables, survival.json{figure}.")
 
 
 def _p(p, format_p) -> str:

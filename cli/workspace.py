@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_WORKSPACE", "resolve_workspace", "Stage", "sha256_file", "read_manifest", "trialkit_version"]
 
 DEFAULT_WORKSPACE = "trialkit-work"
+#: options that change how results are shown, never the results: not recorded, not in the command line
+_NOT_RECORDED = {"workspace", "format", "plot"}
 MANIFEST = "manifest.json"
 META_PREFIX = "trialkit."
 
@@ -64,6 +66,24 @@ def read_manifest(workspace: Path) -> dict:
         raise InputOutputError(f"{path} cannot be read ({exc})", "delete it and re-run trialkit ingest") from exc
 
 
+#: datasets already read (and validated) in this process, for ``trialkit run``: a plan reads each once.
+_READ_CACHE: dict[tuple, tuple] = {}
+_CACHE_ENABLED = False
+
+
+def enable_read_cache() -> None:
+    """Keep each dataset read in this process, keyed by path, size and modification time."""
+    global _CACHE_ENABLED
+    _CACHE_ENABLED = True
+
+
+def _cache_key(path: Path) -> tuple | None:
+    if not _CACHE_ENABLED:
+        return None
+    st = path.stat()
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -73,6 +93,15 @@ def _umask() -> int:
 def dumps(obj: Any) -> str:
     """JSON as trialkit writes it: sorted keys, two-space indent, final newline."""
     return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _same_bytes(tmp: Path, final: Path) -> bool:
+    try:
+        if not final.is_file() or final.stat().st_size != tmp.stat().st_size:
+            return False
+    except OSError:
+        return False
+    return sha256_file(tmp) == sha256_file(final)
 
 
 class Stage:
@@ -85,11 +114,14 @@ class Stage:
     def __init__(self, workspace: Path, command: str, options: dict[str, Any]) -> None:
         self.workspace = workspace
         self.command = command
-        self.options = {k: v for k, v in sorted(options.items()) if k != "workspace"}
+        self.options = {k: v for k, v in sorted(options.items()) if k not in _NOT_RECORDED}
         self.inputs: dict[str, str] = {}
         self._pending: list[tuple[Path, Path, dict]] = []  # (tmp, final, manifest entry)
         self._removals: list[Path] = []
         self._created: list[Path] = []
+        self._kept: set[Path] = set()
+        self.analysis: dict[str, Any] | None = None  # the manifest's "analyses" entry this stage writes
+        self.forget_analyses = False  # ingest: the data changed, so every analysis is gone
 
     # ----------------------------------------------------------------- reading
     def path(self, relpath: str) -> Path:
@@ -111,13 +143,22 @@ class Stage:
                 f"{path} does not exist: the workspace holds no {dataset.upper()}",
                 "run trialkit ingest first (or pass --workspace to the folder you ingested into)",
             )
-        try:
-            df = pl.read_parquet(path)
-        except Exception as exc:  # polars raises several kinds for a broken file
-            raise InputOutputError(f"{path} cannot be read as Parquet ({exc})", "re-run trialkit ingest") from exc
-        self.record_input(f"{dataset}.parquet", sha256_file(path))
-        if validate:
+        key = _cache_key(path)
+        cached = _READ_CACHE.get(key) if key is not None else None
+        if cached is not None:
+            df, sha, checked = cached
+        else:
+            try:
+                df = pl.read_parquet(path)
+            except Exception as exc:  # polars raises several kinds for a broken file
+                raise InputOutputError(f"{path} cannot be read as Parquet ({exc})", "re-run trialkit ingest") from exc
+            sha, checked = sha256_file(path), False
+        self.record_input(f"{dataset}.parquet", sha)
+        if validate and not checked:
             self._refuse_invalid(dataset, df, path)
+            checked = True
+        if key is not None and _CACHE_ENABLED:
+            _READ_CACHE[key] = (df, sha, checked)
         return df
 
     def _refuse_invalid(self, dataset: str, df: pl.DataFrame, path: Path) -> None:
@@ -226,6 +267,33 @@ class Stage:
         if path.exists():
             self._removals.append(path)
 
+    def clear_folder(self, folder: str) -> None:
+        """Every file under ``folder`` goes when the stage commits, unless this stage rewrites or keeps it."""
+        root = self.path(folder)
+        if root.is_dir():
+            for path in sorted(root.rglob("*")):
+                if path.is_file() and not path.name.startswith("."):
+                    self.remove(path.relative_to(self.workspace).as_posix())
+
+    def keep(self, relpath: str) -> None:
+        """Keep an existing output although ``clear_folder`` listed it (e.g. figures under --no-plot)."""
+        self._kept.add(self.path(relpath))
+
+    def set_analysis(self, target, options: dict[str, Any], selection: dict[str, Any] | None = None) -> None:
+        """Name the analysis this stage writes (``cli.analysis.AnalysisTarget``) and its effective options."""
+        self.options = {k: v for k, v in sorted(options.items()) if k not in _NOT_RECORDED}
+        self.analysis = {"name": target.name, "stage": target.stage, "folder": target.folder, "primary": target.primary,
+                         "population": (selection or {}).get("population"),
+                         "subgroup": (selection or {}).get("subgroup"),
+                         "selection": (selection or {}).get("description")}
+
+    def same_as_recorded(self) -> bool:
+        """True when this stage's analysis last ran with these options on these inputs (so its figures still hold)."""
+        if self.analysis is None:
+            return False
+        entry = read_manifest(self.workspace).get("analyses", {}).get(self.analysis["name"])
+        return bool(entry) and entry.get("options") == self.options and entry.get("inputs") == dict(sorted(self.inputs.items()))
+
     # ----------------------------------------------------------- transaction
     def __enter__(self) -> Stage:
         return self
@@ -254,17 +322,26 @@ class Stage:
         manifest = read_manifest(self.workspace) if self.workspace.exists() else {"files": {}}
         files = manifest.setdefault("files", {})
         finals = {final for _tmp, final, _e in self._pending}
-        for path in self._removals:
-            if path not in finals:
-                files.pop(path.relative_to(self.workspace).as_posix(), None)
+        removals = [p for p in self._removals if p not in finals and p not in self._kept]
+        for path in removals:
+            files.pop(path.relative_to(self.workspace).as_posix(), None)
         for _tmp, final, entry in self._pending:
             files[final.relative_to(self.workspace).as_posix()] = entry
         manifest["trialkit_version"] = trialkit_version()
-        if self._pending or self._removals:
+        if self.forget_analyses:
+            manifest.pop("analyses", None)
+        if self.analysis is not None:
+            entry = dict(self.analysis, options=self.options, inputs=dict(sorted(self.inputs.items())),
+                         command=self.command_line())
+            manifest.setdefault("analyses", {})[entry.pop("name")] = entry
+            manifest["analyses"] = dict(sorted(manifest["analyses"].items()))
+        if self._pending or removals or self.analysis is not None:
             self._write_tmp(self.path(MANIFEST), lambda tmp: tmp.write_text(dumps(manifest), encoding="utf-8"))
         for tmp, final, _entry in self._pending:
-            os.replace(tmp, final)
-        for path in self._removals:
-            if path not in finals:
-                path.unlink(missing_ok=True)
+            if final.name != MANIFEST and _same_bytes(tmp, final):
+                tmp.unlink()  # unchanged output: leave the file (and its modification time) as it was
+            else:
+                os.replace(tmp, final)
+        for path in removals:
+            path.unlink(missing_ok=True)
         self._pending.clear()

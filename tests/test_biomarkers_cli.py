@@ -154,16 +154,18 @@ def test_figures_written_and_stale_ones_removed(seed_ws, run_cli):
     result = run_cli(["biomarkers", "-w", seed_ws, "--format", "json", "--param", "PTA", "--param", "AT3"])
     assert result.exit_code == 0, result.stderr
     figures = json.loads(result.stdout)["figures"]
-    assert figures == ["biomarkers/figures/overview_coagulation.png", "biomarkers/figures/overview_coagulation.svg",
-                       "biomarkers/figures/trajectories_coagulation.png", "biomarkers/figures/trajectories_coagulation.svg",
-                       "biomarkers/figures/param_PTA.png", "biomarkers/figures/param_PTA.svg",
-                       "biomarkers/figures/param_AT3.png", "biomarkers/figures/param_AT3.svg"]
+    folder = "analyses/biomarkers-pta-at3/figures"
+    assert figures == [f"{folder}/overview_coagulation.png", f"{folder}/overview_coagulation.svg",
+                       f"{folder}/trajectories_coagulation.png", f"{folder}/trajectories_coagulation.svg",
+                       f"{folder}/param_PTA.png", f"{folder}/param_PTA.svg",
+                       f"{folder}/param_AT3.png", f"{folder}/param_AT3.svg"]
     for f in figures:
         data = (seed_ws / f).read_bytes()
         assert data.startswith(b"\x89PNG") if f.endswith(".png") else b"<svg" in data[:500]
-    again = run_cli(["biomarkers", "-w", seed_ws, "--no-plot", "--param", "PTA"])
+    again = run_cli(["biomarkers", "-w", seed_ws, "--no-plot", "--param", "PTA", "--param", "AT3", "--adjust", "holm",
+                     "--name", "biomarkers-pta-at3"])
     assert again.exit_code == 0
-    assert not (seed_ws / "biomarkers" / "figures").exists() or not any((seed_ws / "biomarkers" / "figures").iterdir())
+    assert not (seed_ws / folder).exists() or not any((seed_ws / folder).iterdir())
 
 
 # ---------------------------------------------------------------- failures

@@ -145,11 +145,20 @@ def test_table_format_prints_the_tables_and_the_notes(seed_workspace, tmp_path, 
     assert not list((ws / "safety").glob("*.png"))
 
 
-def test_no_plot_removes_figures_of_an_earlier_run(seed_run, run_cli, tmp_path):
+def test_no_plot_keeps_the_figures_of_an_identical_earlier_run(seed_run, run_cli, tmp_path):
     ws = tmp_path / "ws"
     shutil.copytree(seed_run[0], ws)
-    assert (ws / "safety" / "edish.png").exists()
+    before = (ws / "safety" / "edish.png").read_bytes()
     obj = _json(run_cli(["safety", "--workspace", ws, "--no-plot", "--format", "json"]))
+    assert "safety/edish.png" in obj["figures"] and (ws / "safety" / "edish.png").read_bytes() == before
+    manifest = json.loads((ws / "manifest.json").read_text())
+    assert "safety/edish.png" in manifest["files"] and "safety/incidence.parquet" in manifest["files"]
+
+
+def test_no_plot_removes_figures_of_an_earlier_run_with_other_options(seed_run, run_cli, tmp_path):
+    ws = tmp_path / "ws"
+    shutil.copytree(seed_run[0], ws)
+    obj = _json(run_cli(["safety", "--workspace", ws, "--no-plot", "--format", "json", "--min-percent", "10"]))
     assert obj["figures"] == [] and not (ws / "safety" / "edish.png").exists()
     manifest = json.loads((ws / "manifest.json").read_text())
     assert "safety/edish.png" not in manifest["files"] and "safety/incidence.parquet" in manifest["files"]
@@ -161,8 +170,9 @@ def test_a_single_group_has_no_fisher_test_and_a_dot_plot_of_incidence(seed_work
     obj = _json(run_cli(["safety", "--workspace", ws, "--format", "json", "--arm", "high"]))
     assert obj["population"] == [{"arm": "High dose", "n": 8}] and obj["fisher"] == []
     assert all(r["rd"] is None for r in obj["risk_differences"])
-    assert "safety/teae_dotplot.png" in obj["figures"]
+    assert "analyses/safety-arm-high/teae_dotplot.png" in obj["figures"]
     assert any("only one group" in n for n in obj["notes"])
+    assert obj["analysis"]["name"] == "safety-arm-high" and not obj["analysis"]["primary"]
 
 
 def test_csv_format_writes_every_table_in_one_long_csv(seed_workspace, tmp_path, run_cli):

@@ -128,10 +128,16 @@ def test_csv_format_puts_every_table_on_stdout(run_cli, seed_ws):
     assert {line.split(",")[0] for line in lines[1:]} >= {"arms", "km", "landmarks", "medians", "risk_table", "tests", "cox"}
 
 
-def test_no_plot_removes_a_previous_figure(run_cli, seed_ws):
+def test_no_plot_keeps_the_figures_of_an_identical_earlier_run(run_cli, seed_ws):
     assert run_cli(["survival", "--workspace", seed_ws]).exit_code == 0
-    assert (seed_ws / "survival" / "km.png").exists()
+    before = (seed_ws / "survival" / "km.png").read_bytes()
     assert run_cli(["survival", "--workspace", seed_ws, "--no-plot"]).exit_code == 0
+    assert (seed_ws / "survival" / "km.png").read_bytes() == before and (seed_ws / "survival" / "km.svg").exists()
+
+
+def test_no_plot_removes_figures_that_no_longer_match_the_analysis(run_cli, seed_ws):
+    assert run_cli(["survival", "--workspace", seed_ws]).exit_code == 0
+    assert run_cli(["survival", "--workspace", seed_ws, "--no-plot", "--times", "1y"]).exit_code == 0
     assert not (seed_ws / "survival" / "km.png").exists() and not (seed_ws / "survival" / "km.svg").exists()
 
 
@@ -228,7 +234,7 @@ def test_pilot_parity_sets_the_peer_defaults(run_cli, pilot_ws, parity, conf_typ
     assert (s["conf_type"], s["ties"], s["parity"]) == (conf_type, ties, parity)
     assert s["sources"] == {"conf_type": f"parity {parity}", "ties": f"parity {parity}"}
     assert_matches_r(out, f"{conf_type}_0.95", ties)
-    assert (pilot_ws / "survival" / "km.png").stat().st_size > 10_000
+    assert (pilot_ws / "analyses" / f"survival-parity-{parity}" / "km.png").stat().st_size > 10_000
 
 
 @pytest.mark.realdata

@@ -95,15 +95,23 @@ def _require(df: pl.DataFrame, dataset: str, *columns: str) -> None:
         )
 
 
-def safety_population(adsl: pl.DataFrame, arms: list[Arm]) -> SafetyPopulation:
-    """Subjects with SAFFL = "Y" (everyone when ADSL has no SAFFL) in the selected groups (TRT01A)."""
+def safety_population(adsl: pl.DataFrame, arms: list[Arm], flag: str | None = "SAFFL",
+                      subjects: pl.Series | None = None) -> SafetyPopulation:
+    """Subjects with ``flag`` = "Y" (default SAFFL; everyone when ADSL lacks it or ``flag`` is None), restricted to
+    ``subjects`` (the USUBJIDs of a subgroup) when given, in the selected groups (TRT01A)."""
     _require(adsl, "ADSL", "USUBJID", "TRT01A")
-    if "SAFFL" in adsl.columns:
-        pop = adsl.filter(pl.col("SAFFL") == "Y")
-        rule = 'ADSL SAFFL = "Y"; group = TRT01A (actual treatment)'
+    if flag is not None and flag in adsl.columns:
+        pop = adsl.filter(pl.col(flag) == "Y")
+        rule = f'ADSL {flag} = "Y"; group = TRT01A (actual treatment)'
+    elif flag is None:
+        pop = adsl
+        rule = "every ADSL subject (no population flag); group = TRT01A (actual treatment)"
     else:
         pop = adsl
-        rule = "ADSL has no SAFFL: every ADSL subject is in the safety population; group = TRT01A (actual treatment)"
+        rule = f"ADSL has no {flag}: every ADSL subject is in the safety population; group = TRT01A (actual treatment)"
+    if subjects is not None:
+        pop = pop.filter(pl.col("USUBJID").is_in(subjects))
+        rule += "; restricted to the subgroup"
     labels = [a.label for a in arms]
     pop = pop.filter(pl.col("TRT01A").is_in(labels))
     if pop.height == 0:

@@ -179,13 +179,18 @@ def _notes(aes: AESet, population: SafetyPopulation, overview: pl.DataFrame, inc
 
 def analyse_safety(adsl: pl.DataFrame, adae: pl.DataFrame, arms: list[Arm], reference: Arm, *,
                    adex: pl.DataFrame | None = None, adlb: pl.DataFrame | None = None, sort: str = "alpha",
-                   min_percent: float | None = None, quarantined_orphans: int = 0) -> SafetyResult:
-    """Every safety table for the groups ``arms`` against ``reference`` (one of them)."""
+                   min_percent: float | None = None, quarantined_orphans: int = 0, population_flag: str | None = "SAFFL",
+                   subjects: pl.Series | None = None) -> SafetyResult:
+    """Every safety table for the groups ``arms`` against ``reference`` (one of them).
+
+    The population is ADSL ``population_flag`` = "Y" (SAFFL by default), restricted to ``subjects`` (a subgroup's
+    USUBJIDs) when given.
+    """
     if sort not in SORTS:
         raise UsageError(f"--sort {sort!r} is not a sort order", f"use one of: {', '.join(SORTS)}")
     if min_percent is not None and not 0 <= min_percent <= 100:
         raise UsageError(f"--min-percent {min_percent:g} is not a percentage", "give a number from 0 to 100")
-    population = safety_population(adsl, arms)
+    population = safety_population(adsl, arms, population_flag, subjects)
     aes = select_safety_aes(adae, adsl, population)
     overview = overview_table(aes, population, adae.columns)
     full = incidence_table(aes, population)
