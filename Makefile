@@ -21,9 +21,7 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	$(BIN)/trialkit --workspace $(WORK) ingest
 	$(BIN)/trialkit --workspace $(WORK) validate
-	$(BIN)/trialkit --workspace $(WORK) biomarkers
-	$(BIN)/trialkit --workspace $(WORK) survival
-	$(BIN)/trialkit --workspace $(WORK) safety
+	$(BIN)/trialkit --workspace $(WORK) run fixtures/seed_trial/plan.toml
 	$(BIN)/trialkit --workspace $(WORK) report --check
 	@echo ""
 	@echo "Outputs are in $(WORK)/ (every file is listed in $(WORK)/manifest.json)."

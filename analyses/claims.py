@@ -59,7 +59,7 @@ STAGES = {"survival": "trialkit survival", "biomarkers": "trialkit biomarkers", 
 COMPARISONS = ("equal", "less", "greater", "at_most", "at_least", "between")
 AGGREGATES = ("one", "all", "count", "sum", "min", "max")
 SELECTOR_OPS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "not_in")
-_CHECK_KEYS = {"stage", "key", "table", "where", "field", "aggregate", "compare", "value", "low", "high",
+_CHECK_KEYS = {"stage", "analysis", "key", "table", "where", "field", "aggregate", "compare", "value", "low", "high",
                "abs", "rel", "rows", "published", "label"}
 _CLAIM_KEYS = {"id", "text", "published", "source", "checks"}
 _TOP_KEYS = {"title", "reference", "claims"}
@@ -86,6 +86,12 @@ class Check:
     published: str
     label: str
     criterion: str = ""  # the comparison in words ("= 0.667 ± 0.0005"), whatever ``published`` says
+    analysis: str | None = None  # the analysis' name (``trialkit run`` plans, --name); None: the stage's primary one
+
+    @property
+    def source(self) -> str:
+        """The analysis whose results the check reads: its name, else the stage's primary analysis."""
+        return self.analysis or self.stage
 
     @property
     def expected(self) -> str:
@@ -97,7 +103,9 @@ class Check:
     @property
     def location(self) -> str:
         """Where the number lives, e.g. ``survival.json landmarks [arm=Low dose, time=730.5] .survival``."""
-        src = f"{self.stage}.json {self.key}" if self.key else f"{self.stage}/{self.table}.parquet"
+        src = f"{self.source}: {self.stage}.json {self.key}" if self.key else f"{self.source}: {self.table}.parquet"
+        if self.analysis is None:
+            src = f"{self.stage}.json {self.key}" if self.key else f"{self.stage}/{self.table}.parquet"
         sel = ", ".join(f"{k} {_selector_text(v)}" if _is_op_table(v) else f"{k}={_selector_text(v)}"
                         for k, v in self.where)
         out = src + (f" [{sel}]" if sel else "")
@@ -245,6 +253,9 @@ def _parse_check(raw: Any, where: str) -> Check:
     stage = raw.get("stage")
     if stage not in STAGES:
         raise _fail(where, f"stage must be one of {', '.join(STAGES)}, not {stage!r}")
+    analysis = raw.get("analysis")
+    if analysis is not None and (not isinstance(analysis, str) or not analysis.strip()):
+        raise _fail(where, "analysis must be the name of an analysis (e.g. \"survival-female\")")
     key, table = raw.get("key"), raw.get("table")
     if (key is None) == (table is None):
         raise _fail(where, "give exactly one of key (a key of the stage's JSON) or table (a Parquet file of the stage)")
@@ -304,7 +315,7 @@ def _parse_check(raw: Any, where: str) -> Check:
         if not isinstance(v, str):
             raise _fail(where, f"{name} must be text")
     return Check(stage, key, table, selectors, fld, aggregate, compare, value, low, high, abs_, rel, rows,
-                 published, label, criterion)
+                 published, label, criterion, analysis)
 
 
 def parse_claims(text: str, source: str) -> ClaimsFile:
@@ -420,10 +431,13 @@ def _matches(actual: Any, selector: Any) -> bool:
 
 def _rows_for(check: Check, stages: Mapping[str, StageData]) -> tuple[list[dict] | None, str]:
     """The candidate rows and a name for them, or None and the reason they cannot be had."""
-    data = stages.get(check.stage)
-    run = f"run `{STAGES[check.stage]}`"
+    data = stages.get(check.source)
+    run = f"run `{STAGES[check.stage]}`" + (f" --name {check.analysis} (or its plan)" if check.analysis else "")
     if data is None:
-        return None, f"the {check.stage} stage has not run ({run})"
+        what = f"analysis {check.analysis}" if check.analysis else f"the {check.stage} stage"
+        return None, f"{what} has not run ({run})"
+    if data.name != check.stage:
+        return None, f"analysis {check.source} is a {data.name} analysis, not a {check.stage} one"
     if check.table is not None:
         frame = data.tables.get(check.table)
         if frame is None:

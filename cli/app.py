@@ -11,11 +11,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import biomarkers, ingest, report, safety, schema, survival, validate
+from . import biomarkers, ingest, report, run, safety, schema, survival, validate
 
 app = typer.Typer(
     name="trialkit",
-    help="Reanalyse a clinical trial from its CDISC ADaM data: ingest, validate, biomarkers, survival, safety, report.",
+    help="Reanalyse a clinical trial from its CDISC ADaM data: ingest, validate, biomarkers, survival, safety, run (a plan), report.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
@@ -53,6 +53,7 @@ app.command("validate")(validate.validate)
 app.command("biomarkers")(biomarkers.biomarkers)
 app.command("survival")(survival.survival)
 app.command("safety")(safety.safety)
+app.command("run")(run.run)
 app.command("report")(report.report)
 app.command("schema")(schema.schema)
 

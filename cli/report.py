@@ -136,14 +136,16 @@ def _read_json(path: Path) -> dict | None:
         raise InputOutputError(f"{path} cannot be read as JSON ({exc})", "re-run the command that writes it") from exc
 
 
-def _read_stage(ws: Path, name: str, manifest: dict):
+def _read_stage(ws: Path, name: str, manifest: dict, folder_rel: str | None = None):
+    """The outputs of stage ``name``'s analysis in ``folder_rel`` (default: the primary one, in the stage's folder)."""
     import polars as pl
 
     from trialkit.analyses.claims import StageData
     from trialkit.analyses.errors import InputOutputError
     from trialkit.analyses.report.model import Figure, StageOutput
 
-    folder = ws / name
+    folder_rel = folder_rel or name
+    folder = ws / folder_rel
     if not folder.is_dir():
         return None
     data = _read_json(folder / f"{name}.json")
@@ -162,7 +164,7 @@ def _read_stage(ws: Path, name: str, manifest: dict):
         svg, png = ws / f"{stem}.svg", ws / f"{stem}.png"
         figures.append(Figure(stem, svg.read_bytes() if svg.exists() else None,
                               png.read_bytes() if png.exists() else None))
-    files = tuple(sorted((p, e) for p, e in manifest.get("files", {}).items() if p.startswith(f"{name}/")))
+    files = tuple(sorted((p, e) for p, e in manifest.get("files", {}).items() if p.startswith(f"{folder_rel}/")))
     commands = tuple(sorted({e.get("command") for _p, e in files if e.get("command")}))
     return StageOutput(name, StageData(name, data, tables), tuple(figures), commands)
 
@@ -231,20 +233,22 @@ def _read_inputs(ws: Path, stage, manifest: dict, claims_path: Path | None, titl
     builtin = bool((ingest or {}).get("builtin"))
     synthetic = builtin or any("SYNTHETIC" in s.upper() for s in studies)
     stages = {name: s for name in STAGES if (s := _read_stage(ws, name, manifest)) is not None}
+    extra = _read_extra_analyses(ws, manifest)
     if claims_path is None and builtin:
         claims_path = _builtin_claims()
     claims_file = load_claims(claims_path) if claims_path is not None else None
     if claims_file is not None and claims_path == _builtin_claims():
         claims_file = type(claims_file)("built-in seed trial claims (fixtures/seed_trial/claims.toml)",
                                         claims_file.title, claims_file.reference, claims_file.claims)
-    results = evaluate_claims(claims_file, {k: v.data for k, v in stages.items()}) if claims_file else None
+    analyses = {k: v.data for k, v in stages.items()} | {a.name: a.output.data for a in extra}
+    results = evaluate_claims(claims_file, analyses) if claims_file else None
     note = "" if claims_file else (
         "No claims file was given (--claims FILE) and the workspace does not hold the built-in trial, so no published "
         "claim is checked in this report. Write the publication's claims in a TOML file (docs/claims.md) and pass "
         "it with --claims.")
     base = target.parent
     links = {}
-    for s in stages.values():
+    for s in [*stages.values(), *(a.output for a in extra)]:
         for f in s.figures:
             ext = ".svg" if f.svg is not None else ".png"
             links[f.path] = quote(Path(os.path.relpath(ws / f"{f.path}{ext}", base)).as_posix())
@@ -255,7 +259,25 @@ def _read_inputs(ws: Path, stage, manifest: dict, claims_path: Path | None, titl
         synthetic=synthetic, ingest=ingest, manifest=manifest, validation=_read_json(ws / "validation.json"),
         sources=_sources(ws, ingest), adsl=adsl, adlb=adlb, stages=stages, claims=claims_file,
         claim_results=results, claims_note=note, versions=_versions(), timestamp=_timestamp(),
-        workspace_arg=str(ws), figure_links=links)
+        workspace_arg=str(ws), figure_links=links, extra_analyses=extra)
+
+
+def _read_extra_analyses(ws: Path, manifest: dict) -> tuple:
+    """Every analysis manifest.json lists besides the stages' primary ones, in name order."""
+    from trialkit.analyses.claims import STAGES
+    from trialkit.analyses.report.model import AnalysisOutput
+
+    out = []
+    for name, entry in sorted(manifest.get("analyses", {}).items()):
+        stage, folder = entry.get("stage"), entry.get("folder")
+        if entry.get("primary") or stage not in STAGES or not folder:
+            continue
+        output = _read_stage(ws, stage, manifest, folder)
+        if output is None:
+            continue
+        out.append(AnalysisOutput(name, stage, folder, entry.get("population"), entry.get("subgroup"),
+                                  entry.get("selection"), entry.get("command", ""), output))
+    return tuple(out)
 
 
 def _builtin_claims() -> Path:

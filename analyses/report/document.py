@@ -15,6 +15,7 @@ import polars as pl
 from trialkit.analyses.claims import NOT_EVALUABLE, NOT_REPRODUCED, REPRODUCED, STAGES
 from trialkit.analyses.groups import arms_of
 from trialkit.analyses.report.html import Numbering, esc, gt_table, missing_box, page, section
+from trialkit.analyses.report.extra import extra_analyses_section
 from trialkit.analyses.report.model import ReportInputs, stage_command
 from trialkit.analyses.report.stages import biomarkers_section, safety_section, survival_section
 from trialkit.analyses.report.table1 import TOTAL, baseline_characteristics
@@ -292,6 +293,7 @@ def render_html(inputs: ReportInputs, version: str) -> str:
         biomarkers_section(inputs, num),
         survival_section(inputs, num),
         safety_section(inputs, num),
+        extra_analyses_section(inputs, num),
         claims_section(inputs, num),
         methods_section(inputs, num),
     ])

@@ -95,6 +95,11 @@ def render_markdown(inputs: ReportInputs, version: str) -> str:
               "## Claims", ""]
     lines += _claims(inputs)
     lines += ["## Headline results", ""] + _survival(inputs) + _biomarkers(inputs) + _safety(inputs) + [""]
+    from trialkit.analyses.report.extra import extra_analyses_markdown
+
+    extra = extra_analyses_markdown(inputs)
+    if extra:
+        lines += extra + [""]
     figs = [(f.path, inputs.figure_links.get(f.path)) for name in STAGES if name in inputs.stages
             for f in inputs.stages[name].figures]
     if figs:

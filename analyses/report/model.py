@@ -14,7 +14,7 @@ import polars as pl
 
 from trialkit.analyses.claims import STAGES, ClaimResult, ClaimsFile, StageData
 
-__all__ = ["Figure", "StageOutput", "ReportInputs", "stage_command"]
+__all__ = ["Figure", "StageOutput", "AnalysisOutput", "ReportInputs", "stage_command"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,21 @@ class StageOutput:
 
 
 @dataclass(frozen=True)
+class AnalysisOutput:
+    """An analysis other than a stage's primary one (a subset, population, subgroup or method), as listed in
+    manifest.json: its name, stage, folder, population and subgroup, the command that made it, and its outputs."""
+
+    name: str
+    stage: str
+    folder: str
+    population: str | None
+    subgroup: str | None
+    selection: str | None
+    command: str
+    output: StageOutput
+
+
+@dataclass(frozen=True)
 class ReportInputs:
     """Everything the report shows, read from the workspace."""
 
@@ -69,6 +84,8 @@ class ReportInputs:
     timestamp: str | None
     workspace_arg: str = "W"
     figure_links: Mapping[str, str] = field(default_factory=dict)  # workspace relpath -> link from the report
+    #: analyses other than the stages' primary ones, in name order
+    extra_analyses: tuple[AnalysisOutput, ...] = ()
 
     def stage(self, name: str) -> StageOutput | None:
         return self.stages.get(name)
