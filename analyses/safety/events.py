@@ -110,7 +110,7 @@ def safety_population(adsl: pl.DataFrame, arms: list[Arm], flag: str | None = "S
         pop = adsl
         rule = f"ADSL has no {flag}: every ADSL subject is in the safety population; group = TRT01A (actual treatment)"
     if subjects is not None:
-        pop = pop.filter(pl.col("USUBJID").is_in(subjects))
+        pop = pop.filter(pl.col("USUBJID").is_in(subjects.implode()))
         rule += "; restricted to the subgroup"
     labels = [a.label for a in arms]
     pop = pop.filter(pl.col("TRT01A").is_in(labels))
