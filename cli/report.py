@@ -48,7 +48,7 @@ def report(
         Optional[str],
         typer.Option("--table1", metavar="VAR,VAR,...",
                      help="ADSL variables Table 1 shows, in this order (default: AGE, AGEGR1, SEX, RACE, ETHNIC, "
-                          "HEIGHTBL, WEIGHTBL, BMIBL and ADSL's other baseline variables, those present).",
+                          "HEIGHTBL, WEIGHTBL, BMIBL, then the other baseline variables; those ADSL has).",
                      show_default=False),
     ] = None,
     workspace: WorkspaceOpt = None,

@@ -162,7 +162,7 @@ def _summarisable(adsl: pl.DataFrame, name: str) -> bool:
 def default_variables(adsl: pl.DataFrame) -> list[str]:
     """The default Table 1 variables ADSL has (module docstring, "Which variables")."""
     chosen = [v for v in STANDARD_VARIABLES if v in adsl.columns]
-    chosen += [v for v in adsl.columns if v not in chosen and v not in ("ITTFL",)
+    chosen += [v for v in adsl.columns if v not in chosen
                and (_BASELINE.match(v) or _OTHER_BASELINE.match(v)) and _summarisable(adsl, v)]
     return _groupings_after_source(chosen)
 
