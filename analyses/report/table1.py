@@ -94,7 +94,6 @@ LONG_SCHEMA = {"variable": pl.String, "label": pl.String, "category": pl.String,
 #: ``Table1.display``: one row per display row and group, the text the report shows
 DISPLAY_SCHEMA = {"variable": pl.String, "label": pl.String, "row": pl.String, "group": pl.String,
                   "value": pl.String, "order": pl.Int64}
-_CONTINUOUS_STATS = ("n", "mean", "sd", "median", "q1", "q3", "min", "max")
 
 
 @dataclass(frozen=True)
@@ -235,7 +234,7 @@ def _continuous(values: list[float | None]) -> dict[str, float | None]:
     vals = sorted(v for v in values if v is not None and not math.isnan(v))
     n = len(vals)
     if n == 0:
-        return {"n": 0.0} | {s: None for s in _CONTINUOUS_STATS[1:]}
+        return {"n": 0.0} | {s: None for s in ("mean", "sd", "median", "q1", "q3", "min", "max")}
     mean = math.fsum(vals) / n
     sd = math.sqrt(math.fsum((v - mean) ** 2 for v in vals) / (n - 1)) if n > 1 else None
     return {"n": float(n), "mean": mean, "sd": sd, "median": _quantile7(vals, 0.5), "q1": _quantile7(vals, 0.25),
@@ -342,6 +341,23 @@ def _lab_rows(frame: pl.DataFrame, adlb: pl.DataFrame | None) -> tuple[pl.DataFr
     return frame, items
 
 
+def _adsl_items(subjects: pl.DataFrame, group: str, names: list[str]) -> tuple[pl.DataFrame, list[tuple]]:
+    """USUBJID, _GROUP and one column per variable (Float64 or String), and the Table 1 items
+    (variable, label, column, categories or None for a numeric variable)."""
+    frame = subjects.select("USUBJID", pl.col(group).cast(pl.String).alias("_GROUP"))
+    items = []
+    for name in names:
+        series = subjects[name]
+        if series.dtype.is_numeric():
+            frame = frame.with_columns(series.cast(pl.Float64).alias(f"_V_{name}"))
+            items.append((name, _label(name), f"_V_{name}", None))
+        else:
+            text = series.cast(pl.String)
+            frame = frame.with_columns(text.alias(f"_V_{name}"))
+            items.append((name, _label(name), f"_V_{name}", _levels(subjects, name, text)))
+    return frame, items
+
+
 def baseline_characteristics(adsl: pl.DataFrame, adlb: pl.DataFrame | None, arms: list[Arm] | None = None,
                              variables: list[str] | None = None, *, population: str | None = None,
                              group: str = "TRT01A", labs: bool = True) -> Table1:
@@ -361,59 +377,56 @@ def baseline_characteristics(adsl: pl.DataFrame, adlb: pl.DataFrame | None, arms
     if subjects.height == 0:
         raise NoDataError(f"ADSL has no subject in the {population_text} with a {group} group: Table 1 is empty",
                           "check the population flag and the group variable")
-    frame = subjects.select("USUBJID", pl.col(group).cast(pl.String).alias("_GROUP"))
-    items: list[tuple] = []  # (variable, label, column in frame, levels or None)
-    for name in names:
-        series = subjects[name]
-        if series.dtype.is_numeric():
-            frame = frame.with_columns(series.cast(pl.Float64).alias(f"_V_{name}"))
-            items.append((name, _label(name), f"_V_{name}", None))
-        else:
-            text = series.cast(pl.String)
-            frame = frame.with_columns(text.alias(f"_V_{name}"))
-            items.append((name, _label(name), f"_V_{name}", _levels(subjects, name, text)))
+    frame, items = _adsl_items(subjects, group, names)
     if labs:
         frame, lab_items = _lab_rows(frame, adlb)
         items += lab_items
     columns = [(g, frame.filter(pl.col("_GROUP") == g)) for g in labels] + [(TOTAL, frame)]
     long_rows: list[dict] = []
     display_rows: list[dict] = []
-    order = 0
     for name, label, column, levels in items:
-        if levels is None:
-            stats = {g: _continuous(sub[column].to_list()) for g, sub in columns}
-            precision = _precision(frame[column].drop_nulls().drop_nans().to_list())
-            texts = {g: _continuous_text(stats[g], precision) for g in stats}
-            feeds = {"n": "n", "mean": "Mean (SD)", "sd": "Mean (SD)", "median": "Median", "q1": "Q1, Q3",
-                     "q3": "Q1, Q3", "min": "Min, Max", "max": "Min, Max"}
-            row_order = {row: order + i + 1 for i, row in enumerate(dict.fromkeys(feeds.values()))}
-            for g, _sub in columns:
-                for stat in _CONTINUOUS_STATS:
-                    long_rows.append({"variable": name, "label": label, "category": None, "group": g, "stat": stat,
-                                      "value": stats[g][stat], "order": row_order[feeds[stat]]})
-        else:
-            counts = {g: _categorical(sub[column].to_list(), levels, sub.height) for g, sub in columns}
-            cats = levels + ([MISSING] if any(MISSING in c for c in counts.values()) else [])
-            row_order = {c: order + i + 1 for i, c in enumerate(cats)}
-            texts = {}
-            for g, _sub in columns:
-                texts[g] = {}
-                for c in cats:
-                    k, pct = counts[g].get(c, (0.0, 0.0 if _sub.height else None))
-                    texts[g][c] = f"{int(k)} ({_fixed(pct, 1)}%)" if pct is not None else str(int(k))
-                    long_rows += [{"variable": name, "label": label, "category": c, "group": g, "stat": "count",
-                                   "value": k, "order": row_order[c]},
-                                  {"variable": name, "label": label, "category": c, "group": g, "stat": "percent",
-                                   "value": pct, "order": row_order[c]}]
-        display = {c: _display_category(name, c) for c in row_order} if levels is not None else {r: r for r in row_order}
-        for row, o in row_order.items():
-            for g, _sub in columns:
-                display_rows.append({"variable": name, "label": label, "row": display[row], "group": g,
-                                     "value": texts[g][row], "order": o})
-        order += len(row_order)
+        summarise = _summarise_continuous if levels is None else _summarise_categorical
+        numbers, texts = summarise(name, label, column, levels, columns, frame, first=len(display_rows) // len(columns) + 1)
+        long_rows += numbers
+        display_rows += texts
     groups = tuple((g, sub.height) for g, sub in columns)
     return Table1(pl.DataFrame(long_rows, schema=LONG_SCHEMA), pl.DataFrame(display_rows, schema=DISPLAY_SCHEMA),
                   groups, population_text, group)
+
+
+#: the display row each statistic of a numeric variable feeds
+_FEEDS = {"n": "n", "mean": "Mean (SD)", "sd": "Mean (SD)", "median": "Median", "q1": "Q1, Q3", "q3": "Q1, Q3",
+          "min": "Min, Max", "max": "Min, Max"}
+
+
+def _summarise_continuous(name, label, column, _levels, columns, frame, first):
+    """Long rows (one per group and statistic) and display rows (one per group and display row) of a numeric one."""
+    stats = {g: _continuous(sub[column].to_list()) for g, sub in columns}
+    precision = _precision(frame[column].drop_nulls().drop_nans().to_list())
+    texts = {g: _continuous_text(stats[g], precision) for g in stats}
+    order = {row: first + i for i, row in enumerate(dict.fromkeys(_FEEDS.values()))}
+    numbers = [{"variable": name, "label": label, "category": None, "group": g, "stat": stat,
+                "value": stats[g][stat], "order": order[_FEEDS[stat]]} for g, _sub in columns for stat in _FEEDS]
+    display = [{"variable": name, "label": label, "row": row, "group": g, "value": texts[g][row], "order": o}
+               for row, o in order.items() for g, _sub in columns]
+    return numbers, display
+
+
+def _summarise_categorical(name, label, column, levels, columns, _frame, first):
+    """Long rows (count and percent per group and category) and display rows ("n (%)") of a character variable."""
+    counts = {g: _categorical(sub[column].to_list(), levels, sub.height) for g, sub in columns}
+    categories = levels + ([MISSING] if any(MISSING in c for c in counts.values()) else [])
+    order = {c: first + i for i, c in enumerate(categories)}
+    numbers, texts = [], {}
+    for g, sub in columns:
+        for c in categories:
+            k, pct = counts[g].get(c, (0.0, 0.0 if sub.height else None))
+            texts[(g, c)] = f"{int(k)} ({_fixed(pct, 1)}%)" if pct is not None else str(int(k))
+            numbers += [{"variable": name, "label": label, "category": c, "group": g, "stat": stat, "value": v,
+                         "order": order[c]} for stat, v in (("count", k), ("percent", pct))]
+    display = [{"variable": name, "label": label, "row": _display_category(name, c), "group": g,
+                "value": texts[(g, c)], "order": o} for c, o in order.items() for g, _sub in columns]
+    return numbers, display
 
 
 def _display_category(name: str, category: str) -> str:
