@@ -44,6 +44,13 @@ def report(
     check: Annotated[
         bool, typer.Option("--check", help="Exit 1 unless every claim is reproduced (a claim not reproduced or not evaluable fails; for CI gates).")
     ] = False,
+    table1: Annotated[
+        Optional[str],
+        typer.Option("--table1", metavar="VAR,VAR,...",
+                     help="ADSL variables Table 1 shows, in this order (default: AGE, AGEGR1, SEX, RACE, ETHNIC, "
+                          "HEIGHTBL, WEIGHTBL, BMIBL, then the other baseline variables; those ADSL has).",
+                     show_default=False),
+    ] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Write the reanalysis report: provenance, Table 1, biomarkers, survival, safety, claims check, methods.
@@ -62,10 +69,12 @@ def report(
 
     ws = workspace_from(ctx, workspace)
     options = {"claims": str(claims) if claims else None, "out": str(out) if out else None, "format": format.value,
-               "title": title, "check": check}
+               "title": title, "check": check, "table1": table1}
     target = out if out is not None else ws / f"report.{format.value}"
     with Stage(ws, "report", options) as stage:
         inputs = _read_inputs(ws, stage, read_manifest(ws), claims, title, target)
+        if table1 is not None:
+            inputs = _with_table1(inputs, table1)
         text = _render(inputs, format, trialkit_version())
         rel = _inside(target, ws)
         if rel is not None:
@@ -82,6 +91,19 @@ def report(
                 reasons = "; ".join(dict.fromkeys(c.reason for c in r.checks if c.reason))
                 stderr().print(f"[{colour}]claim {escape(r.claim.id)} {r.verdict}[/]: {escape(reasons)}")
         raise typer.Exit(1)
+
+
+def _with_table1(inputs, option: str):
+    """``inputs`` with the --table1 variables, checked against ADSL (an unknown one is a usage error)."""
+    from dataclasses import replace
+
+    from trialkit.analyses.errors import UsageError
+    from trialkit.analyses.report.table1 import resolve_variables
+
+    if inputs.adsl is None:
+        raise UsageError("--table1 needs ADSL, and the workspace has none", "run trialkit ingest with an ADSL first")
+    wanted = [v for v in option.split(",") if v.strip()]
+    return replace(inputs, table1_variables=tuple(resolve_variables(inputs.adsl, wanted)))
 
 
 def _render(inputs, format: ReportFormat, version: str) -> str:

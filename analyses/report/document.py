@@ -18,7 +18,7 @@ from trialkit.analyses.report.html import Numbering, esc, gt_table, missing_box,
 from trialkit.analyses.report.extra import extra_analyses_section
 from trialkit.analyses.report.model import ReportInputs, stage_command
 from trialkit.analyses.report.stages import biomarkers_section, safety_section, survival_section
-from trialkit.analyses.report.table1 import TOTAL, baseline_characteristics
+from trialkit.analyses.report.table1 import baseline_characteristics
 
 __all__ = ["REPORT_FILES", "render_html", "header_html", "provenance_section", "table1_section",
            "claims_section", "methods_section", "footer_html", "output_files"]
@@ -122,28 +122,26 @@ def _validation(inputs: ReportInputs, num: Numbering) -> str:
 
 
 def table1_section(inputs: ReportInputs, num: Numbering) -> str:
-    """Baseline characteristics by group."""
+    """Baseline characteristics by group (Table 1: the variables of ``inputs.table1_variables`` or the default)."""
     if inputs.adsl is None:
         body = missing_box("ADSL is absent from the workspace.", f"trialkit ingest --workspace {inputs.workspace_arg}")
         return section("baseline", "Baseline characteristics", body, num)
-    arms = arms_of(inputs.adsl)
-    long = baseline_characteristics(inputs.adsl, inputs.adlb, arms)
-    names = [a.label for a in arms] + [TOTAL]
-    ids = {label: f"g{i}" for i, label in enumerate(names)}
-    n = {a.label: inputs.adsl.filter(pl.col("TRT01A") == a.label).height for a in arms}
-    n[TOTAL] = sum(n.values())
-    wide = (long.with_columns(pl.col("arm").replace_strict(ids, return_dtype=pl.String))
-            .pivot(on="arm", index=["variable", "row", "order"], values="value").sort("order").drop("order"))
+    variables = list(inputs.table1_variables) if inputs.table1_variables else None
+    table = baseline_characteristics(inputs.adsl, inputs.adlb, None, variables)
+    ids = {label: f"g{i}" for i, (label, _n) in enumerate(table.groups)}
+    wide = (table.display.with_columns(pl.col("group").replace_strict(ids, return_dtype=pl.String))
+            .pivot(on="group", index=["label", "row", "order"], values="value").sort("order").drop("order"))
     t = num.table()
     body = gt_table(wide, f"tbl-{t}", t, "Baseline characteristics by group.",
-                    rowname_col="row", groupname_col="variable",
-                    labels={ids[k]: f"{k} (N\u00a0=\u00a0{n[k]})" for k in names}, right=list(ids.values()),
-                    notes=["Continuous variables: n, mean (SD), median [Q1, Q3] (quartiles interpolated as R's default "
-                           "type 7); categorical variables: n (%) of the group's subjects.",
+                    rowname_col="row", groupname_col="label",
+                    labels={ids[k]: f"{k} (N\u00a0=\u00a0{n})" for k, n in table.groups}, right=list(ids.values()),
+                    notes=["Continuous variables: n, mean (SD), median, Q1, Q3 (quartiles interpolated as R's default "
+                           "type 7), min, max; categorical variables: n (%) of the group's subjects, categories in "
+                           "ADSL's order (its *N variable when present).",
                            "Baseline laboratory value: the ADLB record flagged ABLFL = \"Y\" (without ABLFL, the last "
                            "value on or before day 1). Child-Pugh class from the baseline Child-Pugh score: A 5–6, "
                            "B 7–9, C 10–15.",
-                           "Groups: ADSL TRT01A (actual treatment), every ADSL subject."])
+                           f"Population: {table.population}. Groups: {table.group_description}."])
     return section("baseline", "Baseline characteristics", body, num)
 
 

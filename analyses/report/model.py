@@ -83,6 +83,8 @@ class ReportInputs:
     #: ISO 8601 UTC time from SOURCE_DATE_EPOCH, or None when it is not set
     timestamp: str | None
     workspace_arg: str = "W"
+    #: the ADSL variables Table 1 shows (``trialkit report --table1``), or None for its default list
+    table1_variables: tuple[str, ...] | None = None
     figure_links: Mapping[str, str] = field(default_factory=dict)  # workspace relpath -> link from the report
     #: analyses other than the stages' primary ones, in name order
     extra_analyses: tuple[AnalysisOutput, ...] = ()
