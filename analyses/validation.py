@@ -18,7 +18,7 @@ import polars as pl
 
 from trialkit.schemas.spec import DTYPES, DatasetSchema, Variable
 
-__all__ = ["Violation", "DatasetCheck", "check_dataset", "example_keys", "KEY_COLUMNS"]
+__all__ = ["Violation", "DatasetCheck", "check_dataset", "example_keys", "KEY_COLUMNS", "summarise_quarantine"]
 
 #: Columns that identify a row in messages, in this order, when present.
 KEY_COLUMNS = ("USUBJID", "PARAMCD", "AVISIT", "AEDECOD", "ASTDY")
@@ -209,3 +209,19 @@ def _named(name: str, build):
 def attrs_columns(attrs: dict[str, object]) -> list[str]:
     """The column names among a schema class's attributes (rules are not columns)."""
     return [k for k, v in attrs.items() if isinstance(v, dy.Column)]
+
+
+def summarise_quarantine(quarantine: pl.DataFrame, reason_column: str, limit: int = 20) -> dict:
+    """Rows held in a quarantine file: their count, how many broke each rule, and the keys of the first ``limit``.
+
+    ``reason_column`` holds the rule(s) each row broke, joined by "; " (as
+    ``check_dataset`` writes them). Rules are listed most frequent first; a
+    row that broke two rules counts under both.
+    """
+    rules: list[dict] = []
+    if quarantine.height and reason_column in quarantine.columns:
+        counts = (quarantine.select(pl.col(reason_column).fill_null("unknown").str.split("; ").alias("rule"))
+                  .explode("rule").group_by("rule").len()
+                  .sort(["len", "rule"], descending=[True, False]))
+        rules = [{"rule": r, "n_rows": n} for r, n in counts.iter_rows()]
+    return {"rows": quarantine.height, "rules": rules, "examples": list(example_keys(quarantine, limit))}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from .common import TableOrJson, TableOrJsonOpt, WorkspaceOpt, emit_json, handles_errors, stdout, workspace_from
+from .common import TableOrJson, TableOrJsonOpt, WorkspaceOpt, emit_json, handles_errors, stderr, stdout, workspace_from
 
 QUARANTINE_REASON = "QUARANTINE_REASON"
 
@@ -15,50 +15,69 @@ def validate(ctx: typer.Context, format: TableOrJsonOpt = TableOrJson.table, wor
 
     Rows that break a row-level rule move to quarantine/<dataset>.parquet with
     the rule(s) they broke; the valid rows stay. Writes validation.json.
-    Exit code: 0 clean, 1 data violate rules, 2 usage or I/O problem.
+    Rows quarantined by an earlier run are reported on every run, and the
+    workspace is not clean until the source is fixed and ingested again.
+    Exit code: 0 clean, 1 data violate rules (now or earlier), 2 usage or I/O problem.
 
-    Example: trialkit validate --format json | jq .violations
+    Example: trialkit validate --format json | jq .quarantined
     """
     import polars as pl
 
     from trialkit.analyses.errors import InputOutputError
     from trialkit.analyses.ingest import DATASETS
-    from trialkit.analyses.validation import check_dataset
+    from trialkit.analyses.validation import check_dataset, summarise_quarantine
     from trialkit.schemas.adam import schema_for
 
-    from .workspace import Stage
+    from .workspace import Stage, sha256_file
 
     ws = workspace_from(ctx, workspace)
     present = [d for d in DATASETS if (ws / f"{d}.parquet").exists()]
     if not present:
         raise InputOutputError(f"workspace {ws} holds no dataset", "run trialkit ingest first")
-    report = {"workspace_clean": True, "datasets": [], "violations": []}
+    ingested = _ingested_rows(ws)
+    report = {"workspace_clean": True, "datasets": [], "violations": [], "quarantined": []}
     with Stage(ws, "validate", {}) as stage:
         frames = {d: stage.read(d, validate=False) for d in present}
         adsl_ids = frames["adsl"]["USUBJID"] if "adsl" in frames and "USUBJID" in frames["adsl"].columns else None
-        for name in present:
+        for name in DATASETS:
             schema = schema_for(name)
+            qfile = f"quarantine/{name}.parquet"
+            previous = _read_quarantine(ws, qfile)
+            if previous is not None:
+                stage.record_input(qfile, sha256_file(ws / qfile))
+            if name not in frames:
+                # quarantine of a dataset that is no longer in the workspace: still not analysed
+                if previous is not None:
+                    report["quarantined"].append(_quarantined_entry(schema.name, qfile, previous, 0, summarise_quarantine))
+                continue
             check = check_dataset(frames[name], schema, adsl_ids)
-            quarantined = check.quarantine.height
-            previous = _previous_quarantine(ws, name)
-            if quarantined:
-                new = check.quarantine.rename({"_RULES": QUARANTINE_REASON})
-                combined = pl.concat([previous, new], how="diagonal_relaxed") if previous is not None else new
-                stage.write_parquet(f"quarantine/{name}.parquet", combined, f"{schema.name}-quarantine", schema.version)
+            new = check.quarantine.height
+            combined = previous
+            if new:
+                fresh = check.quarantine.rename({"_RULES": QUARANTINE_REASON})
+                combined = pl.concat([previous, fresh], how="diagonal_relaxed") if previous is not None else fresh
+                stage.write_parquet(qfile, combined, f"{schema.name}-quarantine", schema.version)
                 stage.write_parquet(f"{name}.parquet", check.valid, schema.name, schema.version)
+            earlier = previous.height if previous is not None else 0
+            kept = check.valid.height
+            input_rows = ingested.get(f"{name}.parquet", check.n_input + earlier)
             report["datasets"].append({
                 "dataset": schema.name,
                 "file": f"{name}.parquet",
-                "input_rows": check.n_input,
-                "kept_rows": check.n_input - quarantined,
-                "quarantined_rows": quarantined,
-                "quarantine_file_rows": (previous.height if previous is not None else 0) + quarantined,
-                "reconciles": check.valid.height + check.quarantine.height == check.n_input,
+                "input_rows": input_rows,
+                "rows_checked": check.n_input,
+                "kept_rows": kept,
+                "quarantined_rows": earlier + new,
+                "newly_quarantined_rows": new,
+                "previously_quarantined_rows": earlier,
+                "reconciles": kept + new == check.n_input and input_rows == kept + earlier + new,
                 "structural_problems": check.structural,
                 "rules_skipped": list(check.skipped_rules),
             })
             report["violations"].extend(v.to_dict() | {"file": f"{name}.parquet"} for v in check.violations)
-        report["workspace_clean"] = not report["violations"]
+            if combined is not None and combined.height:
+                report["quarantined"].append(_quarantined_entry(schema.name, qfile, combined, new, summarise_quarantine))
+        report["workspace_clean"] = not report["violations"] and not report["quarantined"]
         stage.write_json("validation.json", report)
     if format is TableOrJson.json:
         emit_json(report)
@@ -68,14 +87,40 @@ def validate(ctx: typer.Context, format: TableOrJsonOpt = TableOrJson.table, wor
         raise typer.Exit(1)
 
 
-def _previous_quarantine(ws, name):
+def _ingested_rows(ws) -> dict[str, int]:
+    """Rows per dataset file as trialkit ingest wrote them (ingest.json), when it says."""
+    import json
+
+    path = ws / "ingest.json"
+    try:
+        datasets = json.loads(path.read_text()).get("datasets", []) if path.exists() else []
+    except (OSError, ValueError):
+        return {}
+    return {d["file"]: d["rows"] for d in datasets if isinstance(d.get("rows"), int) and "file" in d}
+
+
+def _read_quarantine(ws, relpath: str):
     import polars as pl
 
-    path = ws / "quarantine" / f"{name}.parquet"
-    return pl.read_parquet(path) if path.exists() else None
+    from trialkit.analyses.errors import InputOutputError
+
+    path = ws / relpath
+    if not path.exists():
+        return None
+    try:
+        return pl.read_parquet(path)
+    except Exception as exc:  # polars raises several kinds for a broken file
+        raise InputOutputError(f"{path} cannot be read as Parquet ({exc})",
+                               "fix the source and re-run trialkit ingest, which starts a fresh quarantine") from exc
+
+
+def _quarantined_entry(dataset: str, relpath: str, rows, new: int, summarise) -> dict:
+    return {"dataset": dataset, "file": relpath, "newly_quarantined_rows": new,
+            **summarise(rows, QUARANTINE_REASON)}
 
 
 def _print_report(ws, report: dict) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     out = stdout()
@@ -83,20 +128,42 @@ def _print_report(ws, report: dict) -> None:
     for col in ("dataset", "input rows", "kept", "quarantined", "rules skipped (variables absent)"):
         counts.add_column(col, justify="left" if col in ("dataset", "rules skipped (variables absent)") else "right")
     for d in report["datasets"]:
-        counts.add_row(d["dataset"], str(d["input_rows"]), str(d["kept_rows"]), str(d["quarantined_rows"]),
+        earlier = d["previously_quarantined_rows"]
+        quarantined = f"{d['quarantined_rows']} ({earlier} earlier)" if earlier else str(d["quarantined_rows"])
+        counts.add_row(d["dataset"], str(d["input_rows"]), str(d["kept_rows"]), quarantined,
                        ", ".join(d["rules_skipped"]) or "-")
     out.print(counts)
+    for d in report["datasets"]:
+        if not d["reconciles"]:
+            stderr().print(f"[yellow]{d['file']} ({d['dataset']}): {d['input_rows']} row(s) ingested, but kept + "
+                           f"quarantined = {d['kept_rows'] + d['quarantined_rows']}; the workspace was changed outside "
+                           "trialkit: re-run trialkit ingest[/]")
     if report["workspace_clean"]:
         out.print("[green]Clean:[/] every dataset satisfies its schema.")
         return
-    table = Table(title="Violations", title_justify="left")
-    for col in ("dataset", "rule", "column", "rows", "first rows: keys (USUBJID/PARAMCD/visit)", "what the rule says"):
-        table.add_column(col, justify="right" if col == "rows" else "left", overflow="fold")
-    for v in report["violations"]:
-        first = ", ".join(str(r) for r in v["rows"][:3])
-        keys = "; ".join(v["examples"])
-        table.add_row(v["dataset"], v["rule"], v["column"], str(v["n_rows"]), f"{first}: {keys}" if keys else first,
-                      v["description"])
-    out.print(table)
-    out.print(f"Rows that broke a rule are in {ws}/quarantine/<dataset>.parquet with the reason in "
-              f"{QUARANTINE_REASON}; input rows = kept + quarantined. Fix the source and re-ingest, or analyse the kept rows.")
+    if report["violations"]:
+        table = Table(title="Violations", title_justify="left")
+        for col in ("dataset", "rule", "column", "rows", "first rows: keys (USUBJID/PARAMCD/visit)", "what the rule says"):
+            table.add_column(col, justify="right" if col == "rows" else "left", overflow="fold")
+        for v in report["violations"]:
+            first = ", ".join(str(r) for r in v["rows"][:3])
+            keys = "; ".join(v["examples"])
+            table.add_row(v["dataset"], v["rule"], v["column"], str(v["n_rows"]), f"{first}: {keys}" if keys else first,
+                          v["description"])
+        out.print(table)
+    if report["quarantined"]:
+        held = Table(title=f"In {ws}/quarantine/ (not analysed)", title_justify="left")
+        for col in ("dataset", "rows", "of them new", "rules broken (rows)", "first rows: keys (USUBJID/PARAMCD/visit)"):
+            held.add_column(col, justify="right" if col in ("rows", "of them new") else "left", overflow="fold")
+        for q in report["quarantined"]:
+            held.add_row(q["dataset"], str(q["rows"]), str(q["newly_quarantined_rows"]),
+                         ", ".join(f"{r['rule']} ({r['n_rows']})" for r in q["rules"]),
+                         "; ".join(q["examples"][:3]) + ("; ..." if q["rows"] > 3 else ""))
+        out.print(held)
+    if not report["violations"]:
+        total = sum(q["rows"] for q in report["quarantined"])
+        out.print(f"[yellow]Not clean:[/] the kept rows satisfy every schema, but {total} row(s) quarantined by an "
+                  "earlier trialkit validate are not analysed.")
+    out.print(f"Rows that broke a rule are in {escape(str(ws))}/quarantine/<dataset>.parquet with the reason in "
+              f"{QUARANTINE_REASON}; input rows = kept + quarantined. Fix the source and re-ingest "
+              "(trialkit ingest clears the quarantine), or analyse the kept rows knowing this run exits 1.")

@@ -103,8 +103,13 @@ def _validation(inputs: ReportInputs, num: Numbering) -> str:
              "quar": str(d.get("quarantined_rows", "")), "skipped": ", ".join(d.get("rules_skipped") or []) or "–"}
             for d in v.get("datasets", [])]
     violations = v.get("violations") or []
+    held = v.get("quarantined") or []
     if v.get("workspace_clean"):
         verdict = "Every dataset satisfies its schema (trialkit validate)."
+    elif not violations and held:
+        verdict = (f"The kept rows satisfy every schema; {sum(q.get('rows', 0) for q in held)} row(s) quarantined by "
+                   "an earlier trialkit validate run (" + ", ".join(f"{q.get('dataset', '')} {q.get('rows', 0)}" for q in held)
+                   + ") are not analysed.")
     else:
         verdict = (f"trialkit validate found {len(violations)} rule violation(s); the rows that broke a row-level rule "
                    "were moved to quarantine/ and are not analysed.")

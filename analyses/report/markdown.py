@@ -1,7 +1,8 @@
 """The Markdown summary for CI job pages (``trialkit report --format md``).
 
 Short: the claims table, the headline survival, biomarker and safety
-numbers, and links to the figure files. Data strings are HTML-escaped and
+numbers under a heading per stage with every note the stage recorded, and
+links to the figure files. Data strings are HTML-escaped and
 pipes escaped, since job pages render Markdown tables and inline HTML.
 """
 
@@ -13,7 +14,7 @@ from typing import Any
 from trialkit.analyses.claims import NOT_EVALUABLE, NOT_REPRODUCED, REPRODUCED, STAGES
 from trialkit.analyses.report.html import fmt_num, fmt_p
 from trialkit.analyses.report.model import ReportInputs, stage_command
-from trialkit.analyses.report.stages import time_label
+from trialkit.analyses.report.stages import stage_notes, time_label
 
 __all__ = ["render_markdown", "md_escape"]
 
@@ -83,6 +84,12 @@ def _safety(inputs: ReportInputs) -> list[str]:
     return out or ["- Safety: safety.json has no overview"]
 
 
+def _notes(inputs: ReportInputs, name: str) -> list[str]:
+    """Every note the stage recorded, as a list under its heading."""
+    s = inputs.stage(name)
+    return [f"- Note: {md_escape(n)}" for n in stage_notes(name, s.json)] if s is not None else []
+
+
 def render_markdown(inputs: ReportInputs, version: str) -> str:
     """The Markdown summary."""
     lines = [f"# {md_escape(inputs.title)}", ""]
@@ -94,12 +101,15 @@ def render_markdown(inputs: ReportInputs, version: str) -> str:
               + (f"generated {inputs.timestamp}" if inputs.timestamp else "SOURCE_DATE_EPOCH not set"), "",
               "## Claims", ""]
     lines += _claims(inputs)
-    lines += ["## Headline results", ""] + _survival(inputs) + _biomarkers(inputs) + _safety(inputs) + [""]
+    lines += ["## Headline results", ""]
+    for name, title, headline in (("survival", "Survival", _survival), ("biomarkers", "Biomarkers", _biomarkers),
+                                  ("safety", "Safety", _safety)):
+        lines += [f"### {title}", ""] + headline(inputs) + _notes(inputs, name) + [""]
     from trialkit.analyses.report.extra import extra_analyses_markdown
 
     extra = extra_analyses_markdown(inputs)
     if extra:
-        lines += extra + [""]
+        lines += extra[1:] + [""]
     figs = [(f.path, inputs.figure_links.get(f.path)) for name in STAGES if name in inputs.stages
             for f in inputs.stages[name].figures]
     if figs:

@@ -8,7 +8,7 @@ run is shown as missing with the command that produces it.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import polars as pl
 
@@ -16,7 +16,7 @@ from trialkit.analyses.report.html import Numbering, esc, figure_html, fmt_ci, f
 from trialkit.analyses.report.model import Figure, ReportInputs, StageOutput, stage_command
 
 __all__ = ["biomarkers_section", "survival_section", "safety_section", "pivot_by_arm",
-           "time_label", "FIGURE_CAPTIONS"]
+           "time_label", "FIGURE_CAPTIONS", "stage_notes", "NOTE_ROUTES"]
 
 #: captions of figures whose file names trialkit's stages use; others are captioned from the file name
 FIGURE_CAPTIONS = {
@@ -95,6 +95,116 @@ def _arm_ids(labels: list[str]) -> dict[str, str]:
     return {label: f"g{i}" for i, label in enumerate(labels)}
 
 
+# --------------------------------------------------------------------------- stage notes
+#: Where each note a stage records is shown: the first (place, phrases) whose phrase occurs in the note wins.
+#: A place is a table or figure of the stage's section; a note that matches none, or whose table is not
+#: shown, goes under the section's first table. No note is ever dropped.
+NOTE_ROUTES: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    "survival": (("cox", ("Cox: ", "Cox model")),
+                 ("km", ("after the last follow-up", "is left out", "one group"))),
+    "biomarkers": (("figures", ("figure ",)),
+                   ("models", ("model",)),
+                   ("change", ("adjusted for multiplicity", "no ADLB records", "without baseline", "BASE"))),
+    "safety": (("dotplot", ("figure teae_dotplot",)),
+               ("liver_figures", ("figure edish", "figure mdish")),
+               ("incidence", ("only one group", "--min-percent")),
+               ("severity", ("AESEV",)),
+               ("liver", ("liver", "Hy's law"))),
+}
+
+
+def stage_notes(name: str, j: Mapping[str, Any]) -> list[str]:
+    """Every note a stage recorded in its JSON, once each, in order.
+
+    Besides ``notes``, the biomarkers stage records what its CLI reports as
+    notes in data keys: parameters not analysed (``skipped``), subjects
+    without a baseline (``baseline``), delivered BASE values that differ from
+    the recomputed ones (``base_check``) and reported scores that disagree
+    with the derived ones (``score_check``).
+    """
+    notes = [str(n) for n in j.get("notes") or [] if n is not None and str(n).strip()]
+    if name == "biomarkers":
+        params = set((j.get("settings") or {}).get("params") or [])
+        for r in j.get("baseline") or []:
+            if (r.get("N_NO_BASELINE") or 0) > 0 and (not params or r.get("PARAMCD") in params):
+                notes.append(f"{r.get('PARAMCD')}: {r.get('N_NO_BASELINE')} subject(s) without baseline; "
+                             f"{r.get('N_RECORDS_NO_CHG')} record(s) kept without CHG")
+        differ = (j.get("base_check") or {}).get("n_records_differ") or 0
+        if differ:
+            notes.append(f"{differ} record(s) where the delivered BASE differs from the recomputed one "
+                         "(biomarkers/base_check.parquet)")
+        for r in (j.get("score_check") or {}).get("compared") or []:
+            if r.get("N_DISAGREE"):
+                notes.append(f"score check: {r.get('REPORTED')} vs derived {r.get('DERIVED')}: {r.get('N_DISAGREE')} "
+                             f"of {r.get('N_COMPARED')} subject-visits disagree (biomarkers/score_check.parquet)")
+        notes += [f"not analysed: {r.get('PARAMCD')} ({r.get('REASON')})" for r in j.get("skipped") or []]
+    return list(dict.fromkeys(notes))
+
+
+def _note_place(stage: str, note: str) -> str | None:
+    for place, phrases in NOTE_ROUTES.get(stage, ()):
+        if any(p in note for p in phrases):
+            return place
+    return None
+
+
+class _PlacedNotes:
+    """A section's recorded notes, each shown once beside the table or figure it qualifies.
+
+    ``table`` renders a table with the notes routed to its place; the notes
+    no shown table or figure took are added to the section's first table
+    (re-rendered in ``finish`` under the same table number), or listed at the
+    section's end when it has no table.
+    """
+
+    def __init__(self, stage: str, notes: Iterable[str]) -> None:
+        self._stage = stage
+        self._free = list(notes)
+        self._first: tuple[int, Callable[[list[str], Numbering], str], list[str], int] | None = None
+
+    def take(self, place: str) -> list[str]:
+        mine = [n for n in self._free if _note_place(self._stage, n) == place]
+        self._free = [n for n in self._free if n not in mine]
+        return mine
+
+    def table(self, parts: list[str], place: str, num: Numbering, render: Callable[[list[str], Numbering], str]) -> None:
+        """Append ``render(notes, num)``: the table, given the "Note: ..." lines to add under it.
+
+        A render that shows nothing (returns "") gives its notes back.
+        """
+        mine = self.take(place)
+        own = [f"Note: {n}" for n in mine]
+        before = num.tables
+        html = render(own, num)
+        if not html:
+            self._free += mine
+            return
+        if self._first is None:
+            self._first = (len(parts), render, own, before)
+        parts.append(html)
+
+    def notes_list(self, place: str) -> str:
+        """The notes routed to ``place`` (a figure, drawn or not, or a part without a table), as a list to put there."""
+        return _notes_list(self.take(place))
+
+    def finish(self, parts: list[str]) -> None:
+        if not self._free:
+            return
+        if self._first is None:
+            parts.append(_notes_list(self._free))
+        else:
+            index, render, own, tables_before = self._first
+            parts[index] = render(own + [f"Note: {n}" for n in self._free], Numbering(tables=tables_before))
+        self._free = []
+
+
+def _notes_list(notes: list[str]) -> str:
+    if not notes:
+        return ""
+    return ('<ul class="compact sans stage-notes" style="font-size:8.5pt">'
+            + "".join(f"<li>Note: {esc(n)}</li>" for n in notes) + "</ul>")
+
+
 # --------------------------------------------------------------------------- survival
 def _median_text(m: Mapping[str, Any]) -> str:
     if m.get("median") is not None:
@@ -111,6 +221,7 @@ def survival_section(inputs: ReportInputs, num: Numbering) -> str:
     j = stage.json
     absent = [k for k in ("endpoint", "arms", "landmarks", "medians", "logrank", "pairwise", "trend", "cox", "settings")
               if k not in j]
+    recorded = _PlacedNotes("survival", stage_notes("survival", j))
     settings = j.get("settings") or {}
     level = settings.get("conf_level", 0.95)
     ci = f"{fmt_num(100 * float(level), 0)}% CI" if isinstance(level, (int, float)) else "CI"
@@ -147,9 +258,10 @@ def survival_section(inputs: ReportInputs, num: Numbering) -> str:
                  "reaches 0.5 or below (not reached when it never does; the lower limit is shown when it exists)."]
         if tau is not None:
             notes.append(f"RMST: restricted mean survival time up to day {fmt_num(tau, 1)}.")
-        parts.append(gt_table(pl.DataFrame(rows), f"tbl-{t}", t, "Kaplan-Meier estimates by group.", labels=labels,
-                              right=[c for c in rows[0] if c != "arm"], notes=notes,
-                              spanners={f"Survival probability ({ci})": [f"t{i}" for i in range(len(times))]}))
+        recorded.table(parts, "km", num, lambda extra, _num, rows=rows, t=t, labels=labels, notes=notes: gt_table(
+            pl.DataFrame(rows), f"tbl-{t}", t, "Kaplan-Meier estimates by group.", labels=labels,
+            right=[c for c in rows[0] if c != "arm"], notes=notes + extra,
+            spanners={f"Survival probability ({ci})": [f"t{i}" for i in range(len(times))]}))
     tests = []
     lr = j.get("logrank")
     if isinstance(lr, Mapping):
@@ -166,22 +278,26 @@ def survival_section(inputs: ReportInputs, num: Numbering) -> str:
                       "df": _cell("df", pw.get("df", 1)), "p": fmt_p(pw.get("p")), "p_holm": fmt_p(pw.get("p_holm"))})
     if tests:
         t = num.table()
-        parts.append(gt_table(pl.DataFrame(tests), f"tbl-{t}", t, "Tests comparing survival between groups.",
-                              labels={"test": "Comparison", "stat": "Chi-square", "df": "df", "p": "p",
-                                      "p_holm": "p (Holm)"}, right=["stat", "df", "p", "p_holm"],
-                              notes=["Pairwise: two-group log-rank tests with Holm-adjusted p-values; trend: scores "
-                                     "from the dose order (TRT01AN)."]))
+        recorded.table(parts, "tests", num, lambda extra, _num, t=t: gt_table(
+            pl.DataFrame(tests), f"tbl-{t}", t, "Tests comparing survival between groups.",
+            labels={"test": "Comparison", "stat": "Chi-square", "df": "df", "p": "p", "p_holm": "p (Holm)"},
+            right=["stat", "df", "p", "p_holm"],
+            notes=["Pairwise: two-group log-rank tests with Holm-adjusted p-values; trend: scores "
+                   "from the dose order (TRT01AN)."] + extra))
     cox = j.get("cox") or []
     if cox:
         rows = [{"arm": c.get("arm"), "ref": c.get("reference"),
                  "hr": fmt_ci(c.get("hr"), c.get("lower"), c.get("upper"), 3) if c.get("hr") is not None
                  else "not estimable", "p": fmt_p(c.get("p"))} for c in cox]
-        notes = [f"{c.get('arm')}: {c.get('reason')}." for c in cox if c.get("reason")]
+        said = set(stage_notes("survival", j))  # a reason the stage recorded as a note is shown as that note
+        notes = [f"{c.get('arm')}: {c.get('reason')}." for c in cox
+                 if c.get("reason") and f"Cox: {c.get('arm')}: {c.get('reason')}" not in said]
         t = num.table()
-        parts.append(gt_table(pl.DataFrame(rows), f"tbl-{t}", t, "Cox proportional hazards model: hazard ratios.",
-                              labels={"arm": "Group", "ref": "Reference", "hr": f"Hazard ratio ({ci})", "p": "Wald p"},
-                              right=["hr", "p"],
-                              notes=[f"Ties: {settings.get('ties', cox[0].get('ties', 'not recorded'))}."] + notes))
+        recorded.table(parts, "cox", num, lambda extra, _num, rows=rows, t=t, notes=notes: gt_table(
+            pl.DataFrame(rows), f"tbl-{t}", t, "Cox proportional hazards model: hazard ratios.",
+            labels={"arm": "Group", "ref": "Reference", "hr": f"Hazard ratio ({ci})", "p": "Wald p"},
+            right=["hr", "p"], notes=[f"Ties: {settings.get('ties', cox[0].get('ties', 'not recorded'))}."] + notes + extra))
+    recorded.finish(parts)
     return section("survival", "Survival", "".join(parts), num)
 
 
@@ -220,6 +336,7 @@ def biomarkers_section(inputs: ReportInputs, num: Numbering) -> str:
     absent = [k for k in ("summaries", "within", "between", "models", "settings") if k not in j]
     settings = j.get("settings") or {}
     parts = [_absent("biomarkers", absent)]
+    recorded = _PlacedNotes("biomarkers", stage_notes("biomarkers", j))
     info = _param_info(inputs, j.get("summaries") or [])
     pooled = [w for w in j.get("within") or [] if w.get("arm") == "All"]
     adjust = str(settings.get("adjust", "none"))
@@ -253,7 +370,7 @@ def biomarkers_section(inputs: ReportInputs, num: Numbering) -> str:
                                                             list(info) + params))}
         rows.sort(key=lambda r: cat_order.get(r["cat"], len(cat_order)))
         t = num.table()
-        parts.append(gt_table(
+        recorded.table(parts, "change", num, lambda extra, _num, rows=rows, t=t: gt_table(
             pl.DataFrame(rows), f"tbl-{t}", t,
             "Mean change from baseline by visit, all groups pooled.", rowname_col="param", groupname_col="cat",
             labels={vid[vn]: name for vn, name in visits}, right=list(vid.values()),
@@ -261,7 +378,7 @@ def biomarkers_section(inputs: ReportInputs, num: Numbering) -> str:
                    + (f", {adjust}-adjusted across visits" if use_adj else ", not adjusted for multiplicity") + ").",
                    "† the groups differ at that visit, p < 0.05 ("
                    + str(next((b.get("test") for b in j.get("between") or [] if b.get("test")), "between-group test"))
-                   + ")."]))
+                   + ")."] + extra))
     models = j.get("models") or []
     if models:
         methods = list(dict.fromkeys(str(m.get("method")) for m in models if m.get("method")))
@@ -282,11 +399,12 @@ def biomarkers_section(inputs: ReportInputs, num: Numbering) -> str:
             notes.append(f"Model: {methods[0]}" + (f"; {models[0]['formula']}" if models[0].get("formula") else "")
                          + (f"; test: {models[0]['test']}" if models[0].get("test") else "") + ".")
         t = num.table()
-        parts.append(gt_table(pl.DataFrame(rows), f"tbl-{t}", t,
-                              "Longitudinal model of change from baseline: dose-by-visit interaction, group and visit effects.",
-                              labels={"param": "Parameter", "method": "Model", "inter": "Group × visit p",
-                                      "group": "Group p", "visit": "Visit p", "note": "Note"},
-                              right=["inter", "group", "visit"], notes=notes))
+        recorded.table(parts, "models", num, lambda extra, _num, rows=rows, t=t, notes=notes: gt_table(
+            pl.DataFrame(rows), f"tbl-{t}", t,
+            "Longitudinal model of change from baseline: dose-by-visit interaction, group and visit effects.",
+            labels={"param": "Parameter", "method": "Model", "inter": "Group × visit p",
+                    "group": "Group p", "visit": "Visit p", "note": "Note"},
+            right=["inter", "group", "visit"], notes=notes + extra))
     overview = [f for f in stage.figures if "overview" in f.name or f.name.startswith("system")]
     key = [f for f in stage.figures if f not in overview and any(p in f.name.upper().split("_") for p in ("ALB", "PTA", "IL8"))]
     shown = overview or key
@@ -297,6 +415,8 @@ def biomarkers_section(inputs: ReportInputs, num: Numbering) -> str:
         links = ", ".join(f'<a href="{esc(inputs.figure_links.get(f.path, f.path + ".svg"))}">{esc(f.name)}</a>'
                           for f in rest)
         parts.append(f'<p class="sans" style="font-size:8.5pt">Further figures in the workspace: {links}.</p>')
+    parts.append(recorded.notes_list("figures"))
+    recorded.finish(parts)
     return section("biomarkers", "Biomarkers", "".join(parts), num)
 
 
@@ -335,7 +455,8 @@ def _listing(records: list[Mapping[str, Any]], columns: dict[str, tuple[str, int
                     widths={c: f"{100 * columns[c][1] / total:.1f}%" for c in cols})
 
 
-def _incidence(j: Mapping[str, Any], arms: list[str], head: dict[str, str], defs: Mapping[str, Any], num: Numbering) -> str:
+def _incidence(j: Mapping[str, Any], arms: list[str], head: dict[str, str], defs: Mapping[str, Any], num: Numbering,
+               extra: Iterable[str] = ()) -> str:
     inc = j.get("incidence") or []
     fisher = {(f.get("level"), f.get("soc"), f.get("pt"), f.get("arm")): f.get("p") for f in j.get("fisher") or []}
     ref = j.get("reference")
@@ -357,11 +478,12 @@ def _incidence(j: Mapping[str, Any], arms: list[str], head: dict[str, str], defs
                     labels=labels, right=[c for c in df.columns if c != "label"], bold_rows=bold,
                     spanners={"n (%) [E]": list(ids.values()), "Fisher's exact p": [f"p{i}" for i in range(len(others))]},
                     notes=["n (%) [E]: subjects with the event, percentage of the group's safety population, and number "
-                           "of events."] + [f"{k.capitalize()}: {defs[k]}." for k in ("counting", "fisher") if k in defs])
+                           "of events."] + [f"{k.capitalize()}: {defs[k]}." for k in ("counting", "fisher") if k in defs]
+                    + list(extra))
 
 
 def _liver_shift(records: list[Mapping[str, Any]], arms: list[str], head: dict[str, str], num: Numbering,
-                 defs: Mapping[str, Any]) -> str:
+                 defs: Mapping[str, Any], extra: Iterable[str] = ()) -> str:
     cats = list(dict.fromkeys(r.get("worst") for r in records))
     ids = _arm_ids(arms)
     index: dict[tuple, dict] = {}
@@ -381,10 +503,11 @@ def _liver_shift(records: list[Mapping[str, Any]], arms: list[str], head: dict[s
     return gt_table(df, f"tbl-{t}", t, "Liver tests: shift from baseline to the worst post-baseline category (subjects).",
                     rowname_col="baseline", groupname_col="test", labels=labels, right=list(labels),
                     spanners={head[a]: [f"{ids[a]}_{k}" for k in range(len(cats))] for a in arms},
-                    notes=[f"Shift: {defs['shift']}."] if "shift" in defs else ())
+                    notes=([f"Shift: {defs['shift']}."] if "shift" in defs else []) + list(extra))
 
 
-def _quadrants(peaks: list[Mapping[str, Any]], arms: list[str], head: dict[str, str], num: Numbering) -> str:
+def _quadrants(peaks: list[Mapping[str, Any]], arms: list[str], head: dict[str, str], num: Numbering,
+               extra: Iterable[str] = ()) -> str:
     rows = []
     for key, name in (("edish_quadrant", "eDISH (× ULN)"), ("mdish_quadrant", "mDISH (× baseline)")):
         quads = sorted({str(p.get(key)) for p in peaks if p.get(key) is not None})
@@ -396,7 +519,7 @@ def _quadrants(peaks: list[Mapping[str, Any]], arms: list[str], head: dict[str, 
     t = num.table()
     return gt_table(pl.DataFrame(rows), f"tbl-{t}", t, "Subjects by eDISH and mDISH quadrant of their peak liver tests.",
                     rowname_col="quad", groupname_col="plot", labels={f"g{i}": head[a] for i, a in enumerate(arms)},
-                    right=[f"g{i}" for i in range(len(arms))])
+                    right=[f"g{i}" for i in range(len(arms))], notes=extra)
 
 
 def safety_section(inputs: ReportInputs, num: Numbering) -> str:
@@ -406,6 +529,7 @@ def safety_section(inputs: ReportInputs, num: Numbering) -> str:
     j = stage.json
     absent = [k for k in ("population", "overview", "incidence", "fisher", "hys_law", "definitions") if k not in j]
     parts = [_absent("safety", absent)]
+    recorded = _PlacedNotes("safety", stage_notes("safety", j))
     pop = j.get("population") or []
     arms = [p.get("arm") for p in pop]
     n = {p.get("arm"): p.get("n") for p in pop}
@@ -416,67 +540,71 @@ def safety_section(inputs: ReportInputs, num: Numbering) -> str:
     if j.get("overview"):
         df, ids = pivot_by_arm(j["overview"], arms, lambda r: r.get("category"), _npct)
         t = num.table()
-        parts.append(gt_table(df, f"tbl-{t}", t, "Overview of treatment-emergent adverse events (TEAEs): subjects, n (%).",
-                              labels={"label": "", **{ids[a]: head[a] for a in arms}}, right=list(ids.values()),
-                              notes=[f"{k.replace('_', '-').capitalize()}: {defs[k]}." for k in
-                                     ("treatment_emergent", "related", "serious", "severe", "discontinuation", "deaths")
-                                     if k in defs]))
+        recorded.table(parts, "overview", num, lambda extra, _num, df=df, ids=ids, t=t: gt_table(
+            df, f"tbl-{t}", t, "Overview of treatment-emergent adverse events (TEAEs): subjects, n (%).",
+            labels={"label": "", **{ids[a]: head[a] for a in arms}}, right=list(ids.values()),
+            notes=[f"{k.replace('_', '-').capitalize()}: {defs[k]}." for k in
+                   ("treatment_emergent", "related", "serious", "severe", "discontinuation", "deaths")
+                   if k in defs] + extra))
     if j.get("incidence"):
-        parts.append(_incidence(j, arms, head, defs, num))
+        recorded.table(parts, "incidence", num, lambda extra, n: _incidence(j, arms, head, defs, n, extra))
     parts.append(_figures(stage, inputs, num, [f.name for f in stage.figures if "dot" in f.name]))
+    parts.append(recorded.notes_list("dotplot"))
     if j.get("severity"):
         anyrow = sorted((r for r in j["severity"] if r.get("level") == "any"), key=lambda r: r.get("severity_order") or 0)
         df, ids = pivot_by_arm(anyrow, arms, lambda r: r.get("severity"), _npct, lambda k: str(k).capitalize())
         t = num.table()
-        parts.append(gt_table(df, f"tbl-{t}", t, "Subjects by maximum severity of their TEAEs, n (%).",
-                              labels={"label": "Maximum severity", **{ids[a]: head[a] for a in arms}},
-                              right=list(ids.values()),
-                              notes=([f"Severity: {defs['severity']}."] if "severity" in defs else [])
-                              + ["By system organ class and preferred term: safety/severity.parquet."]))
+        recorded.table(parts, "severity", num, lambda extra, _num, df=df, ids=ids, t=t: gt_table(
+            df, f"tbl-{t}", t, "Subjects by maximum severity of their TEAEs, n (%).",
+            labels={"label": "Maximum severity", **{ids[a]: head[a] for a in arms}}, right=list(ids.values()),
+            notes=([f"Severity: {defs['severity']}."] if "severity" in defs else [])
+            + ["By system organ class and preferred term: safety/severity.parquet."] + extra))
     if j.get("onset"):
         rows = sorted(j["onset"], key=lambda r: r.get("window_order") or 0)
         df, ids = pivot_by_arm(rows, arms, lambda r: r.get("window"), _npct_e)
         t = num.table()
-        parts.append(gt_table(df, f"tbl-{t}", t, "Onset of adverse events relative to the most recent infusion.",
-                              labels={"label": "Days since the most recent dose", **{ids[a]: head[a] for a in arms}},
-                              right=list(ids.values()),
-                              notes=["n (%) [E]: subjects with an AE starting in the window, and events."]
-                              + ([f"Onset: {defs['onset']}."] if "onset" in defs else [])))
+        recorded.table(parts, "onset", num, lambda extra, _num, df=df, ids=ids, t=t: gt_table(
+            df, f"tbl-{t}", t, "Onset of adverse events relative to the most recent infusion.",
+            labels={"label": "Days since the most recent dose", **{ids[a]: head[a] for a in arms}},
+            right=list(ids.values()),
+            notes=["n (%) [E]: subjects with an AE starting in the window, and events."]
+            + ([f"Onset: {defs['onset']}."] if "onset" in defs else []) + extra))
     parts.append("<h3>Serious adverse events and deaths</h3>")
     if j.get("sae"):
-        parts.append(_listing(j["sae"], {"usubjid": ("Subject", 11), "arm": ("Group", 12), "pt": ("Preferred term", 15),
-                                         "term": ("Reported term", 15), "onset_day": ("Onset day", 6),
-                                         "severity": ("Severity", 11), "related": ("Causality", 11),
-                                         "outcome": ("Outcome", 13), "teae": ("TEAE", 6)},
-                              num, "Listing of serious adverse events.",
-                              [f"{defs['sae_listing'][0].upper()}{defs['sae_listing'][1:]}."] if defs.get("sae_listing") else ()))
+        recorded.table(parts, "sae", num, lambda extra, n: _listing(
+            j["sae"], {"usubjid": ("Subject", 11), "arm": ("Group", 12), "pt": ("Preferred term", 15),
+                       "term": ("Reported term", 15), "onset_day": ("Onset day", 6),
+                       "severity": ("Severity", 11), "related": ("Causality", 11),
+                       "outcome": ("Outcome", 13), "teae": ("TEAE", 6)},
+            n, "Listing of serious adverse events.",
+            ([f"{defs['sae_listing'][0].upper()}{defs['sae_listing'][1:]}."] if defs.get("sae_listing") else []) + extra))
     else:
         parts.append("<p>No serious adverse event is recorded.</p>")
     if j.get("deaths"):
-        parts.append(_listing(j["deaths"], {"usubjid": ("Subject", 14), "arm": ("Group", 14),
-                                            "death_day": ("Study day of death", 9), "source": ("Source", 16),
-                                            "term": ("AE term", 19), "onset_day": ("AE onset day", 9),
-                                            "outcome": ("Outcome", 19)}, num, "Listing of deaths.",
-                              [f"Deaths: {defs['deaths']}."] if "deaths" in defs else ()))
+        recorded.table(parts, "deaths", num, lambda extra, n: _listing(
+            j["deaths"], {"usubjid": ("Subject", 14), "arm": ("Group", 14),
+                          "death_day": ("Study day of death", 9), "source": ("Source", 16),
+                          "term": ("AE term", 19), "onset_day": ("AE onset day", 9),
+                          "outcome": ("Outcome", 19)}, n, "Listing of deaths.",
+            ([f"Deaths: {defs['deaths']}."] if "deaths" in defs else []) + extra))
     else:
         parts.append("<p>No death is recorded.</p>")
     parts.append("<h3>Liver safety</h3>")
     hy = j.get("hys_law")
     if hy:
-        parts.append(_listing(hy, {"usubjid": ("Subject", 20), "arm": ("Group", 20), "alt_uln": ("Peak ALT (× ULN)", 20),
-                                   "ast_uln": ("Peak AST (× ULN)", 20), "bili_uln": ("Peak bilirubin (× ULN)", 20)},
-                              num, "Potential Hy's law cases.", [f"Hy's law: {defs['hys_law']}."] if "hys_law" in defs else ()))
+        recorded.table(parts, "liver", num, lambda extra, n: _listing(
+            hy, {"usubjid": ("Subject", 20), "arm": ("Group", 20), "alt_uln": ("Peak ALT (× ULN)", 20),
+                 "ast_uln": ("Peak AST (× ULN)", 20), "bili_uln": ("Peak bilirubin (× ULN)", 20)},
+            n, "Potential Hy's law cases.", ([f"Hy's law: {defs['hys_law']}."] if "hys_law" in defs else []) + extra))
     elif hy is not None:
         parts.append("<p>No subject meets the Hy's law screen"
                      + (f" ({esc(defs['hys_law'])})" if "hys_law" in defs else "") + ".</p>")
     if j.get("liver_peaks"):
-        parts.append(_quadrants(j["liver_peaks"], arms, head, num))
+        recorded.table(parts, "liver", num, lambda extra, n: _quadrants(j["liver_peaks"], arms, head, n, extra))
     parts.append(_figures(stage, inputs, num, [f.name for f in stage.figures if "dot" not in f.name]))
+    parts.append(recorded.notes_list("liver_figures"))
     if j.get("liver_shift"):
-        parts.append(_liver_shift(j["liver_shift"], arms, head, num, defs))
-    notes = j.get("notes") or []
-    if notes:
-        parts.append('<p class="sans" style="font-size:8.5pt">Notes recorded by the safety stage:</p>'
-                     '<ul class="compact sans" style="font-size:8.5pt">' + "".join(f"<li>{esc(x)}</li>" for x in notes)
-                     + "</ul>")
+        recorded.table(parts, "liver", num, lambda extra, n: _liver_shift(j["liver_shift"], arms, head, n, defs, extra))
+    parts.append(recorded.notes_list("liver"))  # liver notes with no liver table to stand under
+    recorded.finish(parts)
     return section("safety", "Safety", "".join(parts), num)
