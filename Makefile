@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/trialkit --workspace $(WORK) ingest
 	$(BIN)/trialkit --workspace $(WORK) validate
 	$(BIN)/trialkit --workspace $(WORK) biomarkers
-	$(BIN)/trialkit --workspace $(WORK) survival
+	$(BIN)/trialkit --workspace $(WORK) survival --times 6m,2y
 	$(BIN)/trialkit --workspace $(WORK) safety
 	$(BIN)/trialkit --workspace $(WORK) report --check
 	@echo ""
