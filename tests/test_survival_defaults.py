@@ -150,6 +150,13 @@ def test_tau_after_the_shortest_groups_last_time_is_refused_as_survrm2_does(run_
     assert survival(run_cli, seed_ws, "--rmst-tau", "738").exit_code == 0
 
 
+def test_landmark_inside_the_follow_up_but_after_one_groups_last_time_is_flagged_for_that_group(run_cli, seed_ws):
+    out = survival_json(run_cli, seed_ws, "--times", "739")  # last times: Low 738, Medium 738, High 740
+    assert {r["arm"]: r["extrapolated"] for r in out["landmarks"]} == {"Low dose": True, "Medium dose": True,
+                                                                       "High dose": False}
+    assert "S(739d) is extrapolated for Low dose, Medium dose: 739 days is after their last observed time" in out["notes"][0]
+
+
 def test_extrapolate_carries_forward_and_flags_every_output(run_cli, seed_ws):
     result = survival(run_cli, seed_ws, "--times", "6m,3y", "--rmst-tau", "3y", "--extrapolate")
     assert result.exit_code == 0, result.stderr

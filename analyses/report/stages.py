@@ -156,7 +156,7 @@ def survival_section(inputs: ReportInputs, num: Numbering) -> str:
                          f"day {fmt_num(tau, 1)}" + (f" ({rule})" if rule and rule != "option" else "") + ".")
         if any(x.get("extrapolated") for x in (j.get("landmarks") or []) + (j.get("rmst") or [])):
             notes.append(f"{_EXTRAPOLATED} Extrapolated: after the group's last observed time; S(t) carried forward "
-                         "(R summary(..., extend = TRUE)), requested with --extrapolate.")
+                         "(R summary(..., extend = TRUE)).")
         parts.append(gt_table(pl.DataFrame(rows), f"tbl-{t}", t, "Kaplan-Meier estimates by group.", labels=labels,
                               right=[c for c in rows[0] if c != "arm"], notes=notes,
                               spanners={f"{wording.y_label} ({ci})": [f"t{i}" for i in range(len(times))]}))
