@@ -31,7 +31,7 @@ def biomarkers(
     arm: Annotated[Optional[list[str]], typer.Option("--arm", help="Analyse only this group (ARMCD or TRT01A, case-insensitive); repeatable.", show_default=False)] = None,
     derive: Annotated[Optional[str], typer.Option("--derive", help="Scores to derive: comma list of meld, meldna, childpugh, albi, or none (default: all derivable from ADLB).", show_default=False)] = None,
     test: Annotated[Test, typer.Option("--test", help="Within groups: paired t (groups: one-way ANOVA) or Wilcoxon signed-rank (groups: Kruskal-Wallis).")] = Test.t,
-    adjust: Annotated[Adjust, typer.Option("--adjust", help="Multiplicity adjustment across visits within a parameter, as R p.adjust (none = as the paper).")] = Adjust.none,
+    adjust: Annotated[Adjust, typer.Option("--adjust", help="Multiplicity adjustment across visits within a parameter, as R p.adjust (none: raw p-values).")] = Adjust.none,
     population: PopulationOpt = None,
     subgroup: SubgroupOpt = None,
     name: NameOpt = None,

@@ -265,9 +265,9 @@ def _read_inputs(ws: Path, stage, manifest: dict, claims_path: Path | None, titl
     analyses = {k: v.data for k, v in stages.items()} | {a.name: a.output.data for a in extra}
     results = evaluate_claims(claims_file, analyses) if claims_file else None
     note = "" if claims_file else (
-        "No claims file was given (--claims FILE) and the workspace does not hold the built-in trial, so no published "
-        "claim is checked in this report. Write the publication's claims in a TOML file (docs/claims.md) and pass "
-        "it with --claims.")
+        "No claims file was given (--claims FILE) and the workspace does not hold the built-in trial, so no claim is "
+        "checked in this report. To check reported results, write them as claims in a TOML file (docs/claims.md) and "
+        "pass it with --claims.")
     base = target.parent
     links = {}
     for s in [*stages.values(), *(a.output for a in extra)]:

@@ -36,13 +36,14 @@ def survival(
     endpoint: Annotated[Optional[str], typer.Option(help="ADTTE PARAMCD to analyse (default: the only one, else OS).", show_default=False)] = None,
     arm: Annotated[Optional[list[str]], typer.Option("--arm", help="Analyse only this group (ARMCD or TRT01A, case-insensitive); repeatable.", show_default=False)] = None,
     reference: Annotated[Optional[str], typer.Option(help="Reference group for the hazard ratios (default: the first in TRT01AN order).", show_default=False)] = None,
-    times: Annotated[Optional[str], typer.Option(help="Landmark times: days (182,730) or with units w/m/y (26w, 6m,2y; month 30.4375 d, year 365.25 d). Default 6m,2y.", show_default=False)] = None,
+    times: Annotated[Optional[str], typer.Option(help="Landmark times: days (182,730) or with units w/m/y (26w, 6m,2y; month 30.4375 d, year 365.25 d). Default: at most 4 multiples of a round step (1/2/3 days, 1/2/4 weeks, 2/3/6 months, 1/2/3/5/10 years) up to the smallest of the groups' last observed times.", show_default=False)] = None,
     conf_type: Annotated[Optional[ConfType], typer.Option(help="Confidence limits of S(t) (default log-log, or set by --parity).", show_default=False)] = None,
     conf_level: Annotated[float, typer.Option(help="Confidence level.")] = 0.95,
     ties: Annotated[Optional[Ties], typer.Option(help="Cox ties (default efron, or set by --parity).", show_default=False)] = None,
     parity: Annotated[Optional[Parity], typer.Option(help="Defaults of a peer: r = log CIs + Efron; sas = log-log CIs + Breslow. Explicit options win.", show_default=False)] = None,
     rho: Annotated[float, typer.Option(help="G-rho weight S(t-)^rho: 0 log-rank, 1 Peto-Peto (R survdiff).")] = 0.0,
-    rmst_tau: Annotated[Optional[str], typer.Option(help="Restricted mean survival time up to this time (days, or 2y...).", show_default=False)] = None,
+    rmst_tau: Annotated[Optional[str], typer.Option(help="Restricted mean survival time up to this time (days, or 2y...). Default: the smallest of the groups' last observed times (survRM2's default).", show_default=False)] = None,
+    extrapolate: Annotated[bool, typer.Option("--extrapolate", help="Accept landmarks after the last observed time and a tau after the shortest group's: S(t) is carried forward (R summary(..., extend = TRUE)) and those results are flagged extrapolated.")] = False,
     cox: Annotated[bool, typer.Option("--cox/--no-cox", help="Fit the Cox model (--no-cox skips it and loads no scikit-survival).")] = True,
     population: PopulationOpt = None,
     subgroup: SubgroupOpt = None,
@@ -57,13 +58,15 @@ def survival(
     analysis (default population, endpoint and method) writes survival/; a run with --arm, --population,
     --subgroup, another endpoint or method, or --name is its own analysis in analyses/NAME/. Each writes
     its *.parquet tables, km.png and km.svg, and survival.json (what --format json prints).
+    Landmarks and the RMST tau default to times within the trial's follow-up; later times need --extrapolate.
 
     Example: trialkit survival --arm high --arm placebo --parity r --rmst-tau 2y
     """
     from trialkit.analyses.groups import arms_of, select_arms
     from trialkit.analyses.populations import parse_subgroup, select_subjects
-    from trialkit.analyses.survival.km import parse_time, parse_times, resolve_settings, select_endpoint
-    from trialkit.analyses.survival.pipeline import DEFAULT_TIMES, analyse_survival, results_json
+    from trialkit.analyses.survival.km import resolve_settings, select_endpoint
+    from trialkit.analyses.survival.pipeline import analyse_survival, results_json
+    from trialkit.analyses.timescale import parse_time, parse_times
 
     from .analysis import inherit_options, resolve_analysis
     from .workspace import Stage
@@ -86,13 +89,13 @@ def survival(
         options = {"endpoint": endpoint, "arm": arm or None, "reference": reference, "times": times,
                    "conf_type": conf_type.value if conf_type else None, "conf_level": conf_level,
                    "ties": ties.value if ties else None, "parity": parity.value if parity else None, "rho": rho,
-                   "rmst_tau": rmst_tau, "cox": cox, "population": population, "subgroup": subgroup or None,
-                   "name": name}
-        options, inherited = inherit_options(ctx, ws, target.name, options, ("times", "rmst_tau"))
+                   "rmst_tau": rmst_tau, "extrapolate": extrapolate, "cox": cox, "population": population,
+                   "subgroup": subgroup or None, "name": name}
+        options, inherited = inherit_options(ctx, ws, target.name, options, ("times", "rmst_tau", "extrapolate"))
         times, rmst_tau = options["times"], options["rmst_tau"]
         settings = resolve_settings(parity.value if parity else None, conf_type.value if conf_type else None,
                                     ties.value if ties else None, conf_level, rho)
-        landmarks = parse_times(times) if times else list(DEFAULT_TIMES)
+        landmarks = parse_times(times) if times else None
         tau = parse_time(rmst_tau, "--rmst-tau") if rmst_tau else None
         if tau is not None and tau <= 0:
             from trialkit.analyses.errors import UsageError
@@ -106,7 +109,7 @@ def survival(
         if reference is not None:
             _check_reference(chosen, reference)
         res = analyse_survival(adtte, subjects, paramcd, chosen, settings, reference=reference, times=landmarks,
-                               rmst_tau=tau, cox_model=cox)
+                               rmst_tau=tau, extrapolate=options["extrapolate"], cox_model=cox)
         report = results_json(res)
         report["analysis"] = {"name": target.name, "primary": target.primary, "folder": target.folder,
                               **selection.to_dict()}
@@ -158,10 +161,9 @@ def _write_figure(stage, res, style_order: list[str], target) -> None:
     if lr is not None and lr.p is not None:
         test = "Log-rank" if lr.rho == 0 else f"G-rho ({lr.rho:g})"
         p_label = f"{test} p {format_p(lr.p)}"
-    y_label = {"OS": "Overall survival", "PFS": "Progression-free survival"}.get(res.endpoint, "Event-free probability")
     s = res.settings
     figure = render_km_figure(res.km, res.arms, res.risk_table, res.axis, p_label=p_label, bands=len(res.groups) <= 2,
-                              y_label=y_label, conf_label=f"{s.conf_level:.0%} CI ({s.conf_type})", style_order=style_order)
+                              y_label=res.wording.y_label, conf_label=f"{s.conf_level:.0%} CI ({s.conf_type})", style_order=style_order)
     stage.write_bytes(target.path("km.png"), figure["png"])
     stage.write_bytes(target.path("km.svg"), figure["svg"])
 
@@ -182,7 +184,7 @@ def _print_summary(ws, res, plot: bool, target, selection, notes) -> None:
     from rich.table import Table
 
     from trialkit.analyses.survival.figure import format_p
-    from trialkit.analyses.survival.pipeline import time_label
+    from trialkit.analyses.timescale import time_label
 
     out = stdout()
     s = res.settings
@@ -237,11 +239,24 @@ def _print_summary(ws, res, plot: bool, target, selection, notes) -> None:
     sources = s.sources
     out.print(f"[dim]Settings: CI {s.conf_type} {level} ({sources['conf_type']}); ties {s.ties} ({sources['ties']}); "
               f"rho {s.rho:g}; Greenwood SE of S(t); R equivalent: survfit/survdiff/coxph.[/]")
+    _print_time_sources(out, res)
     shown = {f"Cox: {r['arm']}: {r['reason']}" for r in res.cox.iter_rows(named=True) if not r["estimable"]}
     for note in (n for n in notes if n not in shown):  # reasons of non-estimable rows are in the table
         out.print(f"[yellow]Note:[/] {escape(note)}")
     figure = " and km.png / km.svg" if plot else ""
     out.print(f"Wrote {ws}/{target.folder}/: {len(res.tables())} Parquet tables, survival.json{figure}.")
+
+
+def _print_time_sources(out, res) -> None:
+    """Where the landmarks and tau came from (option or default rule), under the settings line."""
+    from rich.markup import escape
+
+    from trialkit.analyses.timescale import time_label
+
+    landmarks = ", ".join(time_label(t) for t in res.times) or "none"
+    tau = "none" if res.rmst_tau is None else f"{res.rmst_tau:g} days"
+    out.print(f"[dim]Landmarks {escape(landmarks)} ({escape(res.landmark_source)}); RMST tau {escape(tau)} "
+              f"({escape(res.rmst_tau_source)}).[/]")
 
 
 def _p(p, format_p) -> str:

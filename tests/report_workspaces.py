@@ -11,6 +11,8 @@ import shutil
 from pathlib import Path
 
 STAGES = ("survival", "biomarkers", "safety")
+#: options the built-in trial's claims need (they read S(6m) and S(2y)), as `make demo` runs the stages
+BUILTIN_OPTIONS = {"survival": ["--times", "6m,2y"]}
 _CACHE: dict[tuple[str, str], tuple[Path, tuple[str, ...]]] = {}
 
 
@@ -36,11 +38,12 @@ def run_stages(ws: Path, run_cli, extra: dict[str, list[str]] | None = None) -> 
     return tuple(ran)
 
 
-def staged_copy(source: Path, tmp_root: Path, run_cli, name: str) -> tuple[Path, tuple[str, ...]]:
-    """A copy of ``source`` with every registered stage run (cached by source and name)."""
+def staged_copy(source: Path, tmp_root: Path, run_cli, name: str,
+                extra: dict[str, list[str]] | None = None) -> tuple[Path, tuple[str, ...]]:
+    """A copy of ``source`` with every registered stage run, with ``extra`` options (cached by source and name)."""
     key = (str(source), name)
     if key not in _CACHE:
         ws = tmp_root / name
         shutil.copytree(source, ws)
-        _CACHE[key] = (ws, run_stages(ws, run_cli))
+        _CACHE[key] = (ws, run_stages(ws, run_cli, extra))
     return _CACHE[key]

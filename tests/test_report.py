@@ -21,7 +21,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from report_workspaces import missing_stages, run_stages, staged_copy
+from report_workspaces import BUILTIN_OPTIONS, missing_stages, run_stages, staged_copy
 from trialkit.analyses.groups import arms_of
 from trialkit.analyses.report.table1 import baseline_characteristics
 
@@ -41,7 +41,7 @@ def _need_all_stages():
 @pytest.fixture(scope="module")
 def staged(seed_workspace, run_cli, tmp_path_factory):
     """The built-in trial with every registered stage run."""
-    ws, _ran = staged_copy(seed_workspace, tmp_path_factory.getbasetemp(), run_cli, "seed-staged")
+    ws, _ran = staged_copy(seed_workspace, tmp_path_factory.getbasetemp(), run_cli, "seed-staged", BUILTIN_OPTIONS)
     return ws
 
 

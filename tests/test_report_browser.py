@@ -199,10 +199,10 @@ def browser(tmp_path_factory):
     b.close()
 
 
-def _report_of(source: Path, name: str, run_cli, tmp_path_factory) -> Path:
+def _report_of(source: Path, name: str, run_cli, tmp_path_factory, extra=None) -> Path:
     from report_workspaces import staged_copy
 
-    ws, _ran = staged_copy(source, tmp_path_factory.getbasetemp(), run_cli, name)
+    ws, _ran = staged_copy(source, tmp_path_factory.getbasetemp(), run_cli, name, extra)
     out = tmp_path_factory.mktemp("browser") / f"{name}.html"
     r = run_cli(["report", "--workspace", ws, "--out", out])
     assert r.exit_code == 0, r.stderr
@@ -212,7 +212,9 @@ def _report_of(source: Path, name: str, run_cli, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def seed_report(seed_workspace, run_cli, tmp_path_factory):
     """The HTML report of the built-in trial after every registered analysis stage has run."""
-    return _report_of(seed_workspace, "seed-staged", run_cli, tmp_path_factory)
+    from report_workspaces import BUILTIN_OPTIONS
+
+    return _report_of(seed_workspace, "seed-staged", run_cli, tmp_path_factory, BUILTIN_OPTIONS)
 
 
 @pytest.fixture(scope="module")

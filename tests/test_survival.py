@@ -25,8 +25,9 @@ import pytest
 from r_reference import same
 
 from trialkit.analyses.errors import DataError, UsageError
-from trialkit.analyses.survival.km import (derive_survival_data, km_landmarks, km_medians, km_rmst, km_table, parse_time,
-                                        parse_times, resolve_settings, risk_table, select_endpoint)
+from trialkit.analyses.survival.km import (derive_survival_data, km_landmarks, km_medians, km_rmst, km_table,
+                                        resolve_settings, risk_table, select_endpoint)
+from trialkit.analyses.timescale import parse_time, parse_times
 from trialkit.analyses.survival.cox import cox_by_group
 from trialkit.analyses.survival.figure import format_p, render_km_figure, time_axis
 from trialkit.analyses.survival.compare import holm, logrank_test, pairwise_logrank, trend_test

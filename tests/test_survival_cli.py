@@ -79,7 +79,7 @@ def test_builtin_trial_writes_every_output_with_the_contract_metadata(run_cli, s
 
 
 def test_every_output_records_the_settings_used(run_cli, seed_ws):
-    out = survival_json(run_cli, seed_ws, "--no-plot")
+    out = survival_json(run_cli, seed_ws, "--times", "6m,2y", "--no-plot")
     s = out["settings"]
     assert (s["conf_type"], s["ties"], s["rho"], s["parity"], s["conf_level"]) == ("log-log", "efron", 0.0, None, 0.95)
     assert s["sources"] == {"conf_type": "default", "ties": "default"}
@@ -101,7 +101,7 @@ def test_group_without_events_gets_a_reason_instead_of_a_hazard_ratio(run_cli, s
 
 
 def test_one_arm_gives_estimates_only(run_cli, seed_ws):
-    out = survival_json(run_cli, seed_ws, "--arm", "high", "--no-plot")
+    out = survival_json(run_cli, seed_ws, "--arm", "high", "--times", "6m,2y", "--no-plot")
     assert [a["arm"] for a in out["arms"]] == ["High dose"]
     assert (out["logrank"], out["trend"], out["pairwise"], out["cox"]) == (None, None, [], [])
     assert [round(x["survival"], 3) for x in out["landmarks"]] == [1.0, 0.875]
@@ -213,7 +213,7 @@ def assert_matches_r(out: dict, conf: str, ties: str, rho: int = 0) -> None:
 @pytest.mark.parametrize("conf_type", ["log", "log-log"])
 @pytest.mark.parametrize("ties", ["efron", "breslow"])
 def test_pilot_json_matches_r(run_cli, pilot_ws, conf_type, ties):
-    out = survival_json(run_cli, pilot_ws, "--conf-type", conf_type, "--ties", ties, "--times", "0,30,3m,6m,2y",
+    out = survival_json(run_cli, pilot_ws, "--conf-type", conf_type, "--ties", ties, "--times", "0,30,3m,6m,2y", "--extrapolate",
                         "--rmst-tau", "180", "--no-plot")
     assert out["endpoint"] == "TTDE" and out["settings"]["risk_table_times"] == PILOT_R["grid"]
     assert_matches_r(out, f"{conf_type}_0.95", ties)
@@ -221,7 +221,7 @@ def test_pilot_json_matches_r(run_cli, pilot_ws, conf_type, ties):
 
 @pytest.mark.realdata
 def test_pilot_peto_peto_matches_survdiff_rho_1(run_cli, pilot_ws):
-    out = survival_json(run_cli, pilot_ws, "--rho", "1", "--times", "0,30,3m,6m,2y", "--rmst-tau", "180", "--no-plot")
+    out = survival_json(run_cli, pilot_ws, "--rho", "1", "--times", "0,30,3m,6m,2y", "--extrapolate", "--rmst-tau", "180", "--no-plot")
     assert out["logrank"]["test"] == "G-rho (rho = 1)"
     assert_matches_r(out, "log-log_0.95", "efron", rho=1)
 
@@ -229,7 +229,7 @@ def test_pilot_peto_peto_matches_survdiff_rho_1(run_cli, pilot_ws):
 @pytest.mark.realdata
 @pytest.mark.parametrize(("parity", "conf_type", "ties"), [("r", "log", "efron"), ("sas", "log-log", "breslow")])
 def test_pilot_parity_sets_the_peer_defaults(run_cli, pilot_ws, parity, conf_type, ties):
-    out = survival_json(run_cli, pilot_ws, "--parity", parity, "--times", "0,30,3m,6m,2y", "--rmst-tau", "180")
+    out = survival_json(run_cli, pilot_ws, "--parity", parity, "--times", "0,30,3m,6m,2y", "--extrapolate", "--rmst-tau", "180")
     s = out["settings"]
     assert (s["conf_type"], s["ties"], s["parity"]) == (conf_type, ties, parity)
     assert s["sources"] == {"conf_type": f"parity {parity}", "ties": f"parity {parity}"}

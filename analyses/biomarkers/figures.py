@@ -1,12 +1,12 @@
-"""The biomarker figures, in the paper's style (its Figures 3-6).
+"""The biomarker figures: mean +/- SE by visit with significance letters, and trajectories.
 
 - ``figure_parameter``: one parameter; left, mean +/- SE of AVAL by visit and group (groups
   dodged), with letters over a visit where a group's change from baseline is significant
-  (a, b, c, ... = the groups in dose order, as the paper's a/b/c = low/medium/high) and the
+  (a, b, c, ... = the groups in dose order, e.g. a/b/c = low/medium/high) and the
   next letter (d with three groups) where the groups differ at that visit (between-group test on
-  AVAL, as the paper); right, every subject's trajectory (spaghetti) with the group means.
+  AVAL); right, every subject's trajectory (spaghetti) with the group means.
 - ``figure_overview``: the mean +/- SE panels of every parameter of one body system (PARCAT1),
-  like the paper's Figures 3-6; ``figure_trajectories``: the spaghetti panels of the same.
+  one figure per body system; ``figure_trajectories``: the spaghetti panels of the same.
 
 Significance is p_adj < 0.05 (p_adj = p when --adjust none). Colours are Okabe-Ito; each
 group also has its own marker and line type, so the figures read in greyscale. Built with

@@ -13,8 +13,9 @@ group test compares the groups averaged over visits (equal weights). Term tests 
 F tests on the REML fit, F = b' V^-1 b / q, with the denominator degrees of freedom that
 ``nlme::anova.lme`` uses: terms constant within subjects (BASE, group) get
 M - 1 - (their columns); terms that vary within subjects (visit, group:visit) get
-N - M - (their columns), for N records of M subjects. The interaction test is the
-paper's "dose-efficacy interaction".
+N - M - (their columns), for N records of M subjects. The group x visit interaction
+test asks whether the change over visits differs between groups (with dose groups, a
+dose-efficacy interaction).
 
 Model-based mean change per group and visit is the linear combination of the fixed
 effects at the mean BASE of the records fitted (emmeans' default), with a normal (Wald z)

@@ -110,7 +110,7 @@ def analyse_biomarkers(adlb: pl.DataFrame, adsl: pl.DataFrame, arms: list[Arm], 
     score = dv.check_reported_scores(derived)
     notes = []
     if adjust == "none":
-        notes.append("p-values are not adjusted for multiplicity across visits (as in the paper); p_adj = p")
+        notes.append("p-values are not adjusted for multiplicity across visits (--adjust none); p_adj = p")
     empty = [a.label for a in arms if data.filter(pl.col("ARM") == a.label).height == 0]
     if empty:
         notes.append(f"no ADLB records for group(s) {', '.join(empty)}: they appear with n = 0")
@@ -162,7 +162,7 @@ def settings_of(res: BiomarkerResults) -> dict:
         "wilcoxon": "as R wilcox.test defaults: zeros dropped; exact if < 50 non-zero changes without ties, "
                     "else normal approximation with continuity correction; statistic V; no test when n < 2 "
                     "(R gives p = 1 for one non-zero change)",
-        "between": "'between' compares AVAL at every visit (the paper's comparison, letter d in the figures); "
+        "between": "'between' compares AVAL at every visit (in the figures, the letter after the groups' letters: d with three groups); "
                    "'between_change' compares CHG after baseline",
         "model": METHOD,
         "model_formula": FORMULA,

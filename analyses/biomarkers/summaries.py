@@ -17,7 +17,7 @@ Definitions used throughout:
   p = 1 for a single non-zero change; trialkit reports no test below 2 subjects.
 - Between groups at a visit: one-way ANOVA (``scipy.stats.f_oneway``, R ``oneway.test(var.equal
   = TRUE)``) or Kruskal-Wallis (``scipy.stats.kruskal``, R ``kruskal.test``), on AVAL at
-  every visit (the paper's comparison, marked "d" in the figures) and on CHG after baseline.
+  every visit (marked "d", with three groups, in the figures) and on CHG after baseline.
 - Adjustment across the visits of one parameter (and group, and variable): none, Holm or
   Benjamini-Hochberg, as R ``p.adjust``; p-values that are null are left out of the count.
 

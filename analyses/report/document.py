@@ -19,6 +19,7 @@ from trialkit.analyses.report.extra import extra_analyses_section
 from trialkit.analyses.report.model import ReportInputs, stage_command
 from trialkit.analyses.report.stages import biomarkers_section, safety_section, survival_section
 from trialkit.analyses.report.table1 import baseline_characteristics
+from trialkit.analyses.timescale import time_label
 
 __all__ = ["REPORT_FILES", "render_html", "header_html", "provenance_section", "table1_section",
            "claims_section", "methods_section", "footer_html", "output_files"]
@@ -47,8 +48,9 @@ def header_html(inputs: ReportInputs, version: str) -> str:
         out.append(
             '<div class="banner" role="note"><strong>Synthetic data — not real patients.</strong> '
             f"This workspace holds trialkit's built-in seed trial (STUDYID {esc(', '.join(inputs.study_ids))}): every "
-            "subject, value, event and death was made up by a seeded generator to mirror the design and the published "
-            "results of the trial. Do not cite any number in this report as a clinical result.</div>\n")
+            "subject, value, event and death was made up by a seeded generator to mirror the design"
+            + (" and the published results of the trial" if inputs.claims is not None else " of a real trial")
+            + ". Do not cite any number in this report as a clinical result.</div>\n")
     boxes = []
     if inputs.claim_results is not None:
         verdicts = [r.verdict for r in inputs.claim_results]
@@ -222,6 +224,18 @@ def _prose(name: str, r: Mapping[str, Any]) -> str:
         if g("ties"):
             out.append(f"Cox proportional hazards model with {g('ties')} ties"
                        + (f" against {g('reference')}" if g("reference") else "") + ".")
+        if isinstance(g("landmark_times"), list):
+            times = ", ".join(time_label(float(t), style="long") for t in g("landmark_times")
+                              if isinstance(t, (int, float))) or "none"
+            out.append(f"Landmark times {times}"
+                       + (f" ({g('landmark_times_source')})" if g("landmark_times_source") not in (None, "option") else "")
+                       + ".")
+        if isinstance(g("rmst_tau"), (int, float)):
+            out.append(f"Restricted mean up to day {g('rmst_tau'):g}"
+                       + (f" ({g('rmst_tau_source')})" if g("rmst_tau_source") not in (None, "option") else "") + ".")
+        if g("extrapolate"):
+            out.append("Extrapolation requested (--extrapolate): estimates after a group's last observed time carry "
+                       "S(t) forward and are flagged.")
         if g("r_equivalent"):
             out.append(f"R equivalent: {g('r_equivalent')}.")
     elif name == "biomarkers":

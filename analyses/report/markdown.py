@@ -14,7 +14,8 @@ from typing import Any
 from trialkit.analyses.claims import NOT_EVALUABLE, NOT_REPRODUCED, REPRODUCED, STAGES
 from trialkit.analyses.report.html import fmt_num, fmt_p
 from trialkit.analyses.report.model import ReportInputs, stage_command
-from trialkit.analyses.report.stages import stage_notes, time_label
+from trialkit.analyses.report.stages import stage_notes
+from trialkit.analyses.timescale import time_label
 
 __all__ = ["render_markdown", "md_escape"]
 
@@ -53,9 +54,9 @@ def _survival(inputs: ReportInputs) -> list[str]:
     line = f"- Survival ({md_escape(j.get('endpoint', '?'))}): log-rank p = {fmt_p(lr.get('p'))}"
     times = sorted({float(r["time"]) for r in j.get("landmarks") or [] if r.get("time") is not None})
     for t in times:
-        vals = [f"{md_escape(r.get('arm'))} {fmt_num(r.get('survival'), 3)}" for r in j.get("landmarks") or []
-                if r.get("time") is not None and float(r["time"]) == t]
-        line += f"; S at {time_label(t)}: " + ", ".join(vals)
+        vals = [f"{md_escape(r.get('arm'))} {fmt_num(r.get('survival'), 3)}" + (" (extrapolated)" if r.get("extrapolated") else "")
+                for r in j.get("landmarks") or [] if r.get("time") is not None and float(r["time"]) == t]
+        line += f"; S at {time_label(t, style='long')}: " + ", ".join(vals)
     return [line]
 
 
@@ -94,8 +95,9 @@ def render_markdown(inputs: ReportInputs, version: str) -> str:
     """The Markdown summary."""
     lines = [f"# {md_escape(inputs.title)}", ""]
     if inputs.synthetic:
-        lines += ["> **Synthetic data — not real patients.** The built-in seed trial was made up to mirror the "
-                  "published trial; do not cite its numbers as clinical results.", ""]
+        mirror = "the published trial" if inputs.claims is not None else "a real trial's design"
+        lines += ["> **Synthetic data — not real patients.** The built-in seed trial was made up to mirror "
+                  f"{mirror}; do not cite its numbers as clinical results.", ""]
     lines += [f"Study {md_escape(', '.join(inputs.study_ids))} · data: {md_escape((inputs.ingest or {}).get('origin', '?'))}"
               f" · trialkit {md_escape(version)} · "
               + (f"generated {inputs.timestamp}" if inputs.timestamp else "SOURCE_DATE_EPOCH not set"), "",

@@ -14,13 +14,15 @@ import polars as pl
 
 from trialkit.analyses.report.html import Numbering, esc, figure_html, fmt_ci, fmt_num, fmt_p, gt_table, missing_box, section
 from trialkit.analyses.report.model import Figure, ReportInputs, StageOutput, stage_command
+from trialkit.analyses.survival.endpoint import endpoint_wording
+from trialkit.analyses.timescale import time_label
 
 __all__ = ["biomarkers_section", "survival_section", "safety_section", "pivot_by_arm",
-           "time_label", "FIGURE_CAPTIONS", "stage_notes", "NOTE_ROUTES"]
+           "FIGURE_CAPTIONS", "stage_notes", "NOTE_ROUTES"]
 
 #: captions of figures whose file names trialkit's stages use; others are captioned from the file name
+#: (the KM figure's caption names its endpoint: ``survival.endpoint.endpoint_wording``)
 FIGURE_CAPTIONS = {
-    "km": "Kaplan-Meier estimates of survival by group, with the number at risk under the time axis.",
     "edish": "eDISH: peak ALT against peak total bilirubin, each as a multiple of the upper limit of normal, per subject.",
     "mdish": "Baseline-relative eDISH (mDISH): peak ALT and bilirubin as multiples of the subject's own baseline.",
     "teae_dotplot": "Most frequent TEAEs: incidence by group and risk difference against the reference group (95% CI).",
@@ -44,22 +46,25 @@ def _humanize(name: str) -> str:
     return name.replace("_", " ").replace("-", " ").strip().capitalize()
 
 
-def _caption(fig: Figure) -> str:
+def _caption(fig: Figure, captions: Mapping[str, str]) -> str:
+    if fig.name in captions:
+        return captions[fig.name]
     if fig.name in FIGURE_CAPTIONS:
         return FIGURE_CAPTIONS[fig.name]
-    for prefix, text in (("overview_", "mean ± SE by visit and group, the paper's figure style"),
+    for prefix, text in (("overview_", "mean ± SE by visit and group"),
                          ("trajectories_", "individual trajectories by group")):
         if fig.name.startswith(prefix):
             return f"{_humanize(fig.name[len(prefix):])}: {text}."
     return _humanize(fig.name) + "."
 
 
-def _figures(stage: StageOutput, inputs: ReportInputs, num: Numbering, names: Iterable[str] | None = None) -> str:
+def _figures(stage: StageOutput, inputs: ReportInputs, num: Numbering, names: Iterable[str] | None = None,
+             captions: Mapping[str, str] | None = None) -> str:
     figs = stage.figures if names is None else [f for f in stage.figures if f.name in set(names)]
     out = []
     for fig in figs:
         n = num.figure()
-        out.append(figure_html(fig, n, _caption(fig), inputs.figure_links.get(fig.path)))
+        out.append(figure_html(fig, n, _caption(fig, captions or {}), inputs.figure_links.get(fig.path)))
     return "".join(out)
 
 
@@ -81,14 +86,11 @@ def _cell(key: str, value: Any) -> str:
     return str(value)
 
 
-def time_label(days: float) -> str:
-    """A landmark time as people say it: "6 months (day 182.6)", "2 years (day 730.5)", "day 100"."""
-    for unit, per in (("year", 365.25), ("month", 30.4375)):
-        k = days / per
-        if k >= 1 and abs(k - round(k)) < 1e-9:
-            k = int(round(k))
-            return f"{k} {unit}{'s' if k != 1 else ''} (day {fmt_num(days, 1) if not float(days).is_integer() else int(days)})"
-    return f"day {fmt_num(days, 1) if not float(days).is_integer() else int(days)}"
+_EXTRAPOLATED = "†"  # dagger: marks a landmark or RMST computed past the group's follow-up
+
+
+def _flag(record: Mapping[str, Any]) -> str:
+    return _EXTRAPOLATED if record.get("extrapolated") else ""
 
 
 def _arm_ids(labels: list[str]) -> dict[str, str]:
@@ -229,7 +231,8 @@ def survival_section(inputs: ReportInputs, num: Numbering) -> str:
     parts = [f"<p>Endpoint {endpoint}; Kaplan-Meier estimates by group"
              + (f" with {esc(settings.get('conf_type'))} confidence limits ({esc(ci)})" if settings.get("conf_type") else "")
              + ".</p>", _absent("survival", absent)]
-    parts.append(_figures(stage, inputs, num))
+    wording = endpoint_wording(j.get("endpoint"), j.get("param"))
+    parts.append(_figures(stage, inputs, num, captions={"km": wording.km_caption}))
     arms = [a.get("arm") for a in j.get("arms") or []]
     if not arms:
         arms = list(dict.fromkeys(r.get("arm") for r in j.get("landmarks") or []))
@@ -243,25 +246,33 @@ def survival_section(inputs: ReportInputs, num: Numbering) -> str:
         for i, t in enumerate(times):
             lm = next((x for x in j.get("landmarks") or [] if x.get("arm") == arm and x.get("time") is not None
                        and math.isclose(float(x["time"]), t)), {})
-            row[f"t{i}"] = fmt_ci(lm.get("survival"), lm.get("lower"), lm.get("upper"), 3) if lm else "–"
+            row[f"t{i}"] = fmt_ci(lm.get("survival"), lm.get("lower"), lm.get("upper"), 3) + _flag(lm) if lm else "–"
         rmst = next((x for x in j.get("rmst") or [] if x.get("arm") == arm), None)
         if j.get("rmst"):
-            row["rmst"] = f"{fmt_num(rmst.get('rmst'), 1)} ({fmt_num(rmst.get('se'), 1)})" if rmst else "–"
+            row["rmst"] = f"{fmt_num(rmst.get('rmst'), 1)} ({fmt_num(rmst.get('se'), 1)}){_flag(rmst)}" if rmst else "–"
         rows.append(row)
     if rows:
-        labels = {"arm": "Group", "n": "N", "events": "Deaths" if j.get("endpoint") == "OS" else "Events",
+        labels = {"arm": "Group", "n": "N", "events": wording.events,
                   "median": f"Median, days ({ci})", "rmst": "RMST, days (SE)"}
-        labels.update({f"t{i}": time_label(t) for i, t in enumerate(times)})
+        labels.update({f"t{i}": time_label(t, style="long") for i, t in enumerate(times)})
         t = num.table()
         tau = (j.get("rmst") or [{}])[0].get("tau")
-        notes = ["Survival probability: Kaplan-Meier estimate at the landmark time; median: first time the curve "
+        notes = [f"{wording.y_label}: Kaplan-Meier estimate at the landmark time; median: first time the curve "
                  "reaches 0.5 or below (not reached when it never does; the lower limit is shown when it exists)."]
+        source = settings.get("landmark_times_source")
+        if source and source != "option":
+            notes.append(f"Landmark times: {source}.")
         if tau is not None:
-            notes.append(f"RMST: restricted mean survival time up to day {fmt_num(tau, 1)}.")
+            rule = settings.get("rmst_tau_source")
+            notes.append(f"RMST: restricted mean {'survival time' if wording.is_survival else 'event-free time'} up to "
+                         f"day {fmt_num(tau, 1)}" + (f" ({rule})" if rule and rule != "option" else "") + ".")
+        if any(x.get("extrapolated") for x in (j.get("landmarks") or []) + (j.get("rmst") or [])):
+            notes.append(f"{_EXTRAPOLATED} Extrapolated: after the group's last observed time; S(t) carried forward "
+                         "(R summary(..., extend = TRUE)).")
         recorded.table(parts, "km", num, lambda extra, _num, rows=rows, t=t, labels=labels, notes=notes: gt_table(
             pl.DataFrame(rows), f"tbl-{t}", t, "Kaplan-Meier estimates by group.", labels=labels,
             right=[c for c in rows[0] if c != "arm"], notes=notes + extra,
-            spanners={f"Survival probability ({ci})": [f"t{i}" for i in range(len(times))]}))
+            spanners={f"{wording.y_label} ({ci})": [f"t{i}" for i in range(len(times))]}))
     tests = []
     lr = j.get("logrank")
     if isinstance(lr, Mapping):
@@ -278,8 +289,9 @@ def survival_section(inputs: ReportInputs, num: Numbering) -> str:
                       "df": _cell("df", pw.get("df", 1)), "p": fmt_p(pw.get("p")), "p_holm": fmt_p(pw.get("p_holm"))})
     if tests:
         t = num.table()
-        recorded.table(parts, "tests", num, lambda extra, _num, t=t: gt_table(
-            pl.DataFrame(tests), f"tbl-{t}", t, "Tests comparing survival between groups.",
+        compared = "survival" if wording.is_survival else (j.get("param") or j.get("endpoint") or "the endpoint")
+        recorded.table(parts, "tests", num, lambda extra, _num, t=t, compared=compared: gt_table(
+            pl.DataFrame(tests), f"tbl-{t}", t, f"Tests comparing {compared} between groups.",
             labels={"test": "Comparison", "stat": "Chi-square", "df": "df", "p": "p", "p_holm": "p (Holm)"},
             right=["stat", "df", "p", "p_holm"],
             notes=["Pairwise: two-group log-rank tests with Holm-adjusted p-values; trend: scores "
@@ -394,7 +406,8 @@ def biomarkers_section(inputs: ReportInputs, num: Numbering) -> str:
             if any(x.get("note") for x in models):
                 row["note"] = str(m.get("note") or "")
             rows.append(row)
-        notes = ["Group × visit: the paper's dose-efficacy interaction."]
+        notes = ["Group × visit: whether the change from baseline over visits differs between groups "
+                 "(a dose-efficacy interaction when the groups are doses)."]
         if one_method:
             notes.append(f"Model: {methods[0]}" + (f"; {models[0]['formula']}" if models[0].get("formula") else "")
                          + (f"; test: {models[0]['test']}" if models[0].get("test") else "") + ".")

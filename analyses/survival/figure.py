@@ -21,10 +21,10 @@ from dataclasses import dataclass
 import polars as pl
 
 from trialkit.analyses.figures import LINETYPES, palette_for, render, theme_journal
+from trialkit.analyses.timescale import DAYS_PER
 
 __all__ = ["TimeAxis", "time_axis", "format_p", "km_plot", "km_figure", "render_km_figure"]
 
-MONTH = 30.4375
 _STEPS = {"months": (1, 2, 3, 6, 12, 24, 36, 60), "days": (1, 2, 5, 7, 14, 30, 60, 90, 180, 365, 730)}
 _DASHES = {"solid": (None, None), "dashed": (0, (5, 2)), "dotted": (0, (1, 1.5)), "dashdot": (0, (5, 2, 1, 2))}
 
@@ -46,7 +46,7 @@ class TimeAxis:
 
 def time_axis(max_time_days: float) -> TimeAxis:
     """Months when the longest follow-up exceeds a year, else days; at most 8 tick intervals."""
-    unit, per = ("months", MONTH) if max_time_days > 365.25 else ("days", 1.0)
+    unit, per = ("months", DAYS_PER["m"]) if max_time_days > DAYS_PER["y"] else ("days", 1.0)
     span = max(max_time_days, 1.0) / per
     step = next((s for s in _STEPS[unit] if span / s <= 8), _STEPS[unit][-1])
     return TimeAxis(unit, per, float(step), float(max(max_time_days, step * per)))

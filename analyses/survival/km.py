@@ -11,12 +11,15 @@ derives, and returns a polars frame with fixed columns:
   ``std.err``, the standard error of log S(t) (= of the Nelson-type cumulative
   hazard), sqrt(sum d / (n (n - d))).
 - ``km_landmarks``: S(t) carried forward to each time, as
-  ``summary(fit, times=, extend=TRUE)``; ``n_risk`` is the number with AVAL >= t.
+  ``summary(fit, times=, extend=TRUE)``; ``n_risk`` is the number with AVAL >= t;
+  ``extrapolated`` is true when t is after the arm's last time (event or
+  censoring), where ``extend=FALSE`` would give no row.
 - ``km_medians``: the median and its CI as ``print(fit)``: the first time the
   curve (resp. lower, upper confidence curve) is <= 0.5; when the curve is
   exactly 0.5 on a flat stretch, the midpoint of that stretch.
 - ``km_rmst``: the restricted mean up to tau and its standard error as
-  ``print(fit, rmean=tau)``.
+  ``print(fit, rmean=tau)``; ``extrapolated`` is true when tau is after the
+  arm's last time (the area then includes S(t) carried forward).
 - ``risk_table``: at risk, cumulative events and censorings at given times.
 
 Confidence limits follow ``survfit_confint``: plain S +/- z se(S); log
@@ -29,7 +32,6 @@ whole days never needs it.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -40,11 +42,8 @@ from trialkit.analyses.errors import ColumnNotFoundError, NoDataError, UsageErro
 __all__ = [
     "CONF_TYPES",
     "TIES",
-    "DAYS_PER",
     "SurvivalSettings",
     "resolve_settings",
-    "parse_times",
-    "parse_time",
     "select_endpoint",
     "derive_survival_data",
     "summarise_arms",
@@ -57,12 +56,12 @@ __all__ = [
 
 CONF_TYPES = ("log-log", "log", "plain")
 TIES = ("efron", "breslow")
-DAYS_PER = {"d": 1.0, "w": 7.0, "m": 30.4375, "y": 365.25}
 PARITY = {"r": {"conf_type": "log", "ties": "efron"}, "sas": {"conf_type": "log-log", "ties": "breslow"}}
 DEFAULTS = {"conf_type": "log-log", "ties": "efron"}
 _TOL = math.sqrt(np.finfo(float).eps)  # .Machine$double.eps^0.5, R's minmin tolerance
 
 KM_COLUMNS = ("arm", "time", "n_risk", "n_event", "n_censor", "survival", "std_err", "std_err_log", "lower", "upper")
+RMST_SCHEMA = {"arm": pl.String, "tau": pl.Float64, "rmst": pl.Float64, "se": pl.Float64, "extrapolated": pl.Boolean}
 KM_SCHEMA = {c: pl.String if c == "arm" else pl.Int64 if c in ("n_risk", "n_event", "n_censor") else pl.Float64
              for c in KM_COLUMNS} | {"conf_type": pl.String, "conf_level": pl.Float64}
 
@@ -102,26 +101,6 @@ def resolve_settings(parity: str | None, conf_type: str | None, ties: str | None
         else:
             chosen[key], sources[key] = DEFAULTS[key], "default"
     return SurvivalSettings(chosen["conf_type"], float(conf_level), chosen["ties"], float(rho), parity, sources)
-
-
-_TIME = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([dwmy]?)\s*$", re.IGNORECASE)
-
-
-def parse_time(text: str, option: str = "--times") -> float:
-    """One time in days: ``182`` or ``182d``, ``26w`` (7 d), ``6m`` (30.4375 d), ``2y`` (365.25 d)."""
-    m = _TIME.match(text)
-    if not m:
-        raise UsageError(f"{option} value {text.strip()!r} is not a time",
-                         "give days (182) or a number with a unit: 26w, 6m, 2y (week 7 d, month 30.4375 d, year 365.25 d)")
-    return float(m.group(1)) * DAYS_PER[(m.group(2) or "d").lower()]
-
-
-def parse_times(text: str) -> list[float]:
-    """Comma-separated landmark times in days, sorted and without repeats: ``182,730``, ``6m,2y``, ``26w``."""
-    parts = [p for p in text.split(",") if p.strip()]
-    if not parts:
-        raise UsageError("--times is empty", "give times such as 182,730 or 6m,2y")
-    return sorted({parse_time(p) for p in parts})
 
 
 # ------------------------------------------------------------------------ data
@@ -255,18 +234,19 @@ def _with_origin(km: pl.DataFrame) -> pl.DataFrame:
 
 
 def km_landmarks(km: pl.DataFrame, times: list[float]) -> pl.DataFrame:
-    """arm, time, n_risk, survival, std_err, lower, upper at each time: ``summary(fit, times=, extend=TRUE)``."""
+    """arm, time, n_risk, survival, std_err, lower, upper, extrapolated at each time: ``summary(fit, times=, extend=TRUE)``."""
     rows = []
     for arm, part in _with_origin(km).group_by("arm", maintain_order=True):
         t = part["time"].to_numpy()
+        last = float(t.max())
         leaving = (part["n_event"] + part["n_censor"]).to_numpy()
         for x in times:
             i = max(int(np.searchsorted(t, x, side="right")) - 1, 0)  # last row with time <= x (the origin at worst)
             r = part.row(i, named=True)
             rows.append({"arm": arm[0], "time": float(x), "n_risk": int(leaving[t >= x].sum()), "survival": r["survival"],
-                         "std_err": r["std_err"], "lower": r["lower"], "upper": r["upper"]})
+                         "std_err": r["std_err"], "lower": r["lower"], "upper": r["upper"], "extrapolated": bool(x > last)})
     return _frame(rows, {"arm": pl.String, "time": pl.Float64, "n_risk": pl.Int64, "survival": pl.Float64,
-                         "std_err": pl.Float64, "lower": pl.Float64, "upper": pl.Float64})
+                         "std_err": pl.Float64, "lower": pl.Float64, "upper": pl.Float64, "extrapolated": pl.Boolean})
 
 
 def _frame(rows: list[dict], schema: dict) -> pl.DataFrame:
@@ -296,7 +276,7 @@ def km_medians(km: pl.DataFrame) -> pl.DataFrame:
 
 
 def km_rmst(km: pl.DataFrame, tau: float) -> pl.DataFrame:
-    """arm, tau, rmst, se: area under S(t) on [0, tau] and R's se(rmean) from ``print(fit, rmean=tau)``.
+    """arm, tau, rmst, se, extrapolated: area under S(t) on [0, tau] and R's se(rmean) from ``print(fit, rmean=tau)``.
 
     se^2 = sum over event times t_j <= tau of A_j^2 d_j / (n_j (n_j - d_j)), A_j the area under S from t_j to tau
     (R's survmean; no n/(n-1) correction).
@@ -315,8 +295,9 @@ def km_rmst(km: pl.DataFrame, tau: float) -> pl.DataFrame:
         hh = np.append(hh, 0.0)
         rect = np.diff(np.concatenate([[0.0], temptime])) * np.concatenate([[1.0], tempsurv[:-1]])
         var = float(np.sum(np.cumsum(rect[1:][::-1]) ** 2 * hh[::-1][1:]))
-        rows.append({"arm": arm[0], "tau": float(tau), "rmst": float(rect.sum()), "se": math.sqrt(var)})
-    return _frame(rows, {"arm": pl.String, "tau": pl.Float64, "rmst": pl.Float64, "se": pl.Float64})
+        rows.append({"arm": arm[0], "tau": float(tau), "rmst": float(rect.sum()), "se": math.sqrt(var),
+                     "extrapolated": bool(tau > part["time"].max())})
+    return _frame(rows, RMST_SCHEMA)
 
 
 def risk_table(km: pl.DataFrame, times: list[float]) -> pl.DataFrame:

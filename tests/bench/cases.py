@@ -35,7 +35,7 @@ CASES: list[Case] = [
     # issue 3: trialkit survival against R's survfit + survdiff on the same data, doing the same
     # work (KM, landmarks, log-rank): no figure, no Cox model (scikit-survival's import alone is
     # about 1.7 s). The full command is timed below without a target.
-    Case("survival --no-plot --no-cox (built-in trial)", ("{trialkit}", "survival", "-w", "{seed}", "--no-plot", "--no-cox"),
+    Case("survival --no-plot --no-cox (built-in trial)", ("{trialkit}", "survival", "-w", "{seed}", "--times", "6m,2y", "--no-plot", "--no-cox"),
          versus=("Rscript", "-e", "suppressPackageStartupMessages(library(survival)); "
                  "t <- read.csv('{seed_dir}/adtte.csv'); s <- read.csv('{seed_dir}/adsl.csv'); "
                  "d <- merge(t[t$PARAMCD == 'OS', ], s[, c('USUBJID', 'TRT01A')], by = 'USUBJID'); "

@@ -1,0 +1,98 @@
+"""Times in days, as trialkit reads, chooses and prints them.
+
+ADaM analysis values (AVAL of ADTTE, study days) are in days. Users write
+times with a unit, and read them back the same way:
+
+- ``DAYS_PER``: the units: day 1, week 7, month 30.4375 (= 365.25 / 12) and
+  year 365.25 days, the conventions of R's ``lubridate`` durations and of most
+  SAP tables.
+- ``parse_time`` / ``parse_times``: ``182``, ``182d``, ``26w``, ``6m``, ``2y``
+  to days.
+- ``time_label``: days back to words: ``style="short"`` gives what
+  ``parse_time`` reads ("6m", "2y", "26w", "189d"); ``style="long"`` gives
+  what a table header says ("6 months (day 182.6)", "day 189").
+- ``round_times_within``: the multiples of one round step (1, 2, 3 days;
+  1, 2, 4 weeks; 2, 3, 6 months; 1, 2, 3, 5, 10 years) up to a limit: the
+  smallest step that gives at most ``most`` times.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from trialkit.analyses.errors import UsageError
+
+__all__ = ["DAYS_PER", "ROUND_STEPS", "parse_time", "parse_times", "time_label", "round_times_within"]
+
+DAYS_PER = {"d": 1.0, "w": 7.0, "m": 30.4375, "y": 365.25}
+_NAMES = {"d": "day", "w": "week", "m": "month", "y": "year"}
+
+#: round steps (number, unit), smallest first; each at most 2.5 times the one before
+ROUND_STEPS = ((1, "d"), (2, "d"), (3, "d"), (1, "w"), (2, "w"), (4, "w"), (2, "m"), (3, "m"), (6, "m"),
+               (1, "y"), (2, "y"), (3, "y"), (5, "y"), (10, "y"))
+
+_TIME = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([dwmy]?)\s*$", re.IGNORECASE)
+
+
+def parse_time(text: str, option: str = "--times") -> float:
+    """One time in days: ``182`` or ``182d``, ``26w`` (7 d), ``6m`` (30.4375 d), ``2y`` (365.25 d)."""
+    m = _TIME.match(text)
+    if not m:
+        raise UsageError(f"{option} value {text.strip()!r} is not a time",
+                         "give days (182) or a number with a unit: 26w, 6m, 2y (week 7 d, month 30.4375 d, year 365.25 d)")
+    return float(m.group(1)) * DAYS_PER[(m.group(2) or "d").lower()]
+
+
+def parse_times(text: str, option: str = "--times") -> list[float]:
+    """Comma-separated times in days, sorted and without repeats: ``182,730``, ``6m,2y``, ``26w``."""
+    parts = [p for p in text.split(",") if p.strip()]
+    if not parts:
+        raise UsageError(f"{option} is empty", "give times such as 182,730 or 6m,2y")
+    return sorted({parse_time(p, option) for p in parts})
+
+
+def _whole_units(days: float) -> tuple[int, str] | None:
+    """(k, unit) for the largest of year, month, week in which ``days`` is a whole number k >= 1."""
+    for unit in ("y", "m", "w"):
+        k = days / DAYS_PER[unit]
+        if k >= 1 and abs(k - round(k)) < 1e-9:
+            return int(round(k)), unit
+    return None
+
+
+def _day(days: float) -> str:
+    return str(int(days)) if float(days).is_integer() else f"{days:.1f}"
+
+
+def time_label(days: float, style: str = "short") -> str:
+    """A time in days as people write it.
+
+    ``short``: 182.625 -> "6m", 730.5 -> "2y", 182 -> "26w", 189 -> "27w", 190 -> "190d" (what ``parse_time`` reads back).
+    ``long``: 182.625 -> "6 months (day 182.6)", 182 -> "26 weeks (day 182)", 190 -> "day 190".
+    """
+    whole = _whole_units(days)
+    if style == "short":
+        return f"{whole[0]}{whole[1]}" if whole else f"{days:g}d"
+    if style == "long":
+        if whole is None:
+            return f"day {_day(days)}"
+        k, unit = whole
+        return f"{k} {_NAMES[unit]}{'s' if k != 1 else ''} (day {_day(days)})"
+    raise ValueError(f"time_label style {style!r} is not 'short' or 'long'")
+
+
+def round_times_within(limit_days: float, most: int = 4) -> tuple[list[float], str]:
+    """The multiples of the smallest step in ``ROUND_STEPS`` that puts at most ``most`` of them in (0, limit_days].
+
+    Returns the times in days and the step as ``parse_time`` reads it ("2m"); no times (and "") when the
+    limit is under one day. Past 40 years, every multiple of 10 years.
+    """
+    for i, (k, unit) in enumerate(ROUND_STEPS):
+        step = k * DAYS_PER[unit]
+        n = math.floor(limit_days / step + 1e-9)
+        if n == 0:
+            return [], ""
+        if n <= most or i == len(ROUND_STEPS) - 1:
+            return [j * step for j in range(1, n + 1)], f"{k}{unit}"
+    raise AssertionError("unreachable")
