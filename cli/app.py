@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import biomarkers, ingest, report, safety, schema, survival, validate
+from . import biomarkers, ingest, report, results, safety, schema, survival, validate
 
 app = typer.Typer(
     name="trialkit",
@@ -54,6 +54,7 @@ app.command("biomarkers")(biomarkers.biomarkers)
 app.command("survival")(survival.survival)
 app.command("safety")(safety.safety)
 app.command("report")(report.report)
+app.command("results")(results.results)
 app.command("schema")(schema.schema)
 
 

@@ -1,0 +1,101 @@
+"""``trialkit results``: print and filter the analysis results dataset (<workspace>/ard.parquet)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from .common import Format, FormatOpt, WorkspaceOpt, emit_json, handles_errors, stdout, workspace_from
+
+#: Columns of each printed table (one per analysis and source table), shown when some row has a value.
+SHOWN = ("endpoint", "group", "visit", "variable", "keys", "stat_name", "stat", "stat_fmt", "note")
+HEADERS = {"stat_name": "statistic", "stat": "value", "stat_fmt": "as printed"}
+
+
+@handles_errors
+def results(
+    ctx: typer.Context,
+    analysis: Annotated[Optional[list[str]], typer.Option("--analysis", "-a", metavar="NAME", help="Only this analysis; globs allowed (surv*); repeatable.", show_default=False)] = None,
+    stat: Annotated[Optional[list[str]], typer.Option("--stat", "-s", metavar="NAME", help="Only this statistic (stat_name: p, hr, mean, p_*); globs allowed; repeatable.", show_default=False)] = None,
+    format: FormatOpt = Format.table,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Print the analysis results dataset: every number each analysis wrote, one row per statistic.
+
+    Reads <workspace>/ard.parquet, which trialkit biomarkers, survival and safety write (columns as
+    R's cards package: group1_level, variable, variable_level, stat_name, stat). Values are printed
+    in full precision; `as printed` is the report's rounding.
+
+    Example: trialkit results --analysis survival --stat 'p*' --format csv
+    """
+    import polars as pl
+
+    from trialkit.analyses.ard import filter_ard
+    from trialkit.analyses.errors import InputOutputError
+    from trialkit.schemas.ard import ARD_FILE, check_ard
+
+    ws = workspace_from(ctx, workspace)
+    path = ws / ARD_FILE
+    if not path.exists():
+        raise InputOutputError(f"{path} does not exist: no analysis has written results to this workspace",
+                               "run trialkit biomarkers, survival or safety first (each writes its numbers to "
+                               "ard.parquet), or pass --workspace")
+    try:
+        ard = pl.read_parquet(path)
+    except Exception as exc:  # polars raises several kinds for a broken file
+        raise InputOutputError(f"{path} cannot be read as Parquet ({exc})",
+                               "delete it and re-run the stages that write it") from exc
+    check_ard(ard, path.name)
+    rows = filter_ard(ard, analysis=analysis, stat=stat)
+    if format is Format.json:
+        emit_json(_records(rows))
+    elif format is Format.csv:
+        sys.stdout.write(rows.write_csv())
+    else:
+        _print_table(rows, ard.height)
+
+
+def _records(rows) -> list[dict]:
+    """Records for JSON: non-finite values (inf) as null; stat_fmt still shows them."""
+    import polars as pl
+
+    finite = rows.with_columns(pl.when(pl.col("stat").is_finite()).then(pl.col("stat")).alias("stat"))
+    return finite.to_dicts()
+
+
+def _print_table(rows, total: int) -> None:
+    """One table per analysis and source table; values in full precision, never cut."""
+    import polars as pl
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = stdout()
+    if rows.height == 0:
+        out.print(f"No result matches these filters ({total} rows in the ARD).")
+        return
+    view = rows.with_columns(
+        pl.concat_str([pl.col("group1_level"), pl.lit(" vs "), pl.col("group2_level")]).fill_null(pl.col("group1_level"))
+        .alias("group"),
+        pl.concat_str([pl.col("variable"), pl.lit(": "), pl.col("variable_level")]).fill_null(pl.col("variable"))
+        .alias("variable"),
+        pl.col("stat").map_elements(repr, return_dtype=pl.String, skip_nulls=True).alias("stat"),
+    )
+    out.print(f"{rows.height} of {total} results in the ARD")
+    for block in view.partition_by(["analysis", "table"], maintain_order=True):
+        first = block.row(0, named=True)
+        title = f"{first['analysis']}: {first['table']}" + (f" ({first['method']})" if first["method"] else "")
+        table = Table(title=escape(title), title_justify="left")
+        shown = [c for c in SHOWN if block[c].null_count() < block.height]
+        for c in shown:
+            numeric = c in ("stat", "stat_fmt")
+            header = HEADERS.get(c, c)
+            widest = max((len(v) for v in block[c].drop_nulls().to_list()), default=1)
+            keep = numeric or c == "stat_name"
+            # Numbers neither wrap nor shrink below their width; text folds rather than being cut off.
+            table.add_column(header, justify="right" if numeric else "left", overflow="fold",
+                             no_wrap=keep, min_width=max(widest, len(header)) if keep else None)
+        for row in block.select(shown).iter_rows():
+            table.add_row(*("" if v is None else escape(v) for v in row))
+        out.print(table)
