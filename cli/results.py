@@ -9,8 +9,10 @@ import typer
 
 from .common import Format, FormatOpt, WorkspaceOpt, emit_json, handles_errors, stdout, workspace_from
 
-#: Columns of each printed table (one per analysis and source table), shown when some row has a value.
-SHOWN = ("endpoint", "group", "visit", "variable", "keys", "stat_name", "stat", "stat_fmt", "note")
+#: Columns of each printed table (one per analysis and source table), shown when some row has a value;
+#: a text column with one value throughout moves into the title, and notes are printed under the table.
+SHOWN = ("endpoint", "group", "visit", "variable", "keys", "stat_name", "stat", "stat_fmt")
+ALWAYS = ("stat_name", "stat", "stat_fmt")
 HEADERS = {"stat_name": "statistic", "stat": "value", "stat_fmt": "as printed"}
 
 
@@ -24,11 +26,11 @@ def results(
 ) -> None:
     """Print the analysis results dataset: every number each analysis wrote, one row per statistic.
 
-    Reads <workspace>/ard.parquet, which trialkit biomarkers, survival and safety write (columns as
-    R's cards package: group1_level, variable, variable_level, stat_name, stat). Values are printed
-    in full precision; `as printed` is the report's rounding.
+    Reads ard.parquet in the workspace, which trialkit biomarkers, survival and safety write (columns
+    as in the R package cards: group1_level, variable, variable_level, stat_name, stat). Values are
+    printed in full precision; the as-printed column shows the rounding of the report.
 
-    Example: trialkit results --analysis survival --stat 'p*' --format csv
+    Example: trialkit results --analysis survival --stat p --stat hr --format csv
     """
     import polars as pl
 
@@ -86,16 +88,22 @@ def _print_table(rows, total: int) -> None:
     for block in view.partition_by(["analysis", "table"], maintain_order=True):
         first = block.row(0, named=True)
         title = f"{first['analysis']}: {first['table']}" + (f" ({first['method']})" if first["method"] else "")
+        present = [c for c in SHOWN if block[c].null_count() < block.height]
+        constant = [c for c in present if c not in ALWAYS and block[c].null_count() == 0 and block[c].n_unique() == 1]
+        title += "".join(f"; {c} {first[c]}" for c in constant)
+        shown = [c for c in present if c not in constant]
         table = Table(title=escape(title), title_justify="left")
-        shown = [c for c in SHOWN if block[c].null_count() < block.height]
         for c in shown:
             numeric = c in ("stat", "stat_fmt")
             header = HEADERS.get(c, c)
             widest = max((len(v) for v in block[c].drop_nulls().to_list()), default=1)
-            keep = numeric or c == "stat_name"
+            keep = c in ALWAYS
             # Numbers neither wrap nor shrink below their width; text folds rather than being cut off.
             table.add_column(header, justify="right" if numeric else "left", overflow="fold",
                              no_wrap=keep, min_width=max(widest, len(header)) if keep else None)
         for row in block.select(shown).iter_rows():
             table.add_row(*("" if v is None else escape(v) for v in row))
         out.print(table)
+        notes = block.filter(pl.col("note").is_not_null()).select("group", "note").unique(maintain_order=True)
+        for group, note in notes.iter_rows():
+            out.print(f"[yellow]Note:[/] {escape((group + ': ') if group else '')}{escape(note)}")

@@ -320,6 +320,7 @@ def test_results_table_prints_every_digit_and_the_reason_of_a_missing_value(run_
     for value in filter_ard(pl.read_parquet(ard_workspace / "ard.parquet"), "survival", "p")["stat"].drop_nulls():
         assert repr(value) in out
     assert "p.adjust" in out.replace("\n", "")  # the method heads each table
+    assert "Note: Medium dose vs Low dose: no events in Medium dose" in out
 
 
 def test_results_without_an_ard_is_a_usage_error_naming_the_commands_that_write_it(run_cli, tmp_path):
