@@ -404,7 +404,12 @@ def biomarkers_ard(res: BiomarkerResults, meta: AnalysisMeta) -> pl.DataFrame:
 
 
 def safety_ard(res: SafetyResult, meta: AnalysisMeta) -> pl.DataFrame:
-    """The safety stage's ARD rows: population, overview, incidence, Fisher, severity, risk differences, onset, liver shift."""
+    """The safety stage's ARD rows: population, overview, incidence, Fisher, severity, risk differences, onset, liver shift.
+
+    Preferred-term rows have ``variable`` AEDECOD and their SOC in ``keys``
+    (``AEBODSYS=...``); SOC rows have ``variable`` AEBODSYS; the "any TEAE"
+    rows have no variable and ``keys`` ``level=any``.
+    """
     methods = {
         "population": "subjects in the safety population by group",
         "overview": "subjects with at least one TEAE of the category (a subject counts once)",
@@ -417,5 +422,9 @@ def safety_ard(res: SafetyResult, meta: AnalysisMeta) -> pl.DataFrame:
         "liver_shift": "shift from baseline to worst post-baseline category (low / normal / high)",
     }
     population = meta.population or res.population.rule
-    return ard_from_tables(_kept("safety", res.tables()), analysis=meta.analysis, stage="safety", method=methods,
+    tables = _kept("safety", res.tables())
+    for name, df in tables.items():  # level pt / soc repeats the variable (AEDECOD / AEBODSYS); keep "any" only
+        if "level" in df.columns:
+            tables[name] = df.with_columns(pl.when(pl.col("level") == "any").then(pl.col("level")).alias("level"))
+    return ard_from_tables(tables, analysis=meta.analysis, stage="safety", method=methods,
                            population=population, subgroup=meta.subgroup, options=meta.options)
