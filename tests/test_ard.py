@@ -346,3 +346,13 @@ def test_results_refuses_a_file_that_is_not_an_ard(run_cli, tmp_path):
 
 def test_an_empty_ard_frame_has_the_declared_types():
     assert replace_analysis(None, pl.DataFrame(schema=polars_schema()), "x").schema == pl.Schema(polars_schema())
+
+
+def test_results_json_writes_an_infinite_value_as_null_and_keeps_it_in_stat_fmt(run_cli, tmp_path):
+    ard = ard_from_tables({"cox": pl.DataFrame({"arm": ["B"], "reference": ["A"], "upper": [float("inf")]})},
+                          analysis="x", stage="survival")
+    ard.write_parquet(tmp_path / "ard.parquet")
+    result = run_cli(["results", "-w", tmp_path, "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    [record] = json.loads(result.stdout)
+    assert (record["stat"], record["stat_fmt"], record["group2_level"]) == (None, "inf", "A")
