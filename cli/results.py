@@ -52,19 +52,11 @@ def results(
     check_ard(ard, path.name)
     rows = filter_ard(ard, analysis=analysis, stat=stat)
     if format is Format.json:
-        emit_json(_records(rows))
+        emit_json(rows.to_dicts())
     elif format is Format.csv:
         sys.stdout.write(rows.write_csv())
     else:
         _print_table(rows, ard.height)
-
-
-def _records(rows) -> list[dict]:
-    """Records for JSON: non-finite values (inf) as null; stat_fmt still shows them."""
-    import polars as pl
-
-    finite = rows.with_columns(pl.when(pl.col("stat").is_finite()).then(pl.col("stat")).alias("stat"))
-    return finite.to_dicts()
 
 
 def _print_table(rows, total: int) -> None:

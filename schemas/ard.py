@@ -60,7 +60,7 @@ ARD = DatasetSchema(
         V("keys", "str", "Other identifiers of the source row, as name=value; name=value", required=True),
         V("stat_name", "str", "Statistic: the source table's column name (p, hr, mean, subjects, ...)", required=True, nullable=False),
         V("stat_label", "str", "Statistic in words", required=True, nullable=False),
-        V("stat", "float", "Value, full precision (null: not estimable or not applicable)", required=True),
+        V("stat", "float", "Value, full precision (null: not estimable, not applicable or infinite)", required=True),
         V("stat_fmt", "str", "Value as the report prints it (null when stat is null)", required=True),
         V("note", "str", "Why a value is missing or qualified (the source row's reason or note)", required=True),
         V("options", "str", "The analysis options, JSON with sorted keys", required=True, nullable=False),

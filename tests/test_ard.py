@@ -348,7 +348,7 @@ def test_an_empty_ard_frame_has_the_declared_types():
     assert replace_analysis(None, pl.DataFrame(schema=polars_schema()), "x").schema == pl.Schema(polars_schema())
 
 
-def test_results_json_writes_an_infinite_value_as_null_and_keeps_it_in_stat_fmt(run_cli, tmp_path):
+def test_an_infinite_value_is_a_null_stat_with_inf_in_stat_fmt_and_passes_the_check(run_cli, tmp_path):
     ard = ard_from_tables({"cox": pl.DataFrame({"arm": ["B"], "reference": ["A"], "upper": [float("inf")]})},
                           analysis="x", stage="survival")
     ard.write_parquet(tmp_path / "ard.parquet")
