@@ -430,3 +430,30 @@ def safety_ard(res: SafetyResult, meta: AnalysisMeta) -> pl.DataFrame:
             tables[name] = df.with_columns(pl.when(pl.col("level") == "any").then(pl.col("level")).alias("level"))
     return ard_from_tables(tables, analysis=meta.analysis, stage="safety", method=methods,
                            population=population, subgroup=meta.subgroup, options=meta.options)
+
+
+def table1_ard(long: pl.DataFrame, meta: AnalysisMeta, group: str = "TRT01A") -> pl.DataFrame:
+    """Table 1's numbers (``report.table1.table1_long``) as ARD rows of analysis ``meta.analysis``, stage report.
+
+    variable -> variable, category -> variable_level, group -> group1_level (``group1`` = the group variable,
+    or null for the Total column), stat -> stat_name, value -> stat.
+    """
+    if long.height == 0:
+        return empty_ard()
+    stat_fmt = pl.when(pl.col("stat").is_in(["n", "count"])).then(pl.col("value").round(0).cast(pl.Int64).cast(pl.String))
+    rows = long.select(
+        pl.lit(meta.analysis, pl.String).alias("analysis"), pl.lit("report", pl.String).alias("stage"),
+        pl.lit("descriptive statistics by group (Table 1)", pl.String).alias("method"),
+        pl.lit(meta.population, pl.String).alias("population"), pl.lit(meta.subgroup, pl.String).alias("subgroup"),
+        pl.lit(None, pl.String).alias("endpoint"), pl.lit("table1", pl.String).alias("table"),
+        pl.when(pl.col("group") != "Total").then(pl.lit(group)).alias("group1"),
+        pl.col("group").alias("group1_level"), pl.lit(None, pl.String).alias("group2"),
+        pl.lit(None, pl.String).alias("group2_level"), pl.lit(None, pl.String).alias("visit"),
+        pl.col("variable"), pl.col("category").alias("variable_level"),
+        pl.col("label").alias("keys") if "label" in long.columns else pl.lit(None, pl.String).alias("keys"),
+        pl.col("stat").alias("stat_name"), pl.col("stat").alias("stat_label"),
+        pl.col("value").cast(pl.Float64).alias("stat"),
+        stat_fmt.otherwise(pl.col("value").round(4).cast(pl.String)).alias("stat_fmt"),
+        pl.lit(None, pl.String).alias("note"), pl.lit(options_json(meta.options), pl.String).alias("options"),
+    )
+    return rows.select(ARD_COLUMNS).cast(polars_schema())

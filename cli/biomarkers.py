@@ -48,6 +48,7 @@ def biomarkers(
 
     Example: trialkit biomarkers --param ALB --param PTA --test wilcoxon --adjust holm
     """
+    from trialkit.analyses.ard import AnalysisMeta, biomarkers_ard
     from trialkit.analyses.biomarkers.pipeline import analyse_biomarkers, parse_derive, results_json
     from trialkit.analyses.groups import arms_of, select_arms
     from trialkit.analyses.populations import parse_subgroup, select_subjects
@@ -88,6 +89,8 @@ def biomarkers(
         report["analysis"] = {"name": target.name, "primary": target.primary, "folder": target.folder,
                               **selection.to_dict()}
         stage.write_json(target.path("biomarkers.json"), report)
+        stage.write_ard(biomarkers_ard(res, AnalysisMeta(target.name, population=selection.population_label,
+                                                         subgroup=selection.subgroup_label, options=stage.options)))
     if format is Format.json:
         emit_json(report)
     elif format is Format.csv:

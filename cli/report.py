@@ -76,6 +76,7 @@ def report(
         if table1 is not None:
             inputs = _with_table1(inputs, table1)
         text = _render(inputs, format, trialkit_version())
+        _write_table1_ard(stage, inputs)
         rel = _inside(target, ws)
         if rel is not None:
             stage.write_text(rel, text)
@@ -91,6 +92,21 @@ def report(
                 reasons = "; ".join(dict.fromkeys(c.reason for c in r.checks if c.reason))
                 stderr().print(f"[{colour}]claim {escape(r.claim.id)} {r.verdict}[/]: {escape(reasons)}")
         raise typer.Exit(1)
+
+
+def _write_table1_ard(stage, inputs) -> None:
+    """Table 1's numbers into the workspace's ARD, as analysis "table1" (the report shows them)."""
+    if inputs.adsl is None or "TRT01A" not in inputs.adsl.columns:
+        return
+    from trialkit.analyses.ard import AnalysisMeta, table1_ard
+    from trialkit.analyses.report.table1 import table1_long
+
+    variables = list(inputs.table1_variables) if inputs.table1_variables else None
+    long = table1_long(inputs.adsl, inputs.adlb, variables)
+    population = 'ITTFL = "Y"' if "ITTFL" in inputs.adsl.columns else "all ADSL subjects"
+    stage.write_ard(table1_ard(long, AnalysisMeta("table1", population=population,
+                                                  options={"table1": ",".join(variables) if variables else None})),
+                    "table1")
 
 
 def _with_table1(inputs, option: str):

@@ -69,6 +69,7 @@ def safety(
     """
     import polars as pl
 
+    from trialkit.analyses.ard import AnalysisMeta, safety_ard
     from trialkit.analyses.groups import arms_of, select_arms
     from trialkit.analyses.populations import parse_subgroup, select_subjects
     from trialkit.analyses.safety.pipeline import analyse_safety, choose_reference, safety_json
@@ -122,6 +123,8 @@ def safety(
         obj["notes"] += figure_notes
         obj["figures"] = figures_kept
         written.append(stage.write_json(target.path("safety.json"), obj))
+        stage.write_ard(safety_ard(result, AnalysisMeta(target.name, population=selection.population_label,
+                                                        subgroup=selection.subgroup_label, options=stage.options)))
     if format is Format.json:
         emit_json(obj)
     elif format is Format.csv:

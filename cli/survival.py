@@ -62,6 +62,7 @@ def survival(
 
     Example: trialkit survival --arm high --arm placebo --parity r --rmst-tau 2y
     """
+    from trialkit.analyses.ard import survival_ard
     from trialkit.analyses.groups import arms_of, select_arms
     from trialkit.analyses.populations import parse_subgroup, select_subjects
     from trialkit.analyses.survival.km import resolve_settings, select_endpoint
@@ -123,12 +124,21 @@ def survival(
             for fig in FIGURES:
                 stage.keep(target.path(fig))
         stage.write_json(target.path("survival.json"), report)
+        stage.write_ard(survival_ard(res, _meta(target, selection, stage.options)))
     if format is Format.json:
         emit_json(report)
     elif format is Format.csv:
         emit_csv(res.tables())
     else:
         _print_summary(ws, res, plot, target, selection, report["notes"] + rerun)
+
+
+def _meta(target, selection, options):
+    """The ARD's description of this analysis."""
+    from trialkit.analyses.ard import AnalysisMeta
+
+    return AnalysisMeta(target.name, population=selection.population_label, subgroup=selection.subgroup_label,
+                        options=options)
 
 
 def _default_endpoint(adtte) -> str | None:

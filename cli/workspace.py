@@ -240,12 +240,20 @@ class Stage:
             f"{META_PREFIX}inputs": dumps(dict(sorted(self.inputs.items()))).strip(),
         }
 
-    def write_parquet(self, relpath: str, df: pl.DataFrame, schema: str | None = None, schema_version: str | None = None) -> Path:
-        """Stage a Parquet file with the contract's key-value metadata."""
+    def write_parquet(self, relpath: str, df: pl.DataFrame, schema: str | None = None, schema_version: str | None = None,
+                      *, provenance: bool = True) -> Path:
+        """Stage a Parquet file with the contract's key-value metadata.
+
+        ``provenance=False`` stamps only the schema and trialkit's version, for a file that many commands share
+        (the ARD): its bytes must not depend on which command wrote it last.
+        """
         import pyarrow.parquet as pq
 
         table = df.to_arrow()
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **self.metadata(schema, schema_version)})
+        meta = self.metadata(schema, schema_version)
+        if not provenance:
+            meta = {k: v for k, v in meta.items() if k.endswith(("schema", "schema_version", ".version"))}
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
 
         def write(tmp: Path) -> None:
             pq.write_table(table, tmp, compression="zstd")
@@ -260,6 +268,29 @@ class Stage:
 
     def write_bytes(self, relpath: str, data: bytes) -> Path:
         return self._stage(relpath, lambda tmp: tmp.write_bytes(data), {"rows": None, "schema": None})
+
+    def write_ard(self, rows: pl.DataFrame, analysis: str | None = None) -> Path:
+        """Put an analysis' ARD rows (default: this stage's analysis) into the workspace's ard.parquet, replacing
+        that analysis' earlier rows only."""
+        import polars as pl
+
+        from trialkit.analyses.ard import replace_analysis
+        from trialkit.schemas.ard import ARD, ARD_FILE, check_ard
+
+        analysis = analysis or (self.analysis or {}).get("name")
+        if analysis is None:
+            raise RuntimeError("write_ard needs set_analysis first, or an analysis name")
+        path = self.path(ARD_FILE)
+        existing = None
+        if path.exists():
+            try:
+                existing = pl.read_parquet(path)
+            except Exception as exc:  # polars raises several kinds for a broken file
+                raise InputOutputError(f"{path} cannot be read as Parquet ({exc})",
+                                       "delete it and re-run the analyses (trialkit run PLAN)") from exc
+            check_ard(existing, str(path))
+        merged = replace_analysis(existing, rows, analysis)
+        return self.write_parquet(ARD_FILE, merged, schema=ARD.name, schema_version=ARD.version, provenance=False)
 
     def remove(self, relpath: str) -> None:
         """Remove a file when the stage commits (stale outputs of an earlier run)."""

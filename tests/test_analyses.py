@@ -178,6 +178,7 @@ def test_the_plan_writes_what_the_stage_commands_write_byte_for_byte(planned_see
         assert run_cli([*args, "--workspace", ws]).exit_code == 0
     folders = ("survival", "safety", "biomarkers")
     assert _hashes(ws, *folders) == _hashes(planned_seed, *folders)
+    assert (ws / "ard.parquet").read_bytes() == (planned_seed / "ard.parquet").read_bytes()
     ours = json.loads((ws / "manifest.json").read_text())
     theirs = json.loads((planned_seed / "manifest.json").read_text())
     assert ours["analyses"] == theirs["analyses"]
