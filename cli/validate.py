@@ -76,27 +76,26 @@ def _previous_quarantine(ws, name):
 
 
 def _print_report(ws, report: dict) -> None:
-    from rich.table import Table
+    from .tables import Table, print_table
 
     out = stdout()
-    counts = Table(title=f"Validation of {ws}/", title_justify="left")
-    for col in ("dataset", "input rows", "kept", "quarantined", "rules skipped (variables absent)"):
-        counts.add_column(col, justify="left" if col in ("dataset", "rules skipped (variables absent)") else "right")
+    skipped = "rules skipped (variables absent)"
+    counts = Table(f"Validation of {ws}/", ["dataset", "input rows", "kept", "quarantined", skipped], left=(skipped,))
     for d in report["datasets"]:
-        counts.add_row(d["dataset"], str(d["input_rows"]), str(d["kept_rows"]), str(d["quarantined_rows"]),
+        counts.add_row(d["dataset"], d["input_rows"], d["kept_rows"], d["quarantined_rows"],
                        ", ".join(d["rules_skipped"]) or "-")
-    out.print(counts)
+    print_table(out, counts)
     if report["workspace_clean"]:
         out.print("[green]Clean:[/] every dataset satisfies its schema.")
         return
-    table = Table(title="Violations", title_justify="left")
-    for col in ("dataset", "rule", "column", "rows", "first rows: keys (USUBJID/PARAMCD/visit)", "what the rule says"):
-        table.add_column(col, justify="right" if col == "rows" else "left", overflow="fold")
+    keys = "first rows: keys (USUBJID/PARAMCD/visit)"
+    table = Table("Violations", ["dataset", "rule", "column", "rows", keys, "what the rule says"], labels=2,
+                  left=("column", keys, "what the rule says"))
     for v in report["violations"]:
         first = ", ".join(str(r) for r in v["rows"][:3])
-        keys = "; ".join(v["examples"])
-        table.add_row(v["dataset"], v["rule"], v["column"], str(v["n_rows"]), f"{first}: {keys}" if keys else first,
+        examples = "; ".join(v["examples"])
+        table.add_row(v["dataset"], v["rule"], v["column"], v["n_rows"], f"{first}: {examples}" if examples else first,
                       v["description"])
-    out.print(table)
+    print_table(out, table)
     out.print(f"Rows that broke a rule are in {ws}/quarantine/<dataset>.parquet with the reason in "
               f"{QUARANTINE_REASON}; input rows = kept + quarantined. Fix the source and re-ingest, or analyse the kept rows.")
