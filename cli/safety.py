@@ -165,7 +165,7 @@ def _print(result, obj, ws, written) -> None:
         label = {"any": "Any TEAE", "soc": first["soc"], "pt": f"  {first['pt']}"}[first["level"]]
         cells = {r["arm"]: f"{format_n_pct(r['subjects'], r['percent'])} [{r['events']}]" for r in rows.iter_rows(named=True)}
         style = "bold" if first["level"] != "pt" else None
-        t.add_row(label, *[cells[a] for a in arms], *[_p(pvals.get((row, a)), format_p) for a in others], style=style)
+        t.add_row(label, *[cells[a] for a in arms], *[format_p(pvals.get((row, a))) for a in others], style=style)
     print_table(out, t)
 
     sev = result.severity.filter(result.severity["level"] == "any")
@@ -204,11 +204,6 @@ def _print(result, obj, ws, written) -> None:
         out.print(f"[dim]Note:[/] {escape(note)}")
     out.print(f"Reference group: {escape(result.reference)}. Rules used: {ws}/{OUT}/safety.json (definitions).")
     out.print(f"Wrote {len(written)} file(s) to {ws}/{OUT}/.")
-
-
-def _p(p, format_p) -> str:
-    """A Fisher p; blank where the row has no test (no subject with the event in either group)."""
-    return "" if p is None else format_p(p)
 
 
 def _listing(out, title, df, columns) -> None:

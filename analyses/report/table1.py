@@ -20,11 +20,11 @@ Definitions:
 from __future__ import annotations
 
 import math
-from decimal import ROUND_HALF_UP, Decimal
 
 import polars as pl
 
 from trialkit.analyses.errors import ColumnNotFoundError
+from trialkit.analyses.formatting import MISSING, format_number
 from trialkit.analyses.groups import Arm
 
 __all__ = ["KEY_LABS", "TOTAL", "derive_var_base_lab", "child_pugh_class", "baseline_characteristics"]
@@ -70,9 +70,8 @@ def _decimals(values: list[float]) -> int:
 
 
 def _fixed(x: float, decimals: int) -> str:
-    """``x`` to ``decimals`` places, half away from zero, judged on its value to 12 significant digits."""
-    d = Decimal(f"{x:.12g}").quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
-    return f"{d:.{decimals}f}" if d != 0 else f"{0:.{decimals}f}"
+    """``x`` to ``decimals`` places by trialkit's one rule (analyses/formatting.py: half away from zero)."""
+    return format_number(float(x), decimals)
 
 
 def _quantile7(sorted_values: list[float], p: float) -> float:
@@ -86,10 +85,10 @@ def _continuous(values: list[float], decimals: int) -> dict[str, str]:
     vals = sorted(v for v in values if v is not None and not math.isnan(v))
     n = len(vals)
     if n == 0:
-        return {"n": "0", "Mean (SD)": "–", "Median [Q1, Q3]": "–"}
+        return {"n": "0", "Mean (SD)": MISSING, "Median [Q1, Q3]": MISSING}
     mean = sum(vals) / n
     sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1)) if n > 1 else None
-    sd_text = _fixed(sd, decimals) if sd is not None else "–"
+    sd_text = _fixed(sd, decimals) if sd is not None else MISSING
     q = [_fixed(_quantile7(vals, p), decimals) for p in (0.5, 0.25, 0.75)]
     return {"n": str(n), "Mean (SD)": f"{_fixed(mean, decimals)} ({sd_text})",
             "Median [Q1, Q3]": f"{q[0]} [{q[1]}, {q[2]}]"}
