@@ -110,9 +110,11 @@ def _parts(table: Table, width: int) -> list[list[int]] | None:
     """Column indexes of each part (labels first in each), or None when a single column cannot sit by the labels.
 
     The fewest parts in which every column gets its minimum width; among the ways of cutting the other columns
-    into that many runs, the one that squeezes its most squeezed part least (the first such, so output is stable).
+    into that many runs, the one that squeezes its most squeezed part least, then the one whose widest part is
+    narrowest (parts of even width); the first such, so output is stable.
     """
     from itertools import combinations
+    from math import comb
 
     n = len(table.columns)
     labels = list(range(min(table.labels, n)))
@@ -130,17 +132,30 @@ def _parts(table: Table, width: int) -> list[list[int]] | None:
     if not others or not all(fits(labels + [i]) for i in others):
         return None
     for k in range(2, len(others) + 1):
+        if comb(len(others) - 1, k - 1) > 20000:  # very many columns: fill each part in turn instead
+            return _greedy(labels, others, fits)
         best = None
         for cuts in combinations(range(1, len(others)), k - 1):
             bounds = (0, *cuts, len(others))
             parts = [labels + others[a:b] for a, b in zip(bounds, bounds[1:])]
             if all(fits(p) for p in parts):
-                score = max(squeeze(p) for p in parts)
+                score = (max(squeeze(p) for p in parts), max(sum(natural[i] for i in p) for p in parts))
                 if best is None or score < best[0]:
                     best = (score, parts)
         if best is not None:
             return best[1]
     return None
+
+
+def _greedy(labels: list[int], others: list[int], fits) -> list[list[int]]:
+    """Parts filled in turn with as many columns as fit (every column fits beside the labels alone)."""
+    parts, current = [], []
+    for i in others:
+        if current and not fits(labels + current + [i]):
+            parts.append(labels + current)
+            current = []
+        current.append(i)
+    return parts + [labels + current]
 
 
 def _header(text: str, width: int) -> str:

@@ -266,3 +266,11 @@ def test_cells_are_plain_text_not_markup():
 
 def test_layout_is_deterministic():
     assert _render(_wide_table(), 60) == _render(_wide_table(), 60)
+
+
+def test_a_table_of_many_columns_splits_quickly_into_parts_that_each_fit():
+    t = Table("Many visits", ["param", *(f"Week {k}" for k in range(1, 41))])
+    t.add_row("ALB", *(f"{-k / 7:+.3f}*" for k in range(1, 41)))
+    text = _render(t, 80)
+    assert "(part 1 of" in text and all(f"{-k / 7:+.3f}*" in text for k in range(1, 41))
+    assert all(len(line) <= 80 for line in text.splitlines() if line[:1] in BOX)
