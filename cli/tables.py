@@ -5,7 +5,7 @@ mid-word; both can cut a number. This helper lays tables out itself:
 
 1. **Cells.** A cell is *numeric* when it holds a digit and no word of three
    or more letters (``0.85 (0.61, 0.95)``, ``3 (37.5%) [4]``, ``<0.0001``,
-   ``-1.43*``, ``NA``): it is printed on one line, whole. Any other cell is
+   ``-1.43*``): it is printed on one line, whole. Any other cell is
    *text* (``not reached``, a group name, a note): it wraps at spaces; a word
    with a digit in it is never broken, and only a digit-free word longer than
    16 characters may be folded.
@@ -14,9 +14,10 @@ mid-word; both can cut a number. This helper lays tables out itself:
    When the natural widths do not fit the console, the widest text columns
    give up characters first; numeric widths never shrink.
 3. **Too wide anyway: split.** When even those minimum widths do not fit, the
-   table is split into parts "(part 1 of 2)", ... that each repeat the label
-   column(s) (the first ``labels`` columns, which name the row) and take as
-   many of the other columns, in order, as fit.
+   table is split into the fewest parts "(part 1 of 2)", ... that fit; each
+   repeats the label column(s) (the first ``labels`` columns, which name the
+   row) and takes a run of the other columns, in order, the runs chosen so
+   that the parts come out of even width.
 4. **Still too wide: stack.** When the labels and a single other column do
    not fit side by side (a very narrow console), every row is printed as a
    list: the labels, then one ``column: value`` line per other column.
@@ -82,7 +83,7 @@ class Table:
         self.rows.append(([("" if c is None else str(c)) for c in cells], style))
 
     def minimum_widths(self) -> list[int]:
-        return [max([_unbreakable(h) for h in [head]] + [_unbreakable(r[i]) for r, _ in self.rows])
+        return [max([_unbreakable(head)] + [_unbreakable(r[i]) for r, _ in self.rows])
                 for i, head in enumerate(self.columns)]
 
     def natural_widths(self) -> list[int]:
@@ -180,7 +181,6 @@ def _rich_table(table: Table, columns: list[int], widths: list[int], title: str,
         out.add_column(Text(_header(head, w)), justify="right" if right else "left", width=w, no_wrap=False,
                        overflow="fold")
     for cells, style in table.rows:
-        row = []
         # every column is at least as wide as its numeric cells, so they never wrap
         out.add_row(*[Text(cells[i], overflow="fold") for i in columns], style=style)
     return out
