@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import polars as pl
 
 from trialkit.analyses.errors import UsageError
+from trialkit.analyses.formatting import format_cell
 from trialkit.schemas.ard import ARD_COLUMNS, polars_schema
 
 if TYPE_CHECKING:
@@ -137,14 +138,8 @@ def _time_labels(values: pl.Series) -> dict[float, str]:
 
 
 def _cell_text(value: float, is_p: bool) -> str:
-    """A value as the report prints a cell (report/html.py fmt_p, fmt_num; report/stages.py _cell)."""
-    if math.isinf(value):
-        return ("inf" if value > 0 else "-inf").replace("-", "\u2212")
-    if is_p:
-        return "<0.0001" if value < 0.0001 else f"{value:.4f}"
-    if value.is_integer() and abs(value) < 1e9:
-        return str(int(value))
-    return f"{value:.3f}".replace("-", "\u2212")
+    """A value as the report prints a cell (analyses/formatting.py ``format_cell``)."""
+    return format_cell("p" if is_p else "value", value)
 
 
 def _with_stat_fmt(rows: pl.DataFrame) -> pl.DataFrame:

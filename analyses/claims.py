@@ -27,6 +27,7 @@ from typing import Any, Mapping
 import polars as pl
 
 from trialkit.analyses.errors import UsageError
+from trialkit.analyses.formatting import format_value
 
 __all__ = [
     "REPRODUCED",
@@ -47,7 +48,6 @@ __all__ = [
     "evaluate_claims",
     "claims_table",
     "all_reproduced",
-    "format_number",
 ]
 
 REPRODUCED = "reproduced"
@@ -198,7 +198,7 @@ def _selector_text(value: Any) -> str:
         return " and ".join(f"{_OP_TEXT.get(op, op)} {_selector_text(arg)}" for op, arg in value)
     if isinstance(value, (list, tuple)):
         return "(" + " | ".join(_selector_text(v) for v in value) + ")"
-    return format_number(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+    return format_value(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
 
 
 def _check_selector(name: str, value: Any, where: str) -> Any:
@@ -234,8 +234,8 @@ def _plain(x: float) -> str:
 def _default_published(compare: str, value: Any, low: float | None, high: float | None,
                        abs_: float | None, rel: float | None) -> str:
     if compare == "between":
-        return f"between {format_number(low)} and {format_number(high)}"
-    v = format_number(value) if not isinstance(value, str) else value
+        return f"between {format_value(low)} and {format_value(high)}"
+    v = format_value(value) if not isinstance(value, str) else value
     if compare == "equal":
         tol = [f"± {_plain(abs_)}" if abs_ is not None else None,
                f"± {_plain(rel * 100)}%" if rel is not None else None]
@@ -288,7 +288,7 @@ def _parse_check(raw: Any, where: str) -> Check:
         low = _number(low, where, "low", allow_none=False)
         high = _number(high, where, "high", allow_none=False)
         if low > high:
-            raise _fail(where, f"low ({format_number(low)}) is above high ({format_number(high)})")
+            raise _fail(where, f"low ({format_value(low)}) is above high ({format_value(high)})")
     else:
         if low is not None or high is not None:
             raise _fail(where, f"low and high belong to compare = \"between\", not {compare!r}")
@@ -375,23 +375,6 @@ def load_claims(path: Path) -> ClaimsFile:
 
 
 # --------------------------------------------------------------------------- evaluation
-def format_number(x: Any) -> str:
-    """Numbers as a reader wants them: integers plainly, others to 6 significant digits."""
-    if x is None:
-        return "missing"
-    if isinstance(x, bool):
-        return str(x).lower()
-    if isinstance(x, int):
-        return str(x)
-    if isinstance(x, float):
-        if math.isnan(x):
-            return "NaN"
-        if x.is_integer() and abs(x) < 1e15:
-            return str(int(x))
-        return f"{x:.6g}"
-    return str(x)
-
-
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
@@ -471,7 +454,7 @@ def _select(rows: list[dict], check: Check, name: str) -> tuple[list[dict], str 
             return [], f"rows of {name} have no field {column!r} (fields: {', '.join(sorted(rows[0]))})"
         kept = [r for r in rows if _matches(r.get(column), selector)]
         if not kept:
-            seen = sorted({format_number(r.get(column)) for r in rows}, key=str)
+            seen = sorted({format_value(r.get(column)) for r in rows}, key=str)
             listed = ", ".join(seen[:12]) + (", ..." if len(seen) > 12 else "")
             return [], f"no row of {name} has {column}={_selector_text(selector)} (values there: {listed or 'none'})"
         rows = kept
@@ -530,22 +513,22 @@ def evaluate_check(claim_id: str, check: Check, stages: Mapping[str, StageData])
     unusable = [v for v in values if not _usable_value(v, check)]
     if unusable:
         return result(None, "not available", NOT_EVALUABLE,
-                      f"{check.field} is {format_number(unusable[0])} in {len(unusable)} of {len(values)} matching row(s) of {name}")
+                      f"{check.field} is {'missing' if unusable[0] is None else format_value(unusable[0])} in {len(unusable)} of {len(values)} matching row(s) of {name}")
     if check.aggregate in ("one", "sum", "min", "max"):
         x = values[0] if check.aggregate == "one" else {"sum": sum, "min": min, "max": max}[check.aggregate](values)
-        text = format_number(x)
+        text = format_value(x)
         ok = _holds(check, x)
         return result(x, text, REPRODUCED if ok else NOT_REPRODUCED,
                       "" if ok else f"{check.field} = {text}; published {check.expected}")
     # aggregate == "all": every matching row must satisfy the comparison
     failing = [(r, v) for r, v in zip(selected, values) if not _holds(check, v)]
-    text = ", ".join(format_number(v) for v in values)
+    text = ", ".join(format_value(v) for v in values)
     if not failing:
         return result(None, text, REPRODUCED)
     r, v = failing[0]
-    which = ", ".join(f"{k}={format_number(r.get(k))}" for k, _ in check.where) or "row"
+    which = ", ".join(f"{k}={format_value(r.get(k))}" for k, _ in check.where) or "row"
     return result(None, text, NOT_REPRODUCED,
-                  f"{len(failing)} of {len(values)} row(s) fail: {check.field} = {format_number(v)} at {which}; "
+                  f"{len(failing)} of {len(values)} row(s) fail: {check.field} = {format_value(v)} at {which}; "
                   f"published {check.expected}")
 
 

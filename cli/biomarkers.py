@@ -113,52 +113,38 @@ def _write_figures(stage, res, target, per_parameter: list[str]) -> list[str]:
     return written
 
 
-def _num(x: float) -> str:
-    """Fixed-point with 3 significant digits for |x| >= 0.01, never scientific notation."""
-    digits = 0 if abs(x) >= 100 else 1 if abs(x) >= 10 else 2 if abs(x) >= 1 else 3
-    return f"{x:.{digits}f}"
-
-
-def _p(p) -> str:
-    if p is None:
-        return "-"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
 def _print_summary(ws, res, figures: list[str], target, selection) -> None:
     import polars as pl
-    from rich.markup import escape
-    from rich.table import Table
+
+    from trialkit.analyses.formatting import decimals_for, format_p, format_signed
+
+    from .tables import Table, print_table
 
     out = stdout()
     pooled = res.within.filter(pl.col("arm") == "All")
     visits = pooled.select("visitn", "visit").unique(subset="visitn").sort("visitn").rows()
     use = "p_adj" if res.adjust != "none" else "p"
-    table = Table(title=f"Mean change from baseline, all groups pooled ({pooled.get_column('test')[0] if pooled.height else ''}"
-                        f"; * {use} < 0.05)", title_justify="left")
-    table.add_column("param")
-    for _, label in visits:
-        table.add_column(label, justify="right")
+    table = Table(f"Mean change from baseline, all groups pooled ({pooled.get_column('test')[0] if pooled.height else ''}"
+                  f"; * {use} < 0.05)", ["param", *(label for _, label in visits)])
     for param in res.params:
         cells = {r["visitn"]: r for r in pooled.filter(pl.col("param") == param).iter_rows(named=True)}
-        row = [escape(param)]
+        decimals = decimals_for(r["mean_change"] for r in cells.values())
+        row = [param]
         for vn, _ in visits:
             r = cells.get(vn)
             if r is None or r["mean_change"] is None:
                 row.append("")
                 continue
             star = "*" if r[use] is not None and r[use] < 0.05 else ""
-            row.append(_num(r["mean_change"]) + star)
+            row.append(format_signed(r["mean_change"], decimals) + star)
         table.add_row(*row)
-    out.print(table)
-    models = Table(title="Longitudinal model: CHG ~ BASE + group * visit, subject random intercept (REML)",
-                   title_justify="left")
-    for col in ("param", "records", "subjects", "group x visit p", "group p", "note"):
-        models.add_column(col, justify="left" if col in ("param", "note") else "right", overflow="fold")
+    print_table(out, table)
+    models = Table("Longitudinal model: CHG ~ BASE + group * visit, subject random intercept (REML)",
+                   ["param", "records", "subjects", "group x visit p", "group p", "note"], left=("note",))
     for r in res.models.iter_rows(named=True):
-        models.add_row(escape(r["param"]), str(r["n_obs"]), str(r["n_subjects"]), _p(r["interaction_p"]), _p(r["group_p"]),
+        models.add_row(r["param"], r["n_obs"], r["n_subjects"], format_p(r["interaction_p"]), format_p(r["group_p"]),
                        r["note"] or "")
-    out.print(models)
+    print_table(out, models)
     for r in res.score_compared.iter_rows(named=True):
         out.print(f"Score check: {r['REPORTED']} vs derived {r['DERIVED']}: {r['N_DISAGREE']} of {r['N_COMPARED']} "
                   "subject-visits disagree" + (" (listed in biomarkers/score_check.parquet)" if r["N_DISAGREE"] else ""))

@@ -118,15 +118,13 @@ def _progress(files: list[Path]):
 
 
 def _print_summary(ws: Path, origin: str, summary: list[dict], units: list[dict], skipped: list[str]) -> None:
-    from rich.table import Table
+    from .tables import Table, print_table
 
-    table = Table(title=f"Ingested {origin} into {ws}/", title_justify="left")
-    for col in ("dataset", "file", "rows", "columns", "from"):
-        table.add_column(col, justify="right" if col in ("rows", "columns") else "left")
+    table = Table(f"Ingested {origin} into {ws}/", ["dataset", "file", "rows", "columns", "from"], left=("file", "from"))
     for s in summary:
-        table.add_row(s["dataset"], s["file"], str(s["rows"]), str(s["columns"]), ", ".join(s["sources"]))
+        table.add_row(s["dataset"], s["file"], s["rows"], s["columns"], ", ".join(s["sources"]))
     out = stdout()
-    out.print(table)
+    print_table(out, table)
     converted = [u for u in units if u["status"] == "converted"]
     unknown = [u for u in units if u["status"] == "unknown unit"]
     for u in converted:

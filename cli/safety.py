@@ -168,21 +168,12 @@ def _figures(result, chosen) -> tuple[dict[str, bytes], list[str]]:
 
 
 # ------------------------------------------------------------------ printing
-def _n_pct(n, pct) -> str:
-    if n is None:
-        return "n/a"
-    return f"{n} ({pct:.1f}%)" if pct is not None else f"{n}"
-
-
-def _p(p) -> str:
-    if p is None:
-        return ""
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
 def _print(result, obj, ws, written, target, selection, rerun) -> None:
     from rich.markup import escape
-    from rich.table import Table
+
+    from trialkit.analyses.formatting import format_n_pct, format_p
+
+    from .tables import Table, print_table
 
     out = stdout()
     arms = result.population.arms
@@ -190,73 +181,55 @@ def _print(result, obj, ws, written, target, selection, rerun) -> None:
     heads = [f"{a}\n(N={n[a]})" for a in arms]
     others = [a for a in arms if a != result.reference]
 
-    t = Table(title="Overview of treatment-emergent adverse events (TEAEs), n (%)", title_justify="left")
-    t.add_column("")
-    for h in heads:
-        t.add_column(h, justify="right")
+    t = Table("Overview of treatment-emergent adverse events (TEAEs), n (%)", ["", *heads])
     for (category,), rows in result.overview.group_by(["category"], maintain_order=True):
-        cells = {r["arm"]: _n_pct(r["subjects"], r["percent"]) for r in rows.iter_rows(named=True)}
-        t.add_row(escape(category), *[cells[a] for a in arms])
-    out.print(t)
+        cells = {r["arm"]: format_n_pct(r["subjects"], r["percent"]) for r in rows.iter_rows(named=True)}
+        t.add_row(category, *[cells[a] for a in arms])
+    print_table(out, t)
 
-    t = Table(title="Incidence of TEAEs by system organ class and preferred term, n (%) [AEs]", title_justify="left",
-              caption=f"p: Fisher's exact test (two-sided) of each group against {escape(result.reference)}.",
-              caption_justify="left")
-    t.add_column("System organ class\n  Preferred term", overflow="fold", min_width=24)
-    for h in heads:
-        t.add_column(h, justify="right")
-    for a in others:
-        t.add_column(f"p\n{a}", justify="right")
+    t = Table("Incidence of TEAEs by system organ class and preferred term, n (%) [AEs]",
+              ["System organ class\n  Preferred term", *heads, *(f"p\n{a}" for a in others)],
+              caption=f"p: Fisher's exact test (two-sided) of each group against {result.reference}.")
     pvals = {(r["row"], r["arm"]): r["p"] for r in result.fisher.iter_rows(named=True)}
     for (row,), rows in result.incidence.group_by(["row"], maintain_order=True):
         first = rows.row(0, named=True)
         label = {"any": "Any TEAE", "soc": first["soc"], "pt": f"  {first['pt']}"}[first["level"]]
-        cells = {r["arm"]: f"{_n_pct(r['subjects'], r['percent'])} [{r['events']}]" for r in rows.iter_rows(named=True)}
+        cells = {r["arm"]: f"{format_n_pct(r['subjects'], r['percent'])} [{r['events']}]" for r in rows.iter_rows(named=True)}
         style = "bold" if first["level"] != "pt" else None
-        t.add_row(escape(label), *[cells[a] for a in arms], *[_p(pvals.get((row, a))) for a in others], style=style)
-    out.print(t)
+        t.add_row(label, *[cells[a] for a in arms], *[format_p(pvals.get((row, a))) for a in others], style=style)
+    print_table(out, t)
 
     sev = result.severity.filter(result.severity["level"] == "any")
     if sev.height:
-        t = Table(title="Subjects by maximum severity of TEAE, n (%)", title_justify="left")
-        t.add_column("Maximum severity")
-        for h in heads:
-            t.add_column(h, justify="right")
+        t = Table("Subjects by maximum severity of TEAE, n (%)", ["Maximum severity", *heads])
         for (severity,), rows in sev.group_by(["severity"], maintain_order=True):
-            cells = {r["arm"]: _n_pct(r["subjects"], r["percent"]) for r in rows.iter_rows(named=True)}
+            cells = {r["arm"]: format_n_pct(r["subjects"], r["percent"]) for r in rows.iter_rows(named=True)}
             t.add_row(severity, *[cells[a] for a in arms])
-        out.print(t)
+        print_table(out, t)
 
     _listing(out, "Serious adverse events", result.sae,
              ("usubjid", "arm", "pt", "onset_day", "severity", "related", "outcome", "teae"))
     _listing(out, "Deaths", result.deaths, ("usubjid", "arm", "source", "term", "onset_day", "death_day", "outcome"))
 
     if result.onset is not None:
-        t = Table(title="Onset of AEs after the most recent dose (ADEX): AEs / subjects (%)", title_justify="left")
-        t.add_column("Days since dose")
-        for h in heads:
-            t.add_column(h, justify="right")
+        t = Table("Onset of AEs after the most recent dose (ADEX): AEs / subjects (%)", ["Days since dose", *heads])
         for (window,), rows in result.onset.group_by(["window"], maintain_order=True):
-            cells = {r["arm"]: f"{r['events']} / {_n_pct(r['subjects'], r['percent'])}" for r in rows.iter_rows(named=True)}
+            cells = {r["arm"]: f"{r['events']} / {format_n_pct(r['subjects'], r['percent'])}" for r in rows.iter_rows(named=True)}
             t.add_row(window, *[cells[a] for a in arms])
-        out.print(t)
+        print_table(out, t)
 
     if result.liver_peaks is not None:
         _listing(out, "Hy's law candidates (peak ALT or AST > 3 x ULN and bilirubin > 2 x ULN)", result.hys_law,
                  ("usubjid", "arm", "alt_uln", "ast_uln", "bili_uln"))
-        t = Table(title="Liver tests: baseline -> worst post-baseline category, subjects (low / normal / high)",
-                  title_justify="left")
-        t.add_column("Test")
-        t.add_column("Baseline")
-        for h in heads:
-            t.add_column(h, justify="right")
+        t = Table("Liver tests: baseline -> worst post-baseline category, subjects (low / normal / high)",
+                  ["Test", "Baseline", *heads], labels=2)
         for (param, baseline), rows in result.liver_shift.group_by(["param", "baseline"], maintain_order=True):
             cells = {}
             for (a,), r in rows.group_by(["arm"], maintain_order=True):
                 counts = dict(zip(r["worst"], r["subjects"]))
                 cells[a] = f"{counts.get('low', 0)} / {counts.get('normal', 0)} / {counts.get('high', 0)}"
             t.add_row(param, baseline, *[cells.get(a, "") for a in arms])
-        out.print(t)
+        print_table(out, t)
 
     for note in obj["notes"]:
         out.print(f"[dim]Note:[/] {escape(note)}")
@@ -269,25 +242,28 @@ def _print(result, obj, ws, written, target, selection, rerun) -> None:
 
 
 def _listing(out, title, df, columns) -> None:
-    from rich.markup import escape
-    from rich.table import Table
+    import polars as pl
+
+    from .tables import Table, print_table
 
     if df.height == 0:
         out.print(f"{title}: none.")
         return
-    t = Table(title=title, title_justify="left")
-    for c in columns:
-        t.add_column(c.replace("_", " "), overflow="fold")
+    heads = [c.replace("_", " ") for c in columns]
+    text = tuple(h for c, h in zip(columns, heads) if df.schema[c] in (pl.String, pl.Boolean) or df.schema[c] == pl.Categorical)
+    t = Table(title, heads, left=text)
     for r in df.iter_rows(named=True):
-        t.add_row(*[escape(_cell(r[c])) for c in columns])
-    out.print(t)
+        t.add_row(*[_cell(r[c]) for c in columns])
+    print_table(out, t)
 
 
 def _cell(v) -> str:
+    from trialkit.analyses.formatting import format_number
+
     if v is None:
         return ""
-    if isinstance(v, float):
-        return f"{v:g}" if v == int(v) else f"{v:.2f}"
     if isinstance(v, bool):
         return "Y" if v else "N"
+    if isinstance(v, float):
+        return format_number(v, 0 if v.is_integer() else 2)
     return str(v)

@@ -29,15 +29,14 @@ def schema(
         if format is TableOrJson.json:
             emit_json(rows)
             return
-        from rich.table import Table
+        from .tables import Table, print_table
 
-        t = Table(title="Canonical units and plausible ranges", title_justify="left")
-        for c in ("PARAMCD", "parameter", "unit", "plausible range", "converted from"):
-            t.add_column(c)
+        heads = ["PARAMCD", "parameter", "unit", "plausible range", "converted from"]
+        t = Table("Canonical units and plausible ranges", heads, left=tuple(heads))
         for r in rows:
             t.add_row(r["paramcd"], r["label"], r["unit"], f"{r['low']:g} to {r['high']:g}",
                       ", ".join(f"{u or '(blank)'} x{f:g}" for u, f in r["conversions"].items()))
-        stdout().print(t)
+        print_table(stdout(), t)
         return
     if dataset is not None and schema_for(dataset) is None:
         raise UsageError(f"unknown dataset {dataset!r}", f"use one of {', '.join(SCHEMAS)}")
@@ -45,15 +44,14 @@ def schema(
     if format is TableOrJson.json:
         emit_json([s.to_dict() for s in chosen])
         return
-    from rich.table import Table
+    from .tables import Table, print_table
 
+    heads = ["variable", "type", "required", "constraint", "label"]
     for s in chosen:
-        t = Table(title=f"{s.name} ({s.file}.parquet, schema {s.version}): {s.description}", title_justify="left")
-        for c in ("variable", "type", "required", "constraint", "label"):
-            t.add_column(c)
+        t = Table(f"{s.name} ({s.file}.parquet, schema {s.version}): {s.description}", heads, left=tuple(heads))
         for v in s.variables:
             t.add_row(v.name, v.dtype, "yes" if v.required else "", v.constraint_text(), v.label)
-        stdout().print(t)
+        print_table(stdout(), t)
         if s.keys:
             stdout().print(f"  keys: {' + '.join(s.keys)}")
         for r in s.rules:

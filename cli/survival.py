@@ -164,13 +164,14 @@ def _check_reference(chosen, reference: str) -> None:
 
 
 def _write_figure(stage, res, style_order: list[str], target) -> None:
-    from trialkit.analyses.survival.figure import format_p, render_km_figure
+    from trialkit.analyses.formatting import format_p_statement
+    from trialkit.analyses.survival.figure import render_km_figure
 
     lr = res.logrank
     p_label = None
     if lr is not None and lr.p is not None:
         test = "Log-rank" if lr.rho == 0 else f"G-rho ({lr.rho:g})"
-        p_label = f"{test} p {format_p(lr.p)}"
+        p_label = f"{test} {format_p_statement(lr.p)}"
     s = res.settings
     figure = render_km_figure(res.km, res.arms, res.risk_table, res.axis, p_label=p_label, bands=len(res.groups) <= 2,
                               y_label=res.wording.y_label, conf_label=f"{s.conf_level:.0%} CI ({s.conf_type})", style_order=style_order)
@@ -178,74 +179,61 @@ def _write_figure(stage, res, style_order: list[str], target) -> None:
     stage.write_bytes(target.path("km.svg"), figure["svg"])
 
 
-def _num(x, fmt: str = ".3f") -> str:
-    return "NA" if x is None else format(x, fmt)
-
-
-def _ci(est, lo, hi, fmt: str = ".3f") -> str:
-    if est is None:
-        return "not reached"
-    return f"{_num(est, fmt)} ({_num(lo, fmt)}, {_num(hi, fmt)})"
-
-
 def _print_summary(ws, res, plot: bool, target, selection, notes) -> None:
     import polars as pl
     from rich.markup import escape
-    from rich.table import Table
 
-    from trialkit.analyses.survival.figure import format_p
+    from trialkit.analyses.formatting import DECIMALS, format_ci, format_median, format_number, format_p
     from trialkit.analyses.timescale import time_label
 
+    from .tables import Table, print_table
+
+    prob, ratio, stat, time = DECIMALS["probability"], DECIMALS["ratio"], DECIMALS["statistic"], DECIMALS["time"]
     out = stdout()
     s = res.settings
     level = f"{s.conf_level:.0%}"
     title = f"Survival: {res.endpoint}" + (f" ({res.param})" if res.param else "")
     out.print(f"Analysis {escape(target.name)}" + (" (primary)" if target.primary else "")
               + f"; population {escape(selection.description)}")
-    arms = Table(title=title, title_justify="left")
-    for col in ("group", "n", "events", f"median, days ({level} CI)", *(f"S({time_label(t)}) ({level} CI)" for t in res.times)):
-        arms.add_column(col, justify="left" if col == "group" else "right")
+    columns = ["group", "n", "events", f"median, days ({level} CI)", *(f"S({time_label(t)}) ({level} CI)" for t in res.times)]
     if res.rmst_tau:
-        arms.add_column(f"RMST to {time_label(res.rmst_tau)} (se)", justify="right")
+        columns.append(f"RMST to {time_label(res.rmst_tau)} (se)")
+    arms = Table(title, columns)
     for a in res.arms.iter_rows(named=True):
         med = res.medians.filter(pl.col("arm") == a["arm"])
-        cells = [escape(a["arm"]), str(a["n"]), str(a["events"])]
+        cells = [a["arm"], a["n"], a["events"]]
         if med.height == 0:
-            out_cells = cells + ["no record"] * (1 + len(res.times)) + (["-"] if res.rmst_tau else [])
-            arms.add_row(*out_cells)
+            arms.add_row(*cells, *["no record"] * (1 + len(res.times)), *(["-"] if res.rmst_tau else []))
             continue
         m = med.row(0, named=True)
-        cells.append(_ci(m["median"], m["lower"], m["upper"], "g"))
+        cells.append(format_median(m["median"], m["lower"], m["upper"], time))
         for lm in res.landmarks.filter(pl.col("arm") == a["arm"]).iter_rows(named=True):
-            cells.append(_ci(lm["survival"], lm["lower"], lm["upper"]))
+            cells.append(format_ci(lm["survival"], lm["lower"], lm["upper"], prob))
         if res.rmst_tau:
             r = res.rmst.filter(pl.col("arm") == a["arm"]).row(0, named=True)
-            cells.append(f"{r['rmst']:.1f} ({r['se']:.1f})")
+            cells.append(f"{format_number(r['rmst'], time)} ({format_number(r['se'], time)})")
         arms.add_row(*cells)
-    out.print(arms)
+    print_table(out, arms)
     if res.logrank is not None:
-        tests = Table(title="Comparisons", title_justify="left")
-        for col in ("test", "groups", "chi-square", "df", "p", "p (Holm)"):
-            tests.add_column(col, justify="left" if col in ("test", "groups") else "right")
+        tests = Table("Comparisons", ["test", "groups", "chi-square", "df", "p", "p (Holm)"], labels=2)
         lr = res.logrank
         name = "log-rank" if lr.rho == 0 else f"G-rho (rho={lr.rho:g})"
-        tests.add_row(name, "all", _num(lr.chisq), str(lr.df), _p(lr.p, format_p), "")
+        tests.add_row(name, "all", format_number(lr.chisq, stat), lr.df, format_p(lr.p), "")
         t = res.trend
-        tests.add_row(f"trend ({res.trend_scores})", "all", _num(t.chisq), "1", _p(t.p, format_p), "")
+        tests.add_row(f"trend ({res.trend_scores})", "all", format_number(t.chisq, stat), 1, format_p(t.p), "")
         for r in res.pairwise.iter_rows(named=True):
-            tests.add_row(name, escape(f"{r['arm_a']} vs {r['arm_b']}"), _num(r["chisq"]), str(r["df"]), _p(r["p"], format_p),
-                          _p(r["p_holm"], format_p))
-        out.print(tests)
+            tests.add_row(name, f"{r['arm_a']} vs {r['arm_b']}", format_number(r["chisq"], stat), r["df"],
+                          format_p(r["p"]), format_p(r["p_holm"]))
+        print_table(out, tests)
         if res.cox.height:
-            cox = Table(title=f"Cox proportional hazards (ties {s.ties}), reference {res.reference}", title_justify="left")
-            for col in ("group", f"hazard ratio ({level} CI)", "p (Wald)"):
-                cox.add_column(col, justify="left" if col == "group" else "right")
+            cox = Table(f"Cox proportional hazards (ties {s.ties}), reference {res.reference}",
+                        ["group", f"hazard ratio ({level} CI)", "p (Wald)"])
             for r in res.cox.iter_rows(named=True):
                 if r["estimable"]:
-                    cox.add_row(escape(r["arm"]), _ci(r["hr"], r["lower"], r["upper"], ".2f"), _p(r["p"], format_p))
+                    cox.add_row(r["arm"], format_ci(r["hr"], r["lower"], r["upper"], ratio), format_p(r["p"]))
                 else:
-                    cox.add_row(escape(r["arm"]), escape(f"not estimable: {r['reason']}"), "")
-            out.print(cox)
+                    cox.add_row(r["arm"], f"not estimable: {r['reason']}", "")
+            print_table(out, cox)
     sources = s.sources
     out.print(f"[dim]Settings: CI {s.conf_type} {level} ({sources['conf_type']}); ties {s.ties} ({sources['ties']}); "
               f"rho {s.rho:g}; Greenwood SE of S(t); R equivalent: survfit/survdiff/coxph.[/]")
@@ -268,6 +256,3 @@ def _print_time_sources(out, res) -> None:
     out.print(f"[dim]Landmarks {escape(landmarks)} ({escape(res.landmark_source)}); RMST tau {escape(tau)} "
               f"({escape(res.rmst_tau_source)}).[/]")
 
-
-def _p(p, format_p) -> str:
-    return "NA" if p is None else format_p(p).replace("= ", "")

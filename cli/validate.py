@@ -121,45 +121,44 @@ def _quarantined_entry(dataset: str, relpath: str, rows, new: int, summarise) ->
 
 def _print_report(ws, report: dict) -> None:
     from rich.markup import escape
-    from rich.table import Table
+
+    from .tables import Table, print_table
 
     out = stdout()
-    counts = Table(title=f"Validation of {ws}/", title_justify="left")
-    for col in ("dataset", "input rows", "kept", "quarantined", "rules skipped (variables absent)"):
-        counts.add_column(col, justify="left" if col in ("dataset", "rules skipped (variables absent)") else "right")
+    skipped = "rules skipped (variables absent)"
+    counts = Table(f"Validation of {ws}/", ["dataset", "input rows", "kept", "quarantined", skipped], left=(skipped,))
     for d in report["datasets"]:
         earlier = d["previously_quarantined_rows"]
         quarantined = f"{d['quarantined_rows']} ({earlier} earlier)" if earlier else str(d["quarantined_rows"])
-        counts.add_row(d["dataset"], str(d["input_rows"]), str(d["kept_rows"]), quarantined,
+        counts.add_row(d["dataset"], d["input_rows"], d["kept_rows"], quarantined,
                        ", ".join(d["rules_skipped"]) or "-")
-    out.print(counts)
+    print_table(out, counts)
     for d in report["datasets"]:
         if not d["reconciles"]:
-            stderr().print(f"[yellow]{d['file']} ({d['dataset']}): {d['input_rows']} row(s) ingested, but kept + "
+            stderr().print(f"[yellow]{escape(d['file'])} ({d['dataset']}): {d['input_rows']} row(s) ingested, but kept + "
                            f"quarantined = {d['kept_rows'] + d['quarantined_rows']}; the workspace was changed outside "
                            "trialkit: re-run trialkit ingest[/]")
     if report["workspace_clean"]:
         out.print("[green]Clean:[/] every dataset satisfies its schema.")
         return
+    keys = "first rows: keys (USUBJID/PARAMCD/visit)"
     if report["violations"]:
-        table = Table(title="Violations", title_justify="left")
-        for col in ("dataset", "rule", "column", "rows", "first rows: keys (USUBJID/PARAMCD/visit)", "what the rule says"):
-            table.add_column(col, justify="right" if col == "rows" else "left", overflow="fold")
+        table = Table("Violations", ["dataset", "rule", "column", "rows", keys, "what the rule says"], labels=2,
+                      left=("column", keys, "what the rule says"))
         for v in report["violations"]:
             first = ", ".join(str(r) for r in v["rows"][:3])
-            keys = "; ".join(v["examples"])
-            table.add_row(v["dataset"], v["rule"], v["column"], str(v["n_rows"]), f"{first}: {keys}" if keys else first,
+            examples = "; ".join(v["examples"])
+            table.add_row(v["dataset"], v["rule"], v["column"], v["n_rows"], f"{first}: {examples}" if examples else first,
                           v["description"])
-        out.print(table)
+        print_table(out, table)
     if report["quarantined"]:
-        held = Table(title=f"In {ws}/quarantine/ (not analysed)", title_justify="left")
-        for col in ("dataset", "rows", "of them new", "rules broken (rows)", "first rows: keys (USUBJID/PARAMCD/visit)"):
-            held.add_column(col, justify="right" if col in ("rows", "of them new") else "left", overflow="fold")
+        held = Table(f"In {ws}/quarantine/ (not analysed)", ["dataset", "rows", "of them new", "rules broken (rows)", keys],
+                     left=("rules broken (rows)", keys))
         for q in report["quarantined"]:
-            held.add_row(q["dataset"], str(q["rows"]), str(q["newly_quarantined_rows"]),
+            held.add_row(q["dataset"], q["rows"], q["newly_quarantined_rows"],
                          ", ".join(f"{r['rule']} ({r['n_rows']})" for r in q["rules"]),
                          "; ".join(q["examples"][:3]) + ("; ..." if q["rows"] > 3 else ""))
-        out.print(held)
+        print_table(out, held)
     if not report["violations"]:
         total = sum(q["rows"] for q in report["quarantined"])
         out.print(f"[yellow]Not clean:[/] the kept rows satisfy every schema, but {total} row(s) quarantined by an "

@@ -29,7 +29,7 @@ from trialkit.analyses.survival.km import (derive_survival_data, km_landmarks, k
                                         resolve_settings, risk_table, select_endpoint)
 from trialkit.analyses.timescale import parse_time, parse_times
 from trialkit.analyses.survival.cox import cox_by_group
-from trialkit.analyses.survival.figure import format_p, render_km_figure, time_axis
+from trialkit.analyses.survival.figure import render_km_figure, time_axis
 from trialkit.analyses.survival.compare import holm, logrank_test, pairwise_logrank, trend_test
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -289,10 +289,6 @@ def test_time_axis_is_months_beyond_a_year_else_days():
     months = time_axis(740)
     assert (months.unit, months.step) == ("months", 6.0)
     assert months.breaks_days == pytest.approx([0, 182.625, 365.25, 547.875, 730.5], rel=1e-12)
-
-
-def test_format_p_as_journals_print_it():
-    assert [format_p(p) for p in (0.3328, 0.004567, 0.0002)] == ["= 0.333", "= 0.0046", "< 0.001"]
 
 
 def test_km_figure_renders_png_and_svg_deterministically():

@@ -116,7 +116,7 @@ def test_reference_option_sets_the_cox_comparator(run_cli, seed_ws):
 def test_table_format_prints_a_summary(run_cli, seed_ws):
     result = run_cli(["survival", "--workspace", seed_ws, "--no-plot"])
     assert result.exit_code == 0, result.stderr
-    for text in ("Survival: OS", "Low dose", "log-rank", "0.333", "not estimable", "Settings: CI log-log 95% (default)"):
+    for text in ("Survival: OS", "Low dose", "log-rank", "0.3328", "not estimable", "Settings: CI log-log 95% (default)"):
         assert text in result.stdout
 
 

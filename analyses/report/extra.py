@@ -12,7 +12,8 @@ from typing import Any, Mapping
 
 import polars as pl
 
-from trialkit.analyses.report.html import Numbering, esc, fmt_num, fmt_p, gt_table, section
+from trialkit.analyses.formatting import DECIMALS, format_number, format_p
+from trialkit.analyses.report.html import Numbering, gt_table, section
 from trialkit.analyses.report.model import AnalysisOutput, ReportInputs
 
 __all__ = ["headline", "extra_analyses_section", "extra_analyses_markdown"]
@@ -24,7 +25,7 @@ def _survival_headline(j: Mapping[str, Any]) -> str:
     lr = j.get("logrank")
     test = ""
     if lr and lr.get("p") is not None:
-        test = f"; {lr.get('test', 'log-rank')} chi-square {fmt_num(lr.get('chisq'), 3)}, p {fmt_p(lr.get('p'))}"
+        test = f"; {lr.get('test', 'log-rank')} chi-square {format_number(lr.get('chisq'), DECIMALS['statistic'])}, p {format_p(lr.get('p'))}"
     return f"{j.get('endpoint', '?')}: {counts}{test}"
 
 
@@ -32,7 +33,7 @@ def _safety_headline(j: Mapping[str, Any]) -> str:
     rows = [r for r in j.get("overview") or [] if str(r.get("category", "")).lower().startswith("any teae")]
     if not rows:
         return "no TEAE overview"
-    return "any TEAE: " + "; ".join(f"{r.get('arm')} {r.get('subjects')} ({fmt_num(r.get('percent'), 1)}%)" for r in rows)
+    return "any TEAE: " + "; ".join(f"{r.get('arm')} {r.get('subjects')} ({format_number(r.get('percent'), DECIMALS['percent'])}%)" for r in rows)
 
 
 def _biomarkers_headline(j: Mapping[str, Any]) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -19,8 +18,7 @@ import polars as pl
 
 from trialkit.analyses.report.model import Figure
 
-__all__ = ["esc", "Numbering", "gt_table", "figure_html", "section", "missing_box", "page",
-           "fmt_p", "fmt_num", "fmt_ci", "CSS"]
+__all__ = ["esc", "Numbering", "gt_table", "figure_html", "section", "missing_box", "page", "CSS"]
 
 
 def esc(value: object) -> str:
@@ -43,34 +41,6 @@ class Numbering:
     def figure(self) -> int:
         self.figures += 1
         return self.figures
-
-
-# --------------------------------------------------------------------------- numbers
-def fmt_num(x: object, decimals: int = 2) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    if isinstance(x, bool):
-        return str(x)
-    if isinstance(x, int):
-        return str(x)
-    try:
-        return f"{float(x):.{decimals}f}".replace("-", "−")
-    except (TypeError, ValueError):
-        return str(x)
-
-
-def fmt_p(p: object) -> str:
-    """p-values to 4 decimals; below 0.0001 as "<0.0001"."""
-    if p is None or (isinstance(p, float) and math.isnan(p)):
-        return "–"
-    p = float(p)
-    return "<0.0001" if p < 0.0001 else f"{p:.4f}"
-
-
-def fmt_ci(est: object, lower: object, upper: object, decimals: int = 3) -> str:
-    if est is None:
-        return "–"
-    return f"{fmt_num(est, decimals)} ({fmt_num(lower, decimals)}, {fmt_num(upper, decimals)})"
 
 
 # --------------------------------------------------------------------------- tables

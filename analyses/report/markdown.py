@@ -12,7 +12,7 @@ import html
 from typing import Any
 
 from trialkit.analyses.claims import NOT_EVALUABLE, NOT_REPRODUCED, REPRODUCED, STAGES
-from trialkit.analyses.report.html import fmt_num, fmt_p
+from trialkit.analyses.formatting import DECIMALS, format_number, format_p, format_p_statement
 from trialkit.analyses.report.model import ReportInputs, stage_command
 from trialkit.analyses.report.stages import stage_notes
 from trialkit.analyses.timescale import time_label
@@ -51,10 +51,11 @@ def _survival(inputs: ReportInputs) -> list[str]:
         return [f"- Survival: not run (`{stage_command('survival', inputs.workspace_arg)}`)"]
     j = s.json
     lr = j.get("logrank") or {}
-    line = f"- Survival ({md_escape(j.get('endpoint', '?'))}): log-rank p = {fmt_p(lr.get('p'))}"
+    line = f"- Survival ({md_escape(j.get('endpoint', '?'))}): log-rank {format_p_statement(lr.get('p'))}"
     times = sorted({float(r["time"]) for r in j.get("landmarks") or [] if r.get("time") is not None})
     for t in times:
-        vals = [f"{md_escape(r.get('arm'))} {fmt_num(r.get('survival'), 3)}" + (" (extrapolated)" if r.get("extrapolated") else "")
+        vals = [f"{md_escape(r.get('arm'))} {format_number(r.get('survival'), DECIMALS['probability'])}"
+                + (" (extrapolated)" if r.get("extrapolated") else "")
                 for r in j.get("landmarks") or [] if r.get("time") is not None and float(r["time"]) == t]
         line += f"; S at {time_label(t, style='long')}: " + ", ".join(vals)
     return [line]
@@ -68,7 +69,7 @@ def _biomarkers(inputs: ReportInputs) -> list[str]:
     if not models:
         return ["- Biomarkers: biomarkers.json has no models"]
     return ["- Biomarkers, group × visit interaction p: "
-            + ", ".join(f"{md_escape(m.get('param'))} {fmt_p(m.get('interaction_p'))}" for m in models)]
+            + ", ".join(f"{md_escape(m.get('param'))} {format_p(m.get('interaction_p'))}" for m in models)]
 
 
 def _safety(inputs: ReportInputs) -> list[str]:
@@ -79,7 +80,7 @@ def _safety(inputs: ReportInputs) -> list[str]:
     overview = s.json.get("overview") or []
     for cat in dict.fromkeys(r.get("category") for r in overview):
         vals = [f"{md_escape(r.get('arm'))} {r.get('subjects') if r.get('subjects') is not None else 'n/a'}"
-                + (f" ({fmt_num(r.get('percent'), 1)}%)" if r.get("percent") is not None else "")
+                + (f" ({format_number(r.get('percent'), DECIMALS['percent'])}%)" if r.get("percent") is not None else "")
                 for r in overview if r.get("category") == cat]
         out.append(f"- Safety, {md_escape(cat)}: " + ", ".join(vals))
     return out or ["- Safety: safety.json has no overview"]

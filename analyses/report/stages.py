@@ -12,7 +12,9 @@ from typing import Any, Callable, Iterable, Mapping
 
 import polars as pl
 
-from trialkit.analyses.report.html import Numbering, esc, figure_html, fmt_ci, fmt_num, fmt_p, gt_table, missing_box, section
+from trialkit.analyses.formatting import (DECIMALS, format_cell, MISSING, decimals_for, format_ci, format_median, format_number,
+                                         format_p, format_signed)
+from trialkit.analyses.report.html import Numbering, esc, figure_html, gt_table, missing_box, section
 from trialkit.analyses.report.model import Figure, ReportInputs, StageOutput, stage_command
 from trialkit.analyses.survival.endpoint import endpoint_wording
 from trialkit.analyses.timescale import time_label
@@ -70,17 +72,11 @@ def _figures(stage: StageOutput, inputs: ReportInputs, num: Numbering, names: It
 
 def _cell(key: str, value: Any) -> str:
     if value is None:
-        return "–"
+        return MISSING
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        if math.isnan(value):
-            return "–"
-        if key == "p" or key.startswith("p_") or key.endswith("_p"):
-            return fmt_p(value)
-        if value.is_integer() and abs(value) < 1e9:
-            return str(int(value))
-        return fmt_num(value, 3)
+        return format_cell(key, value)
     if isinstance(value, (list, tuple, dict)):
         return str(value)
     return str(value)
@@ -209,11 +205,7 @@ def _notes_list(notes: list[str]) -> str:
 
 # --------------------------------------------------------------------------- survival
 def _median_text(m: Mapping[str, Any]) -> str:
-    if m.get("median") is not None:
-        return fmt_ci(m.get("median"), m.get("lower"), m.get("upper"), 1)
-    if m.get("lower") is not None:
-        return f"not reached ({fmt_num(m.get('lower'), 1)}, –)"
-    return "not reached"
+    return format_median(m.get("median"), m.get("lower"), m.get("upper"), DECIMALS["time"])
 
 
 def survival_section(inputs: ReportInputs, num: Numbering) -> str:
@@ -226,7 +218,7 @@ def survival_section(inputs: ReportInputs, num: Numbering) -> str:
     recorded = _PlacedNotes("survival", stage_notes("survival", j))
     settings = j.get("settings") or {}
     level = settings.get("conf_level", 0.95)
-    ci = f"{fmt_num(100 * float(level), 0)}% CI" if isinstance(level, (int, float)) else "CI"
+    ci = f"{format_number(100 * float(level), 0)}% CI" if isinstance(level, (int, float)) else "CI"
     endpoint = f"<code>{esc(j.get('endpoint', '?'))}</code>" + (f" ({esc(j['param'])})" if j.get("param") else "")
     parts = [f"<p>Endpoint {endpoint}; Kaplan-Meier estimates by group"
              + (f" with {esc(settings.get('conf_type'))} confidence limits ({esc(ci)})" if settings.get("conf_type") else "")
@@ -246,10 +238,12 @@ def survival_section(inputs: ReportInputs, num: Numbering) -> str:
         for i, t in enumerate(times):
             lm = next((x for x in j.get("landmarks") or [] if x.get("arm") == arm and x.get("time") is not None
                        and math.isclose(float(x["time"]), t)), {})
-            row[f"t{i}"] = fmt_ci(lm.get("survival"), lm.get("lower"), lm.get("upper"), 3) + _flag(lm) if lm else "–"
+            row[f"t{i}"] = (format_ci(lm.get("survival"), lm.get("lower"), lm.get("upper"), DECIMALS["probability"])
+                            + _flag(lm)) if lm else "–"
         rmst = next((x for x in j.get("rmst") or [] if x.get("arm") == arm), None)
         if j.get("rmst"):
-            row["rmst"] = f"{fmt_num(rmst.get('rmst'), 1)} ({fmt_num(rmst.get('se'), 1)}){_flag(rmst)}" if rmst else "–"
+            row["rmst"] = (f"{format_number(rmst.get('rmst'), DECIMALS['time'])} "
+                           f"({format_number(rmst.get('se'), DECIMALS['time'])}){_flag(rmst)}") if rmst else "–"
         rows.append(row)
     if rows:
         labels = {"arm": "Group", "n": "N", "events": wording.events,
@@ -265,7 +259,7 @@ def survival_section(inputs: ReportInputs, num: Numbering) -> str:
         if tau is not None:
             rule = settings.get("rmst_tau_source")
             notes.append(f"RMST: restricted mean {'survival time' if wording.is_survival else 'event-free time'} up to "
-                         f"day {fmt_num(tau, 1)}" + (f" ({rule})" if rule and rule != "option" else "") + ".")
+                         f"day {format_number(tau, DECIMALS['time'])}" + (f" ({rule})" if rule and rule != "option" else "") + ".")
         if any(x.get("extrapolated") for x in (j.get("landmarks") or []) + (j.get("rmst") or [])):
             notes.append(f"{_EXTRAPOLATED} Extrapolated: after the group's last observed time; S(t) carried forward "
                          "(R summary(..., extend = TRUE)).")
@@ -277,16 +271,16 @@ def survival_section(inputs: ReportInputs, num: Numbering) -> str:
     lr = j.get("logrank")
     if isinstance(lr, Mapping):
         rho = lr.get("rho", settings.get("rho"))
-        name = "Log-rank" if not rho else f"G-rho family, rho = {fmt_num(rho, 2)}"
-        tests.append({"test": f"{name}, all groups", "stat": fmt_num(lr.get("chisq"), 3), "df": _cell("df", lr.get("df")),
-                      "p": fmt_p(lr.get("p")), "p_holm": "–"})
+        name = "Log-rank" if not rho else f"G-rho family, rho = {format_number(rho, 2)}"
+        tests.append({"test": f"{name}, all groups", "stat": format_number(lr.get("chisq"), DECIMALS["statistic"]), "df": _cell("df", lr.get("df")),
+                      "p": format_p(lr.get("p")), "p_holm": "–"})
     tr = j.get("trend")
     if isinstance(tr, Mapping):
-        tests.append({"test": "Trend across ordered groups", "stat": fmt_num(tr.get("chisq"), 3),
-                      "df": _cell("df", tr.get("df", 1)), "p": fmt_p(tr.get("p")), "p_holm": "–"})
+        tests.append({"test": "Trend across ordered groups", "stat": format_number(tr.get("chisq"), DECIMALS["statistic"]),
+                      "df": _cell("df", tr.get("df", 1)), "p": format_p(tr.get("p")), "p_holm": "–"})
     for pw in j.get("pairwise") or []:
-        tests.append({"test": f"{pw.get('arm_a')} vs {pw.get('arm_b')}", "stat": fmt_num(pw.get("chisq"), 3),
-                      "df": _cell("df", pw.get("df", 1)), "p": fmt_p(pw.get("p")), "p_holm": fmt_p(pw.get("p_holm"))})
+        tests.append({"test": f"{pw.get('arm_a')} vs {pw.get('arm_b')}", "stat": format_number(pw.get("chisq"), DECIMALS["statistic"]),
+                      "df": _cell("df", pw.get("df", 1)), "p": format_p(pw.get("p")), "p_holm": format_p(pw.get("p_holm"))})
     if tests:
         t = num.table()
         compared = "survival" if wording.is_survival else (j.get("param") or j.get("endpoint") or "the endpoint")
@@ -299,8 +293,8 @@ def survival_section(inputs: ReportInputs, num: Numbering) -> str:
     cox = j.get("cox") or []
     if cox:
         rows = [{"arm": c.get("arm"), "ref": c.get("reference"),
-                 "hr": fmt_ci(c.get("hr"), c.get("lower"), c.get("upper"), 3) if c.get("hr") is not None
-                 else "not estimable", "p": fmt_p(c.get("p"))} for c in cox]
+                 "hr": format_ci(c.get("hr"), c.get("lower"), c.get("upper"), DECIMALS["ratio"]) if c.get("hr") is not None
+                 else "not estimable", "p": format_p(c.get("p"))} for c in cox]
         said = set(stage_notes("survival", j))  # a reason the stage recorded as a note is shown as that note
         notes = [f"{c.get('arm')}: {c.get('reason')}." for c in cox
                  if c.get("reason") and f"Cox: {c.get('arm')}: {c.get('reason')}" not in said]
@@ -327,19 +321,6 @@ def _param_info(inputs: ReportInputs, summaries: list[Mapping[str, Any]]) -> dic
     return out
 
 
-def _signed(x: Any, decimals: int) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    return ("+" if x > 0 else "") + fmt_num(x, decimals)
-
-
-def _decimals_for(values: list[float]) -> int:
-    big = max((abs(v) for v in values if v is not None and not math.isnan(v)), default=1.0)
-    if big == 0:
-        return 2
-    return max(0, min(3, 2 - int(math.floor(math.log10(big)))))
-
-
 def biomarkers_section(inputs: ReportInputs, num: Numbering) -> str:
     stage = inputs.stage("biomarkers")
     if stage is None:
@@ -363,7 +344,7 @@ def biomarkers_section(inputs: ReportInputs, num: Numbering) -> str:
         rows = []
         for p in params:
             cells = {float(w["visitn"]): w for w in pooled if w.get("param") == p and w.get("visitn") is not None}
-            dec = _decimals_for([w.get("mean_change") for w in cells.values() if w.get("mean_change") is not None])
+            dec = decimals_for([w.get("mean_change") for w in cells.values() if w.get("mean_change") is not None])
             label, cat = info.get(p, (p, "Derived parameters"))
             row = {"cat": cat, "param": f"{label} [{p}]"}
             for vn, _ in visits:
@@ -375,7 +356,7 @@ def biomarkers_section(inputs: ReportInputs, num: Numbering) -> str:
                 mark = "*" if pw is not None and pw < 0.05 else ""
                 bp = between.get((p, vn))
                 mark += "†" if bp is not None and bp < 0.05 else ""
-                row[vid[vn]] = _signed(w.get("mean_change"), dec) + mark
+                row[vid[vn]] = format_signed(w.get("mean_change"), dec) + mark
             rows.append(row)
         test = next((w.get("test") for w in pooled if w.get("test")), settings.get("test", "paired test"))
         cat_order = {c: i for i, c in enumerate(dict.fromkeys(info.get(p, (p, "Derived parameters"))[1] for p in
@@ -400,9 +381,9 @@ def biomarkers_section(inputs: ReportInputs, num: Numbering) -> str:
             row = {"param": f"{info.get(m.get('param'), (m.get('param'), ''))[0]} [{m.get('param')}]"}
             if not one_method:
                 row["method"] = str(m.get("method", "–"))
-            row.update({"inter": fmt_p(m.get("interaction_p")), "group": fmt_p(m.get("group_p"))})
+            row.update({"inter": format_p(m.get("interaction_p")), "group": format_p(m.get("group_p"))})
             if any("visit_p" in x for x in models):
-                row["visit"] = fmt_p(m.get("visit_p"))
+                row["visit"] = format_p(m.get("visit_p"))
             if any(x.get("note") for x in models):
                 row["note"] = str(m.get("note") or "")
             rows.append(row)
@@ -440,7 +421,7 @@ def _npct(r: Mapping[str, Any] | None) -> str:
     if r.get("subjects") is None:
         return "not assessable"
     pct = r.get("percent")
-    return f"{r['subjects']} ({fmt_num(pct, 1)}%)" if pct is not None else str(r["subjects"])
+    return f"{r['subjects']} ({format_number(pct, DECIMALS['percent'])}%)" if pct is not None else str(r["subjects"])
 
 
 def _npct_e(r: Mapping[str, Any] | None) -> str:
@@ -482,7 +463,7 @@ def _incidence(j: Mapping[str, Any], arms: list[str], head: dict[str, str], defs
     df, ids = pivot_by_arm(inc, arms, lambda r: (r.get("level"), r.get("soc"), r.get("pt")), _npct_e, label)
     keys = list(dict.fromkeys((r.get("level"), r.get("soc"), r.get("pt")) for r in inc))
     for i, arm in enumerate(others):
-        df = df.with_columns(pl.Series(f"p{i}", [fmt_p(fisher.get((*k, arm))) for k in keys], pl.String))
+        df = df.with_columns(pl.Series(f"p{i}", [format_p(fisher.get((*k, arm))) for k in keys], pl.String))
     labels = {"label": "System organ class / preferred term", **{ids[a]: head[a] for a in arms}}
     labels.update({f"p{i}": f"{a} vs {ref}" for i, a in enumerate(others)})
     t = num.table()

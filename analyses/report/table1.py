@@ -58,7 +58,6 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
 
 import polars as pl
 
@@ -283,11 +282,9 @@ def _precision(values: list[float]) -> int:
 
 
 def _fixed(x: float | None, decimals: int) -> str:
-    """``x`` to ``decimals`` places, half away from zero, judged on its value to 12 significant digits."""
-    if x is None:
-        return "–"
-    d = Decimal(f"{x:.12g}").quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
-    return f"{d:.{decimals}f}" if d != 0 else f"{0:.{decimals}f}"
+    """``x`` to ``decimals`` places by trialkit's one rule (analyses/formatting.py: half away from zero); NA when
+    missing."""
+    return format_number(None if x is None else float(x), decimals)
 
 
 def _continuous_text(s: dict[str, float | None], precision: int) -> dict[str, str]:

@@ -23,7 +23,7 @@ import polars as pl
 from trialkit.analyses.figures import LINETYPES, palette_for, render, theme_journal
 from trialkit.analyses.timescale import DAYS_PER
 
-__all__ = ["TimeAxis", "time_axis", "format_p", "km_plot", "km_figure", "render_km_figure"]
+__all__ = ["TimeAxis", "time_axis", "km_plot", "km_figure", "render_km_figure"]
 
 _STEPS = {"months": (1, 2, 3, 6, 12, 24, 36, 60), "days": (1, 2, 5, 7, 14, 30, 60, 90, 180, 365, 730)}
 _DASHES = {"solid": (None, None), "dashed": (0, (5, 2)), "dotted": (0, (1, 1.5)), "dashdot": (0, (5, 2, 1, 2))}
@@ -50,15 +50,6 @@ def time_axis(max_time_days: float) -> TimeAxis:
     span = max(max_time_days, 1.0) / per
     step = next((s for s in _STEPS[unit] if span / s <= 8), _STEPS[unit][-1])
     return TimeAxis(unit, per, float(step), float(max(max_time_days, step * per)))
-
-
-def format_p(p: float | None) -> str:
-    """p as journals print it: "< 0.001" below 0.001, else 3 decimals (4 between 0.001 and 0.01)."""
-    if p is None:
-        return "NA"
-    if p < 0.001:
-        return "< 0.001"
-    return f"= {p:.4f}" if p < 0.01 else f"= {p:.3f}"
 
 
 def _curves(km: pl.DataFrame, per: float) -> pl.DataFrame:
