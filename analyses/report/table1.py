@@ -24,7 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import polars as pl
 
-from trialkit.analyses.errors import ColumnNotFoundError
+from trialkit.analyses.columns import require_columns
 from trialkit.analyses.groups import Arm
 
 __all__ = ["KEY_LABS", "TOTAL", "derive_var_base_lab", "child_pugh_class", "baseline_characteristics"]
@@ -39,10 +39,7 @@ _COLUMNS = {"variable": pl.String, "row": pl.String, "arm": pl.String, "value": 
 
 def derive_var_base_lab(adlb: pl.DataFrame, paramcds: list[str]) -> pl.DataFrame:
     """One baseline value per subject and parameter: USUBJID, PARAMCD, AVAL (ABLFL = "Y", else last ADY <= 1)."""
-    for col in ("USUBJID", "PARAMCD", "AVAL"):
-        if col not in adlb.columns:
-            raise ColumnNotFoundError(f"ADLB has no {col}: Table 1 needs it for baseline labs",
-                                      "re-run trialkit ingest with an ADLB that has it")
+    require_columns(adlb, ("USUBJID", "PARAMCD", "AVAL"), dataset="ADLB", purpose="the baseline labs of Table 1")
     rows = adlb.filter(pl.col("PARAMCD").is_in(paramcds) & pl.col("AVAL").is_not_null())
     if "ABLFL" in adlb.columns:
         base = rows.filter(pl.col("ABLFL") == "Y")
@@ -118,9 +115,7 @@ def _lab_label(adlb: pl.DataFrame, paramcd: str) -> str:
 
 def baseline_characteristics(adsl: pl.DataFrame, adlb: pl.DataFrame | None, arms: list[Arm]) -> pl.DataFrame:
     """Table 1 in long form: variable, row (statistic or level), arm (group label or "Total"), value (text), order."""
-    for col in ("USUBJID", "TRT01A"):
-        if col not in adsl.columns:
-            raise ColumnNotFoundError(f"ADSL has no {col}: Table 1 needs it", "re-run trialkit ingest with it")
+    require_columns(adsl, ("USUBJID", "TRT01A"), dataset="ADSL", purpose="Table 1")
     subjects = adsl.filter(pl.col("TRT01A").is_in([a.label for a in arms]))
     cols = {"USUBJID": subjects["USUBJID"]}
     variables: list[tuple[str, str, list[str] | None]] = []  # (label, column, levels or None)
