@@ -217,7 +217,7 @@ def _timestamp() -> str | None:
 def _read_inputs(ws: Path, stage, manifest: dict, claims_path: Path | None, title: str | None, target: Path):
     from urllib.parse import quote
 
-    from trialkit.analyses.claims import STAGES, evaluate_claims, load_claims
+    from trialkit.analyses.claims import STAGES, evaluate_claims
     from trialkit.analyses.errors import InputOutputError
     from trialkit.analyses.report.model import ReportInputs
 
@@ -233,7 +233,7 @@ def _read_inputs(ws: Path, stage, manifest: dict, claims_path: Path | None, titl
     stages = {name: s for name in STAGES if (s := _read_stage(ws, name, manifest)) is not None}
     if claims_path is None and builtin:
         claims_path = _builtin_claims()
-    claims_file = load_claims(claims_path) if claims_path is not None else None
+    claims_file = _load_claims(claims_path) if claims_path is not None else None
     if claims_file is not None and claims_path == _builtin_claims():
         claims_file = type(claims_file)("built-in seed trial claims (fixtures/seed_trial/claims.toml)",
                                         claims_file.title, claims_file.reference, claims_file.claims)
@@ -256,6 +256,20 @@ def _read_inputs(ws: Path, stage, manifest: dict, claims_path: Path | None, titl
         sources=_sources(ws, ingest), adsl=adsl, adlb=adlb, stages=stages, claims=claims_file,
         claim_results=results, claims_note=note, versions=_versions(), timestamp=_timestamp(),
         workspace_arg=str(ws), figure_links=links)
+
+
+def _load_claims(path: Path):
+    """Read a claims file and parse it (``analyses.claims.parse_claims``)."""
+    from trialkit.analyses.claims import parse_claims
+    from trialkit.analyses.errors import UsageError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise UsageError(f"claims file {path} does not exist", "pass --claims with the path of a TOML claims file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"claims file {path} cannot be read ({exc})", "pass a UTF-8 TOML file") from exc
+    return parse_claims(text, str(path))
 
 
 def _builtin_claims() -> Path:
