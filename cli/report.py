@@ -19,8 +19,8 @@ class ReportFormat(str, Enum):
 
 
 #: dependency versions shown in the reproducibility footer
-DEPENDENCIES = ("polars", "pyarrow", "numpy", "scipy", "statsmodels", "scikit-survival", "plotnine", "matplotlib",
-                "great-tables", "typer")
+DEPENDENCIES = ("polars", "pyarrow", "numpy", "scipy", "scikit-survival", "plotnine", "matplotlib", "great-tables",
+                "pyreadstat", "dataframely", "typer")
 
 
 @handles_errors
