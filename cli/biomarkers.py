@@ -59,8 +59,7 @@ def biomarkers(
                                  test=test.value, adjust=adjust.value)
         _clear_previous(stage, ws)
         for name, frame in res.tables().items():
-            stage.write_parquet(f"{FOLDER}/{name}.parquet", frame, schema=f"biomarkers-{name.replace('_', '-')}",
-                                schema_version="1")
+            stage.write_output(FOLDER, name, frame)
         figures = _write_figures(stage, res, per_parameter=list(res.params) if param else []) if plot else []
         report = results_json(res, figures)
         stage.write_json(f"{FOLDER}/biomarkers.json", report)

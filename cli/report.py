@@ -137,11 +137,11 @@ def _read_json(path: Path) -> dict | None:
 
 
 def _read_stage(ws: Path, name: str, manifest: dict):
-    import polars as pl
-
     from trialkit.analyses.claims import StageData
-    from trialkit.analyses.errors import InputOutputError
     from trialkit.analyses.report.model import Figure, StageOutput
+    from trialkit.schemas.outputs import output_table
+
+    from .workspace import read_output
 
     folder = ws / name
     if not folder.is_dir():
@@ -149,10 +149,9 @@ def _read_stage(ws: Path, name: str, manifest: dict):
     data = _read_json(folder / f"{name}.json")
     tables = {}
     for path in sorted(folder.glob("*.parquet")):
-        try:
-            tables[path.stem] = pl.read_parquet(path)
-        except Exception as exc:  # polars raises several kinds for a broken file
-            raise InputOutputError(f"{path} cannot be read as Parquet ({exc})", f"re-run trialkit {name}") from exc
+        spec = output_table(name, path.stem)
+        if spec is not None:  # a file the stage does not write (say, from an older trialkit) is not its output
+            tables[path.stem] = read_output(ws, spec)
     if data is None and not tables:
         return None
     stems = sorted({p.relative_to(ws).with_suffix("").as_posix() for p in folder.rglob("*")

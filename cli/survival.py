@@ -9,7 +9,6 @@ import typer
 
 from .common import Format, FormatOpt, WorkspaceOpt, emit_csv, emit_json, handles_errors, stdout, workspace_from
 
-OUTPUTS = ("arms", "km", "landmarks", "medians", "rmst", "risk_table", "tests", "pairwise", "trend", "cox")
 FIGURES = ("survival/km.png", "survival/km.svg")
 
 
@@ -84,7 +83,7 @@ def survival(
                                cox_model=cox)
         report = results_json(res)
         for name, frame in res.tables().items():
-            stage.write_parquet(f"survival/{name}.parquet", frame, schema=f"survival-{name.replace('_', '-')}", schema_version="1")
+            stage.write_output("survival", name, frame)
         if plot:
             _write_figure(stage, res, [a.label for a in trial_arms])
         else:
