@@ -21,7 +21,6 @@ import math
 import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Mapping
 
 import polars as pl
@@ -43,7 +42,6 @@ __all__ = [
     "CheckResult",
     "ClaimResult",
     "parse_claims",
-    "load_claims",
     "evaluate_check",
     "evaluate_claims",
     "claims_table",
@@ -360,18 +358,6 @@ def parse_claims(text: str, source: str) -> ClaimsFile:
         if doc.get(name) is not None and not isinstance(doc[name], str):
             raise _fail(f"claims file {source}", f"{name} must be text")
     return ClaimsFile(source, doc.get("title"), doc.get("reference"), tuple(claims))
-
-
-def load_claims(path: Path) -> ClaimsFile:
-    """Read and parse a claims file."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise UsageError(f"claims file {path} does not exist", "pass --claims with the path of a TOML claims file") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"claims file {path} cannot be read ({exc})", "pass a UTF-8 TOML file") from exc
-    return parse_claims(text, str(path))
 
 
 # --------------------------------------------------------------------------- evaluation

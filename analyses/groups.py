@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from trialkit.analyses.errors import ColumnNotFoundError, UsageError
+from trialkit.analyses.columns import require_columns
+from trialkit.analyses.errors import UsageError
 
 __all__ = ["Arm", "arms_of", "select_arms"]
 
@@ -28,9 +29,7 @@ class Arm:
 
 def arms_of(adsl: pl.DataFrame) -> list[Arm]:
     """The trial's groups in dose order (TRT01AN, then label)."""
-    if "TRT01A" not in adsl.columns:
-        raise ColumnNotFoundError("ADSL has no TRT01A: trialkit needs the actual treatment to form groups",
-                                  "add TRT01A to ADSL and re-run trialkit ingest")
+    require_columns(adsl, ("TRT01A",), dataset="ADSL", purpose="grouping subjects by actual treatment")
     cols = ["TRT01A"] + [c for c in ("ARMCD", "TRT01AN") if c in adsl.columns]
     rows = adsl.select(cols).unique(subset=["TRT01A"], keep="first", maintain_order=True)
     arms = [

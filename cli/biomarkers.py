@@ -74,8 +74,7 @@ def biomarkers(
                                  test=test.value, adjust=adjust.value)
         stage.clear_folder(target.folder)
         for table, frame in res.tables().items():
-            stage.write_parquet(target.path(f"{table}.parquet"), frame, schema=f"biomarkers-{table.replace('_', '-')}",
-                                schema_version="1")
+            stage.write_output("biomarkers", table, frame, folder=target.folder)
         if plot:
             figures = _write_figures(stage, res, target, per_parameter=list(res.params) if param else [])
         elif stage.same_as_recorded():

@@ -19,8 +19,8 @@ class ReportFormat(str, Enum):
 
 
 #: dependency versions shown in the reproducibility footer
-DEPENDENCIES = ("polars", "pyarrow", "numpy", "scipy", "statsmodels", "scikit-survival", "plotnine", "matplotlib",
-                "great-tables", "typer")
+DEPENDENCIES = ("polars", "pyarrow", "numpy", "scipy", "scikit-survival", "plotnine", "matplotlib", "great-tables",
+                "pyreadstat", "dataframely", "typer")
 
 
 @handles_errors
@@ -176,11 +176,11 @@ def _read_json(path: Path) -> dict | None:
 
 def _read_stage(ws: Path, name: str, manifest: dict, folder_rel: str | None = None):
     """The outputs of stage ``name``'s analysis in ``folder_rel`` (default: the primary one, in the stage's folder)."""
-    import polars as pl
-
     from trialkit.analyses.claims import StageData
-    from trialkit.analyses.errors import InputOutputError
     from trialkit.analyses.report.model import Figure, StageOutput
+    from trialkit.schemas.outputs import output_table
+
+    from .workspace import read_output
 
     folder_rel = folder_rel or name
     folder = ws / folder_rel
@@ -189,10 +189,9 @@ def _read_stage(ws: Path, name: str, manifest: dict, folder_rel: str | None = No
     data = _read_json(folder / f"{name}.json")
     tables = {}
     for path in sorted(folder.glob("*.parquet")):
-        try:
-            tables[path.stem] = pl.read_parquet(path)
-        except Exception as exc:  # polars raises several kinds for a broken file
-            raise InputOutputError(f"{path} cannot be read as Parquet ({exc})", f"re-run trialkit {name}") from exc
+        spec = output_table(name, path.stem)
+        if spec is not None:  # a file the stage does not write (say, from an older trialkit) is not its output
+            tables[path.stem] = read_output(ws, spec, folder_rel)
     if data is None and not tables:
         return None
     stems = sorted({p.relative_to(ws).with_suffix("").as_posix() for p in folder.rglob("*")
@@ -257,7 +256,7 @@ def _timestamp() -> str | None:
 def _read_inputs(ws: Path, stage, manifest: dict, claims_path: Path | None, title: str | None, target: Path):
     from urllib.parse import quote
 
-    from trialkit.analyses.claims import STAGES, evaluate_claims, load_claims
+    from trialkit.analyses.claims import STAGES, evaluate_claims
     from trialkit.analyses.errors import InputOutputError
     from trialkit.analyses.report.model import ReportInputs
 
@@ -274,7 +273,7 @@ def _read_inputs(ws: Path, stage, manifest: dict, claims_path: Path | None, titl
     extra = _read_extra_analyses(ws, manifest)
     if claims_path is None and builtin:
         claims_path = _builtin_claims()
-    claims_file = load_claims(claims_path) if claims_path is not None else None
+    claims_file = _load_claims(claims_path) if claims_path is not None else None
     if claims_file is not None and claims_path == _builtin_claims():
         claims_file = type(claims_file)("built-in seed trial claims (fixtures/seed_trial/claims.toml)",
                                         claims_file.title, claims_file.reference, claims_file.claims)
@@ -316,6 +315,20 @@ def _read_extra_analyses(ws: Path, manifest: dict) -> tuple:
         out.append(AnalysisOutput(name, stage, folder, entry.get("population"), entry.get("subgroup"),
                                   entry.get("selection"), entry.get("command", ""), output))
     return tuple(out)
+
+
+def _load_claims(path: Path):
+    """Read a claims file and parse it (``analyses.claims.parse_claims``)."""
+    from trialkit.analyses.claims import parse_claims
+    from trialkit.analyses.errors import UsageError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise UsageError(f"claims file {path} does not exist", "pass --claims with the path of a TOML claims file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"claims file {path} cannot be read ({exc})", "pass a UTF-8 TOML file") from exc
+    return parse_claims(text, str(path))
 
 
 def _builtin_claims() -> Path:

@@ -18,17 +18,6 @@ class SortBy(str, Enum):
     frequency = "frequency"
 
 
-#: output table -> (file stem, contract schema name)
-TABLES = {
-    "population": "safety-population", "overview": "safety-overview", "incidence": "safety-incidence",
-    "fisher": "safety-fisher", "severity": "safety-severity", "sae": "safety-sae-listing",
-    "deaths": "safety-death-listing", "risk_differences": "safety-risk-differences", "onset": "safety-onset",
-    "onset_terms": "safety-onset-terms", "liver_peaks": "safety-liver-peaks", "hys_law": "safety-hys-law",
-    "liver_shift": "safety-liver-shift",
-}
-SCHEMA_VERSION = "1"
-
-
 @handles_errors
 def safety(
     ctx: typer.Context,
@@ -108,7 +97,7 @@ def safety(
         stage.clear_folder(target.folder)
         written = []
         for table, df in result.tables().items():
-            written.append(stage.write_parquet(target.path(f"{table}.parquet"), df, TABLES[table], SCHEMA_VERSION))
+            written.append(stage.write_output("safety", table, df, folder=target.folder))
         figures, figure_notes = (_figures(result, chosen) if plot else ({}, []))
         for rel, data in figures.items():
             written.append(stage.write_bytes(target.path(rel), data))

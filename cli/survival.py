@@ -10,7 +10,6 @@ import typer
 from .common import (Format, FormatOpt, NameOpt, PopulationOpt, SubgroupOpt, WorkspaceOpt, emit_csv, emit_json,
                      handles_errors, stdout, workspace_from)
 
-OUTPUTS = ("arms", "km", "landmarks", "medians", "rmst", "risk_table", "tests", "pairwise", "trend", "cox")
 FIGURES = ("km.png", "km.svg")
 
 
@@ -116,8 +115,7 @@ def survival(
                               **selection.to_dict()}
         stage.clear_folder(target.folder)
         for table, frame in res.tables().items():
-            stage.write_parquet(target.path(f"{table}.parquet"), frame, schema=f"survival-{table.replace('_', '-')}",
-                                schema_version="1")
+            stage.write_output("survival", table, frame, folder=target.folder)
         if plot:
             _write_figure(stage, res, [a.label for a in trial_arms], target)
         elif stage.same_as_recorded():

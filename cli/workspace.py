@@ -21,7 +21,10 @@ from trialkit.analyses.errors import InputOutputError, SchemaViolationError, Usa
 if TYPE_CHECKING:
     import polars as pl
 
-__all__ = ["DEFAULT_WORKSPACE", "resolve_workspace", "Stage", "sha256_file", "read_manifest", "trialkit_version"]
+    from trialkit.schemas.outputs import OutputTable
+
+__all__ = ["DEFAULT_WORKSPACE", "resolve_workspace", "Stage", "sha256_file", "read_manifest", "trialkit_version",
+           "read_output"]
 
 DEFAULT_WORKSPACE = "trialkit-work"
 #: options that change how results are shown, never the results: not recorded, not in the command line
@@ -82,6 +85,28 @@ def _cache_key(path: Path) -> tuple | None:
         return None
     st = path.stat()
     return (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def read_output(workspace: Path, spec: OutputTable, folder: str | None = None) -> pl.DataFrame:
+    """Read a stage's table (from ``folder``, default the stage's) and refuse it unless it matches its declaration
+    (``schemas/outputs.py``)."""
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    path = workspace / (f"{folder}/{spec.file.rsplit('/', 1)[-1]}" if folder else spec.file)
+    stage = spec.stage
+    try:
+        meta = pq.read_schema(path).metadata or {}
+        df = pl.read_parquet(path)
+    except Exception as exc:  # pyarrow and polars raise several kinds for a broken file
+        raise InputOutputError(f"{path} cannot be read as Parquet ({exc})", f"re-run trialkit {stage}") from exc
+    name = meta.get(f"{META_PREFIX}schema".encode(), b"").decode("utf-8", "replace")
+    version = meta.get(f"{META_PREFIX}schema_version".encode(), b"").decode("utf-8", "replace")
+    problems = spec.problems({c: str(t) for c, t in df.schema.items()}, name, version)
+    if problems:
+        raise SchemaViolationError(f"{path} does not match its declared schema {spec.name} version {spec.version}: "
+                                   f"{'; '.join(problems)}", f"re-run trialkit {stage} to rewrite it")
+    return df
 
 
 def _umask() -> int:
@@ -259,6 +284,22 @@ class Stage:
             pq.write_table(table, tmp, compression="zstd")
 
         return self._stage(relpath, write, {"rows": df.height, "schema": schema})
+
+    def write_output(self, stage: str, table: str, df: pl.DataFrame, folder: str | None = None) -> Path:
+        """Stage ``<folder>/<table>.parquet`` (default folder: the stage's) under its declaration in ``schemas/outputs.py``.
+
+        A frame that does not match its declaration is a trialkit bug, not the
+        user's: it fails here rather than in the report that reads it.
+        """
+        from trialkit.schemas.outputs import output_table
+
+        spec = output_table(stage, table)
+        if spec is None:
+            raise RuntimeError(f"{stage}/{table}.parquet is not declared in schemas/outputs.py")
+        problems = spec.problems({c: str(t) for c, t in df.schema.items()})
+        if problems:
+            raise RuntimeError(f"{spec.file} does not match its declaration {spec.name}: {'; '.join(problems)}")
+        return self.write_parquet(f"{folder}/{table}.parquet" if folder else spec.file, df, spec.name, spec.version)
 
     def write_text(self, relpath: str, text: str) -> Path:
         return self._stage(relpath, lambda tmp: tmp.write_text(text, encoding="utf-8"), {"rows": None, "schema": None})

@@ -25,7 +25,8 @@ import polars as pl
 
 from trialkit.schemas.units import ALIASES, PARAMETERS
 
-from trialkit.analyses.errors import ColumnNotFoundError, DataError, NoDataError
+from trialkit.analyses.columns import require_columns, require_one_of
+from trialkit.analyses.errors import DataError, NoDataError
 
 __all__ = [
     "DERIVATIONS",
@@ -71,23 +72,6 @@ ALBI_NOTE = ("ALBI = 0.66 log10(bilirubin umol/L) - 0.085 albumin g/L (unrounded
 
 
 # ------------------------------------------------------------------ helpers
-def _require(df: pl.DataFrame, columns: tuple[str, ...] | list[str], purpose: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ColumnNotFoundError(
-            f"ADLB has no {', '.join(missing)}: {purpose} needs {', '.join(columns)}",
-            "add the variable(s) to ADLB and re-run trialkit ingest",
-        )
-
-
-def _require_any(df: pl.DataFrame, columns: tuple[str, ...], purpose: str) -> None:
-    if not any(c in df.columns for c in columns):
-        raise ColumnNotFoundError(
-            f"ADLB has none of {', '.join(columns)}: {purpose} needs one of them to place records in time",
-            "add AVISITN or ADY to ADLB and re-run trialkit ingest",
-        )
-
-
 def _codes(paramcd: str) -> list[str]:
     """A canonical PARAMCD and the aliases that mean the same quantity (BILI for TBIL)."""
     return [paramcd, *(a for a, c in ALIASES.items() if c == paramcd)]
@@ -130,8 +114,8 @@ def _canonical_values(adlb: pl.DataFrame, paramcd: str, keys: list[str]) -> pl.D
 
 def _inputs(adlb: pl.DataFrame, codes: tuple[str, ...], purpose: str, optional: tuple[str, ...] = ()) -> pl.DataFrame:
     """Wide frame of the inputs at each subject and visit where all required inputs are present."""
-    _require(adlb, ("USUBJID", "PARAMCD", "AVAL"), purpose)
-    _require_any(adlb, ("AVISITN", "ADY"), purpose)
+    require_columns(adlb, ("USUBJID", "PARAMCD", "AVAL"), dataset="ADLB", purpose=purpose)
+    require_one_of(adlb, ("AVISITN", "ADY"), dataset="ADLB", purpose=purpose)
     absent = [c for c in codes if not _present(adlb, c)]
     if absent:
         raise NoDataError(
@@ -219,8 +203,8 @@ def derive_var_ablfl(adlb: pl.DataFrame) -> pl.DataFrame:
     """ABLFL: kept where a subject's parameter has a flagged record; otherwise "Y" on the last
     record with non-missing AVAL on or before day 1 (ADY <= 1; AVISITN <= 1 where ADY is missing).
     Subjects with neither keep no baseline."""
-    _require(adlb, ("USUBJID", "PARAMCD", "AVAL"), "the baseline flag ABLFL")
-    _require_any(adlb, ("ADY", "AVISITN"), "the baseline flag ABLFL")
+    require_columns(adlb, ("USUBJID", "PARAMCD", "AVAL"), dataset="ADLB", purpose="the baseline flag ABLFL")
+    require_one_of(adlb, ("AVISITN", "ADY"), dataset="ADLB", purpose="the baseline flag ABLFL")
     df = adlb if "ABLFL" in adlb.columns else adlb.with_columns(pl.lit(None, dtype=pl.String).alias("ABLFL"))
     by = ["USUBJID", "PARAMCD"]
     t = _time(df)
@@ -239,7 +223,7 @@ def derive_var_base(adlb: pl.DataFrame) -> pl.DataFrame:
     """BASE: the AVAL of the subject's ABLFL = "Y" record of the parameter (null without one).
 
     A BASE already in ADLB is kept as BASE_SRC for ``check_base`` and BASE is recomputed."""
-    _require(adlb, ("USUBJID", "PARAMCD", "AVAL", "ABLFL"), "BASE")
+    require_columns(adlb, ("USUBJID", "PARAMCD", "AVAL", "ABLFL"), dataset="ADLB", purpose="BASE")
     df = adlb.rename({"BASE": "BASE_SRC"}) if "BASE" in adlb.columns and "BASE_SRC" not in adlb.columns else adlb
     df = df.drop([c for c in ("BASE",) if c in df.columns])
     by = ["USUBJID", "PARAMCD"]
@@ -264,8 +248,8 @@ def _after_baseline(df: pl.DataFrame) -> pl.Expr:
 def derive_var_chg(adlb: pl.DataFrame) -> pl.DataFrame:
     """CHG = AVAL - BASE on records after the baseline record; null on the baseline record, on
     earlier records and where BASE or AVAL is missing."""
-    _require(adlb, ("USUBJID", "PARAMCD", "AVAL", "BASE", "ABLFL"), "CHG")
-    _require_any(adlb, ("AVISITN", "ADY"), "CHG")
+    require_columns(adlb, ("USUBJID", "PARAMCD", "AVAL", "BASE", "ABLFL"), dataset="ADLB", purpose="CHG")
+    require_one_of(adlb, ("AVISITN", "ADY"), dataset="ADLB", purpose="CHG")
     return adlb.with_columns(
         pl.when(_after_baseline(adlb)).then(pl.col("AVAL") - pl.col("BASE")).otherwise(None).alias("CHG")
     )
@@ -273,7 +257,7 @@ def derive_var_chg(adlb: pl.DataFrame) -> pl.DataFrame:
 
 def derive_var_pchg(adlb: pl.DataFrame) -> pl.DataFrame:
     """PCHG = 100 * CHG / BASE; null where CHG is null or BASE is 0."""
-    _require(adlb, ("CHG", "BASE"), "PCHG")
+    require_columns(adlb, ("CHG", "BASE"), dataset="ADLB", purpose="PCHG")
     return adlb.with_columns(
         pl.when(pl.col("BASE") != 0).then(100.0 * pl.col("CHG") / pl.col("BASE")).otherwise(None).alias("PCHG")
     )
@@ -349,7 +333,7 @@ class ScoreCheck:
 
 def check_reported_scores(adlb: pl.DataFrame) -> ScoreCheck:
     """Subjects and visits whose reported MELD / CPSCORE differ from the derived MELDD / CPSCORED."""
-    _require(adlb, ("USUBJID", "PARAMCD", "AVAL"), "the score check")
+    require_columns(adlb, ("USUBJID", "PARAMCD", "AVAL"), dataset="ADLB", purpose="the score check")
     keys = _visit_keys(adlb)
     counts, rows = [], []
     for reported, derived in REPORTED.items():
@@ -380,7 +364,7 @@ def check_base(adlb: pl.DataFrame) -> pl.DataFrame:
     cols = [c for c in ("USUBJID", "PARAMCD", "AVISIT", "AVISITN") if c in adlb.columns]
     if "BASE_SRC" not in adlb.columns:
         return adlb.select(*cols, pl.lit(None, dtype=pl.Float64).alias("BASE_SRC"), pl.lit(None, dtype=pl.Float64).alias("BASE")).clear()
-    _require(adlb, ("BASE",), "the BASE check")
+    require_columns(adlb, ("BASE",), dataset="ADLB", purpose="the BASE check")
     differ = (pl.col("BASE_SRC") - pl.col("BASE")).abs() > TOLERANCE
     one_null = pl.col("BASE_SRC").is_null() != pl.col("BASE").is_null()
     # parameters trialkit derived (they carry DRVNOTE) never had a delivered BASE to compare with

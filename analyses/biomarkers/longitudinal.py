@@ -1,8 +1,9 @@
 """The longitudinal model of change from baseline, one per parameter.
 
 Model: CHG ~ BASE + group + visit + group:visit with a random intercept per subject,
-fitted by REML (``statsmodels`` MixedLM), on every post-baseline record with CHG and
-BASE: a subject with missed visits keeps the visits it has. In R terms::
+fitted by REML with trialkit's own ``fit_reml_random_intercept`` (below), on every
+post-baseline record with CHG and BASE: a subject with missed visits keeps the visits it
+has. In R terms::
 
     options(contrasts = c("contr.sum", "contr.poly"))
     fit <- nlme::lme(CHG ~ BASE + TRT01A * AVISIT, random = ~ 1 | USUBJID, method = "REML")
@@ -167,7 +168,8 @@ def fit_reml_random_intercept(X: np.ndarray, y: np.ndarray, subjects: np.ndarray
     """REML for a random intercept per subject, by maximising the REML likelihood profiled over
     the fixed effects and sigma^2 in the one free parameter, ratio = var(u) / sigma^2 >= 0:
     a grid on log(ratio) from 1e-8 to 1e4, Brent's method around the best point, and the
-    boundary ratio = 0. The same estimates as nlme::lme(method = "REML") and statsmodels MixedLM."""
+    boundary ratio = 0. The same estimates as nlme::lme(method = "REML"); the tests also compare
+    statsmodels MixedLM where it converges (statsmodels is a test dependency, not a run-time one)."""
     from scipy.optimize import minimize_scalar
 
     _, inverse = np.unique(subjects, return_inverse=True)

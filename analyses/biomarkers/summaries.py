@@ -32,7 +32,8 @@ import warnings
 import numpy as np
 import polars as pl
 
-from trialkit.analyses.errors import ColumnNotFoundError, UsageError
+from trialkit.analyses.columns import require_columns, require_one_of
+from trialkit.analyses.errors import UsageError
 from trialkit.analyses.groups import Arm
 from trialkit.analyses.multiplicity import ADJUSTMENTS, adjust_p
 
@@ -58,23 +59,15 @@ CLASS_REASON = "a class or grade (AVALC): summarise as counts, not means"
 EMPTY_REASON = "no non-missing AVAL"
 
 
-def _require(df: pl.DataFrame, dataset: str, columns: tuple[str, ...], purpose: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ColumnNotFoundError(f"{dataset} has no {', '.join(missing)}: {purpose} needs {', '.join(columns)}",
-                                  "add the variable(s) and re-run trialkit ingest")
-
-
 def analysis_data(adlb: pl.DataFrame, adsl: pl.DataFrame, arms: list[Arm]) -> pl.DataFrame:
     """ADLB records of subjects in ``arms``, with ARM (TRT01A), ARMN (dose order), VISIT and VISITN.
 
     Columns: USUBJID, PARAMCD, PARAM, PARCAT1, AVALU, AVALC, VISIT, VISITN, AVAL, BASE, CHG, ABLFL, ARM, ARMN.
     Records without a visit (AVISITN and ADY both missing) are left out."""
-    _require(adlb, "ADLB", ("USUBJID", "PARAMCD", "AVAL", "BASE", "CHG"), "the biomarker analysis")
-    _require(adsl, "ADSL", ("USUBJID", "TRT01A"), "the biomarker analysis")
-    if "AVISITN" not in adlb.columns and "ADY" not in adlb.columns:
-        raise ColumnNotFoundError("ADLB has neither AVISITN nor ADY: the biomarker analysis needs visits",
-                                  "add AVISITN (and AVISIT) to ADLB and re-run trialkit ingest")
+    require_columns(adlb, ("USUBJID", "PARAMCD", "AVAL", "BASE", "CHG"), dataset="ADLB", purpose="the biomarker analysis")
+    require_columns(adsl, ("USUBJID", "TRT01A"), dataset="ADSL", purpose="the biomarker analysis")
+    require_one_of(adlb, ("AVISITN", "ADY"), dataset="ADLB", purpose="the biomarker analysis (visits)",
+                   hint="add AVISITN (and AVISIT) to ADLB and re-run trialkit ingest")
     order = {a.label: i for i, a in enumerate(arms)}
     groups = adsl.select("USUBJID", pl.col("TRT01A").alias("ARM")).filter(pl.col("ARM").is_in(list(order)))
     visitn = pl.col("AVISITN") if "AVISITN" in adlb.columns else pl.col("ADY")

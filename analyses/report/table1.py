@@ -61,6 +61,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from trialkit.analyses.columns import require_columns
 from trialkit.analyses.errors import ColumnNotFoundError, NoDataError, UsageError
 from trialkit.analyses.groups import Arm
 
@@ -118,10 +119,7 @@ class Table1:
 
 def derive_var_base_lab(adlb: pl.DataFrame, paramcds: list[str]) -> pl.DataFrame:
     """One baseline value per subject and parameter: USUBJID, PARAMCD, AVAL (ABLFL = "Y", else last ADY <= 1)."""
-    for col in ("USUBJID", "PARAMCD", "AVAL"):
-        if col not in adlb.columns:
-            raise ColumnNotFoundError(f"ADLB has no {col}: Table 1 needs it for baseline labs",
-                                      "re-run trialkit ingest with an ADLB that has it")
+    require_columns(adlb, ("USUBJID", "PARAMCD", "AVAL"), dataset="ADLB", purpose="the baseline labs of Table 1")
     rows = adlb.filter(pl.col("PARAMCD").is_in(paramcds) & pl.col("AVAL").is_not_null())
     if "ABLFL" in adlb.columns:
         base = rows.filter(pl.col("ABLFL") == "Y")

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from trialkit.analyses.columns import require_columns
 from trialkit.analyses.errors import ColumnNotFoundError, NoDataError
 from trialkit.analyses.groups import Arm
 
@@ -86,20 +87,11 @@ class AESet:
         return self.records.filter(pl.col("TEAE"))
 
 
-def _require(df: pl.DataFrame, dataset: str, *columns: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ColumnNotFoundError(
-            f"{dataset} has no {', '.join(missing)}: the safety tables need {'it' if len(missing) == 1 else 'them'}",
-            f"add {', '.join(missing)} to {dataset} and re-run trialkit ingest",
-        )
-
-
 def safety_population(adsl: pl.DataFrame, arms: list[Arm], flag: str | None = "SAFFL",
                       subjects: pl.Series | None = None) -> SafetyPopulation:
     """Subjects with ``flag`` = "Y" (default SAFFL; everyone when ADSL lacks it or ``flag`` is None), restricted to
     ``subjects`` (the USUBJIDs of a subgroup) when given, in the selected groups (TRT01A)."""
-    _require(adsl, "ADSL", "USUBJID", "TRT01A")
+    require_columns(adsl, ("USUBJID", "TRT01A"), dataset="ADSL", purpose="the safety analysis")
     if flag is not None and flag in adsl.columns:
         pop = adsl.filter(pl.col(flag) == "Y")
         rule = f'ADSL {flag} = "Y"; group = TRT01A (actual treatment)'
@@ -163,7 +155,7 @@ def derive_var_teae(adae: pl.DataFrame) -> pl.DataFrame:
 
 def select_safety_aes(adae: pl.DataFrame, adsl: pl.DataFrame, population: SafetyPopulation) -> AESet:
     """AE records of the safety population with ARM (ADSL TRT01A) and TEAE; the rest counted, not kept."""
-    _require(adae, "ADAE", "USUBJID", "AEBODSYS", "AEDECOD")
+    require_columns(adae, ("USUBJID", "AEBODSYS", "AEDECOD"), dataset="ADAE", purpose="the safety analysis")
     known = adae["USUBJID"].is_in(adsl["USUBJID"].implode())
     orphans = adae.filter(~known)
     inside = adae.filter(known)

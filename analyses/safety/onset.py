@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from trialkit.analyses.errors import ColumnNotFoundError
+from trialkit.analyses.columns import require_columns
 from trialkit.analyses.safety.events import AESet, SafetyPopulation, count_subjects
 
 __all__ = ["ONSET_WINDOWS", "derive_var_onset_window", "onset_table", "onset_by_term"]
@@ -34,10 +34,7 @@ def _onset_day(records: pl.DataFrame) -> pl.Expr:
 
 def derive_var_onset_window(records: pl.DataFrame, adex: pl.DataFrame) -> pl.DataFrame:
     """Add ONSETDY (onset study day), DOSEDY (most recent dose on or before it), DAYS and WINDOW."""
-    for col in ("USUBJID", "ASTDY"):
-        if col not in adex.columns:
-            raise ColumnNotFoundError(f"ADEX has no {col}: the onset-relative-to-dose table needs it",
-                                      f"add {col} to ADEX and re-run trialkit ingest")
+    require_columns(adex, ("USUBJID", "ASTDY"), dataset="ADEX", purpose="the onset-relative-to-dose table")
     doses = (adex.select("USUBJID", pl.col("ASTDY").cast(pl.Float64).alias("DOSEDY"))
              .drop_nulls().unique().sort("DOSEDY"))
     with_day = records.with_row_index("_i").with_columns(_onset_day(records).alias("ONSETDY"))

@@ -25,8 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from trialkit.analyses.errors import ColumnNotFoundError, DataError
+from trialkit.analyses.columns import require_columns
+from trialkit.analyses.errors import DataError
 from trialkit.analyses.multiplicity import holm
+from trialkit.analyses.survival.km import SURVIVAL_DATA_HINT
 
 __all__ = ["LOGRANK_SCHEMA", "TREND_SCHEMA", "LogrankResult", "TrendResult", "logrank_test", "pairwise_logrank", "trend_test", "holm"]
 
@@ -88,9 +90,8 @@ def _chisq_sf(x: float, df: int) -> float:
 
 def _survdiff(data: pl.DataFrame, groups: list[str], rho: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Observed, expected and variance matrix of survdiff for ``groups`` (one stratum)."""
-    for col in ("TRT01A", "AVAL", "CNSR"):
-        if col not in data.columns:
-            raise ColumnNotFoundError(f"the survival data have no {col}", "build them with derive_survival_data")
+    require_columns(data, ("TRT01A", "AVAL", "CNSR"), dataset="the survival data", purpose="the log-rank test",
+                    hint=SURVIVAL_DATA_HINT)
     sub = data.filter(pl.col("TRT01A").is_in(groups))
     time = sub["AVAL"].to_numpy().astype(float)
     event = (1 - sub["CNSR"].to_numpy()).astype(float)

@@ -33,7 +33,9 @@ import warnings
 import numpy as np
 import polars as pl
 
-from trialkit.analyses.errors import ColumnNotFoundError, DataError
+from trialkit.analyses.columns import require_columns
+from trialkit.analyses.errors import DataError
+from trialkit.analyses.survival.km import SURVIVAL_DATA_HINT
 
 __all__ = ["COX_COLUMNS", "cox_by_group", "cox_information"]
 
@@ -102,9 +104,8 @@ def _fit(x: np.ndarray, time: np.ndarray, event: np.ndarray, ties: str) -> np.nd
 def cox_by_group(data: pl.DataFrame, groups: list[str], reference: str, ties: str = "efron",
                  conf_level: float = 0.95) -> pl.DataFrame:
     """One row per non-reference arm: coef, se, hr, lower, upper, p (Wald), estimable, reason."""
-    for col in ("TRT01A", "AVAL", "CNSR"):
-        if col not in data.columns:
-            raise ColumnNotFoundError(f"the survival data have no {col}", "build them with derive_survival_data")
+    require_columns(data, ("TRT01A", "AVAL", "CNSR"), dataset="the survival data", purpose="the Cox model",
+                    hint=SURVIVAL_DATA_HINT)
     if reference not in groups:
         raise DataError(f"the reference arm {reference!r} is not among the analysed arms", "pick one of: " + ", ".join(groups))
     from scipy.special import ndtr, ndtri

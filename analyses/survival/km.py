@@ -37,7 +37,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import polars as pl
 
-from trialkit.analyses.errors import ColumnNotFoundError, NoDataError, UsageError
+from trialkit.analyses.columns import require_columns
+from trialkit.analyses.errors import NoDataError, UsageError
 
 __all__ = [
     "CONF_TYPES",
@@ -58,6 +59,8 @@ CONF_TYPES = ("log-log", "log", "plain")
 TIES = ("efron", "breslow")
 PARITY = {"r": {"conf_type": "log", "ties": "efron"}, "sas": {"conf_type": "log-log", "ties": "breslow"}}
 DEFAULTS = {"conf_type": "log-log", "ties": "efron"}
+#: what to do when a frame passed as "the survival data" lacks a column (a caller's mistake, not the user's data)
+SURVIVAL_DATA_HINT = "build them with derive_survival_data"
 _TOL = math.sqrt(np.finfo(float).eps)  # .Machine$double.eps^0.5, R's minmin tolerance
 
 KM_COLUMNS = ("arm", "time", "n_risk", "n_event", "n_censor", "survival", "std_err", "std_err_log", "lower", "upper")
@@ -106,7 +109,7 @@ def resolve_settings(parity: str | None, conf_type: str | None, ties: str | None
 # ------------------------------------------------------------------------ data
 def select_endpoint(adtte: pl.DataFrame, wanted: str | None) -> str:
     """The PARAMCD to analyse: ``wanted`` (case-insensitive), else the only one, else OS."""
-    _require(adtte, "ADTTE", ("PARAMCD",))
+    require_columns(adtte, ("PARAMCD",), dataset="ADTTE", purpose="the survival analysis")
     present = sorted(p for p in adtte["PARAMCD"].unique().to_list() if p is not None)
     if not present:
         raise NoDataError("ADTTE has no rows", "ingest a dataset with time-to-event rows")
@@ -126,8 +129,8 @@ def select_endpoint(adtte: pl.DataFrame, wanted: str | None) -> str:
 
 def derive_survival_data(adtte: pl.DataFrame, adsl: pl.DataFrame, paramcd: str, labels: list[str]) -> pl.DataFrame:
     """One row per subject of the endpoint in the given arms: USUBJID, TRT01A (from ADSL), AVAL, CNSR."""
-    _require(adtte, "ADTTE", ("USUBJID", "PARAMCD", "AVAL", "CNSR"))
-    _require(adsl, "ADSL", ("USUBJID", "TRT01A"))
+    require_columns(adtte, ("USUBJID", "PARAMCD", "AVAL", "CNSR"), dataset="ADTTE", purpose="the survival analysis")
+    require_columns(adsl, ("USUBJID", "TRT01A"), dataset="ADSL", purpose="the survival analysis")
     rows = adtte.filter(pl.col("PARAMCD") == paramcd).select("USUBJID", "AVAL", "CNSR")
     out = rows.join(adsl.select("USUBJID", "TRT01A"), on="USUBJID", how="inner")
     return (out.filter(pl.col("TRT01A").is_in(labels) & pl.col("AVAL").is_not_null() & pl.col("CNSR").is_not_null())
@@ -137,7 +140,7 @@ def derive_survival_data(adtte: pl.DataFrame, adsl: pl.DataFrame, paramcd: str, 
 
 def summarise_arms(data: pl.DataFrame, arms) -> pl.DataFrame:
     """arm, armcd, trt01an, n, events for each ``groups.Arm`` in dose order (n = 0 when absent)."""
-    _require(data, "the survival data", ("TRT01A", "CNSR"))
+    require_columns(data, ("TRT01A", "CNSR"), dataset="the survival data", purpose="the arm summary", hint=SURVIVAL_DATA_HINT)
     counts = data.group_by("TRT01A").agg(pl.len().alias("n"), (1 - pl.col("CNSR")).sum().alias("events"))
     lookup = {r["TRT01A"]: r for r in counts.iter_rows(named=True)}
     return pl.DataFrame(
@@ -153,12 +156,6 @@ def summarise_arms(data: pl.DataFrame, arms) -> pl.DataFrame:
 
 
 # -------------------------------------------------------------------------- KM
-def _require(df: pl.DataFrame, name: str, columns) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ColumnNotFoundError(f"{name} has no {', '.join(missing)}", "re-run trialkit ingest with a dataset that has them")
-
-
 def _z(conf_level: float) -> float:
     from scipy.special import ndtri
 
@@ -202,7 +199,8 @@ def _null_nonfinite(df: pl.DataFrame) -> pl.DataFrame:
 
 def km_table(data: pl.DataFrame, groups: list[str], conf_type: str = "log-log", conf_level: float = 0.95) -> pl.DataFrame:
     """The Kaplan-Meier table per arm (see the module docstring for the columns and their definitions)."""
-    _require(data, "the survival data", ("TRT01A", "AVAL", "CNSR"))
+    require_columns(data, ("TRT01A", "AVAL", "CNSR"), dataset="the survival data", purpose="the Kaplan-Meier table",
+                    hint=SURVIVAL_DATA_HINT)
     frames = []
     for g in groups:
         sub = data.filter(pl.col("TRT01A") == g)
