@@ -90,13 +90,15 @@ _SURVIVAL = (
     _table("survival", "km", "The Kaplan-Meier table per group, as R summary(survfit), with the confidence limits' type.",
            "arm:String time:Float64 n_risk:Int64 n_event:Int64 n_censor:Int64 survival:Float64 std_err:Float64 "
            "std_err_log:Float64 lower:Float64 upper:Float64 conf_type:String conf_level:Float64"),
-    _table("survival", "landmarks", "S(t) at each landmark time per group (carried forward beyond the last time).",
+    _table("survival", "landmarks", "S(t) at each landmark time per group (carried forward beyond the group's last "
+           "time, and then flagged extrapolated).",
            "arm:String time:Float64 n_risk:Int64 survival:Float64 std_err:Float64 lower:Float64 upper:Float64 "
-           "conf_type:String conf_level:Float64"),
+           "extrapolated:Boolean conf_type:String conf_level:Float64"),
     _table("survival", "medians", "Median survival per group with its confidence limits.",
            "arm:String median:Float64 lower:Float64 upper:Float64 conf_type:String conf_level:Float64"),
-    _table("survival", "rmst", "Restricted mean survival time up to tau per group (no rows without --rmst-tau).",
-           "arm:String tau:Float64 rmst:Float64 se:Float64"),
+    _table("survival", "rmst", "Restricted mean survival time up to tau per group (tau: --rmst-tau, else the smallest "
+           "of the groups' last observed times).",
+           "arm:String tau:Float64 rmst:Float64 se:Float64 extrapolated:Boolean"),
     _table("survival", "risk_table", "Numbers at risk, cumulative events and censorings at the figure's times.",
            "arm:String time:Float64 n_risk:Int64 cum_events:Int64 cum_censored:Int64"),
     _table("survival", "tests", "The G-rho (log-rank) test over all groups, as R survdiff.",
