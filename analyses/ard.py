@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import polars as pl
 
-from trialkit.analyses.errors import UsageError
+from trialkit.schemas.errors import UsageError
 from trialkit.analyses.formatting import format_cell
 from trialkit.schemas.ard import ARD_COLUMNS, polars_schema
 

@@ -25,7 +25,7 @@ from typing import Any, Mapping
 
 import polars as pl
 
-from trialkit.analyses.errors import UsageError
+from trialkit.schemas.errors import UsageError
 from trialkit.analyses.formatting import format_value
 
 __all__ = [

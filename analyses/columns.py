@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from trialkit.analyses.errors import ColumnNotFoundError
+from trialkit.schemas.errors import ColumnNotFoundError
 
 if TYPE_CHECKING:
     import polars as pl

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from trialkit.analyses.columns import require_columns
-from trialkit.analyses.errors import UsageError
+from trialkit.schemas.errors import UsageError
 
 __all__ = ["Arm", "arms_of", "select_arms"]
 

@@ -19,7 +19,7 @@ import polars as pl
 from trialkit.schemas.spec import DatasetSchema
 from trialkit.schemas.units import PARAMETERS, canonical_paramcd, normalize_unit
 
-from trialkit.analyses.errors import DataError
+from trialkit.schemas.errors import DataError
 
 __all__ = [
     "dataset_for_file",

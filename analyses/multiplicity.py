@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from trialkit.analyses.errors import UsageError
+from trialkit.schemas.errors import UsageError
 
 __all__ = ["ADJUSTMENTS", "adjust_p", "holm"]
 

@@ -27,7 +27,7 @@ import tomllib
 from dataclasses import dataclass
 from typing import Any
 
-from trialkit.analyses.errors import UsageError
+from trialkit.schemas.errors import UsageError
 
 __all__ = ["PLAN_STAGES", "PlannedAnalysis", "Plan", "parse_plan", "command_args"]
 

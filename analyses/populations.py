@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from trialkit.analyses.errors import ColumnNotFoundError, NoDataError, UsageError
+from trialkit.schemas.errors import ColumnNotFoundError, NoDataError, UsageError
 
 __all__ = ["DEFAULT_POPULATION", "Selection", "Subgroup", "parse_subgroup", "population_flags", "default_population",
            "select_subjects"]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 
-from trialkit.analyses.errors import UsageError
+from trialkit.schemas.errors import UsageError
 
 __all__ = ["DAYS_PER", "ROUND_STEPS", "parse_time", "parse_times", "time_label", "round_times_within"]
 

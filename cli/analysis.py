@@ -76,7 +76,7 @@ def analysis_name(stage: str, changed: Mapping[str, Any]) -> str:
 
 def resolve_analysis(workspace: Path, stage: str, explicit: str | None, changed: Mapping[str, Any]) -> AnalysisTarget:
     """The analysis a run writes: ``--name``, else derived from the changed options; primary when none changed."""
-    from trialkit.analyses.errors import UsageError
+    from trialkit.schemas.errors import UsageError
 
     from .workspace import read_manifest
 

@@ -139,7 +139,7 @@ def handles_errors(func: Callable) -> Callable:
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        from trialkit.analyses.errors import TrialkitError
+        from trialkit.schemas.errors import TrialkitError
 
         try:
             return func(*args, **kwargs)

@@ -43,7 +43,7 @@ def ingest(
     """
     import polars as pl
 
-    from trialkit.analyses.errors import UsageError
+    from trialkit.schemas.errors import UsageError
     from trialkit.analyses.ingest import DATASETS, dataset_for_file, prepare_dataset
     from trialkit.schemas.adam import schema_for
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trialkit.analyses.errors import InputOutputError, UsageError
+from trialkit.schemas.errors import InputOutputError, UsageError
 
 if TYPE_CHECKING:
     import polars as pl

@@ -113,7 +113,7 @@ def _with_table1(inputs, option: str):
     """``inputs`` with the --table1 variables, checked against ADSL (an unknown one is a usage error)."""
     from dataclasses import replace
 
-    from trialkit.analyses.errors import UsageError
+    from trialkit.schemas.errors import UsageError
     from trialkit.analyses.report.table1 import resolve_variables
 
     if inputs.adsl is None:
@@ -143,7 +143,7 @@ def _inside(target: Path, ws: Path) -> str | None:
 def _write_outside(target: Path, text: str) -> None:
     import tempfile
 
-    from trialkit.analyses.errors import InputOutputError
+    from trialkit.schemas.errors import InputOutputError
 
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
@@ -164,7 +164,7 @@ def _write_outside(target: Path, text: str) -> None:
 
 
 def _read_json(path: Path) -> dict | None:
-    from trialkit.analyses.errors import InputOutputError
+    from trialkit.schemas.errors import InputOutputError
 
     if not path.exists():
         return None
@@ -241,7 +241,7 @@ def _versions() -> tuple:
 def _timestamp() -> str | None:
     from datetime import datetime, timezone
 
-    from trialkit.analyses.errors import UsageError
+    from trialkit.schemas.errors import UsageError
 
     value = os.environ.get("SOURCE_DATE_EPOCH")
     if value is None or value == "":
@@ -257,7 +257,7 @@ def _read_inputs(ws: Path, stage, manifest: dict, claims_path: Path | None, titl
     from urllib.parse import quote
 
     from trialkit.analyses.claims import STAGES, evaluate_claims
-    from trialkit.analyses.errors import InputOutputError
+    from trialkit.schemas.errors import InputOutputError
     from trialkit.analyses.report.model import ReportInputs
 
     ingest = _read_json(ws / "ingest.json")
@@ -320,7 +320,7 @@ def _read_extra_analyses(ws: Path, manifest: dict) -> tuple:
 def _load_claims(path: Path):
     """Read a claims file and parse it (``analyses.claims.parse_claims``)."""
     from trialkit.analyses.claims import parse_claims
-    from trialkit.analyses.errors import UsageError
+    from trialkit.schemas.errors import UsageError
 
     try:
         text = path.read_text(encoding="utf-8")

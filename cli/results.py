@@ -35,7 +35,7 @@ def results(
     import polars as pl
 
     from trialkit.analyses.ard import filter_ard
-    from trialkit.analyses.errors import InputOutputError
+    from trialkit.schemas.errors import InputOutputError
     from trialkit.schemas.ard import ARD_FILE, check_ard
 
     ws = workspace_from(ctx, workspace)

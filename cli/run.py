@@ -35,7 +35,7 @@ def run(
 
     Example: trialkit run plan.toml --only survival-female
     """
-    from trialkit.analyses.errors import InputOutputError, UsageError
+    from trialkit.schemas.errors import InputOutputError, UsageError
     from trialkit.analyses.plan import command_args, parse_plan
 
     from .workspace import enable_read_cache
@@ -74,7 +74,7 @@ def _builtin_plan(ws: Path) -> Path:
     import json
     from importlib.resources import files
 
-    from trialkit.analyses.errors import UsageError
+    from trialkit.schemas.errors import UsageError
 
     ingest = ws / "ingest.json"
     try:
@@ -97,7 +97,7 @@ def _stage_commands():
 
 
 def _check_options(group, analysis, source: str) -> None:
-    from trialkit.analyses.errors import UsageError
+    from trialkit.schemas.errors import UsageError
 
     command = group.commands[analysis.stage]
     names = {p.name for p in command.params}

@@ -134,7 +134,7 @@ def _quarantined_orphans(ws, pl) -> int:
 
 
 def _figures(result, chosen) -> tuple[dict[str, bytes], list[str]]:
-    from trialkit.analyses.errors import NoDataError
+    from trialkit.schemas.errors import NoDataError
     from trialkit.analyses.figures import render
     from trialkit.analyses.safety.figures import dotplot_height, edish_plot, mdish_plot, teae_dotplot
 

@@ -19,7 +19,7 @@ def schema(
 
     Example: trialkit schema adlb --format json
     """
-    from trialkit.analyses.errors import UsageError
+    from trialkit.schemas.errors import UsageError
     from trialkit.schemas.adam import SCHEMAS, schema_for
     from trialkit.schemas.units import PARAMETERS
 

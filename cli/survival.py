@@ -98,7 +98,7 @@ def survival(
         landmarks = parse_times(times) if times else None
         tau = parse_time(rmst_tau, "--rmst-tau") if rmst_tau else None
         if tau is not None and tau <= 0:
-            from trialkit.analyses.errors import UsageError
+            from trialkit.schemas.errors import UsageError
 
             raise UsageError(f"--rmst-tau {rmst_tau} is not a positive time", "give the restriction time, e.g. --rmst-tau 730 or 2y")
         stage.set_analysis(target, options, selection.to_dict())
@@ -141,7 +141,7 @@ def _meta(target, selection, options):
 
 def _default_endpoint(adtte) -> str | None:
     """The endpoint trialkit analyses when none is named (None when it must be named)."""
-    from trialkit.analyses.errors import TrialkitError
+    from trialkit.schemas.errors import TrialkitError
     from trialkit.analyses.survival.km import select_endpoint
 
     try:
@@ -152,7 +152,7 @@ def _default_endpoint(adtte) -> str | None:
 
 def _check_reference(chosen, reference: str) -> None:
     """--reference must name one of the analysed groups (usage error listing them)."""
-    from trialkit.analyses.errors import UsageError
+    from trialkit.schemas.errors import UsageError
     from trialkit.analyses.groups import select_arms
 
     try:

@@ -23,7 +23,7 @@ def validate(ctx: typer.Context, format: TableOrJsonOpt = TableOrJson.table, wor
     """
     import polars as pl
 
-    from trialkit.analyses.errors import InputOutputError
+    from trialkit.schemas.errors import InputOutputError
     from trialkit.analyses.ingest import DATASETS
     from trialkit.analyses.validation import check_dataset, summarise_quarantine
     from trialkit.schemas.adam import schema_for
@@ -102,7 +102,7 @@ def _ingested_rows(ws) -> dict[str, int]:
 def _read_quarantine(ws, relpath: str):
     import polars as pl
 
-    from trialkit.analyses.errors import InputOutputError
+    from trialkit.schemas.errors import InputOutputError
 
     path = ws / relpath
     if not path.exists():

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trialkit.analyses.errors import InputOutputError, SchemaViolationError, UsageError
+from trialkit.schemas.errors import InputOutputError, SchemaViolationError, UsageError
 
 if TYPE_CHECKING:
     import polars as pl

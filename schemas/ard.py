@@ -88,7 +88,7 @@ def check_ard(df, source: str = ARD_FILE) -> None:
     Checks that the columns are exactly the declared ones, their types, the
     not-null columns and that no two rows share the key ``ARD_KEY``.
     """
-    from trialkit.analyses.errors import SchemaViolationError
+    from trialkit.schemas.errors import SchemaViolationError
     from trialkit.analyses.validation import check_dataset
 
     extra = [c for c in df.columns if c not in ARD_COLUMNS]

@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from trialkit.analyses.errors import NoDataError, UsageError
+from trialkit.schemas.errors import NoDataError, UsageError
 from trialkit.analyses.plan import command_args, parse_plan
 from trialkit.analyses.populations import parse_subgroup, population_flags, select_subjects
 from trialkit.cli.analysis import analysis_name

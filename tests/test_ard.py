@@ -24,7 +24,7 @@ import pytest
 from trialkit.analyses.ard import (EXCLUDED_TABLES, ORDERING, AnalysisMeta, ard_from_tables, biomarkers_ard,
                                    filter_ard, replace_analysis, safety_ard, survival_ard)
 from trialkit.analyses.biomarkers.pipeline import analyse_biomarkers
-from trialkit.analyses.errors import SchemaViolationError, UsageError
+from trialkit.schemas.errors import SchemaViolationError, UsageError
 from trialkit.analyses.groups import arms_of
 from trialkit.analyses.report.stages import _cell
 from trialkit.analyses.safety.pipeline import analyse_safety

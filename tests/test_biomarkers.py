@@ -330,7 +330,7 @@ def test_model_with_a_missing_group_visit_cell_says_why(no_warnings):
 
 
 def test_unknown_param_is_a_usage_error_listing_valid_ones(seed_workspace):
-    from trialkit.analyses.errors import UsageError
+    from trialkit.schemas.errors import UsageError
 
     adlb, adsl = (pl.read_parquet(seed_workspace / f"{d}.parquet") for d in ("adlb", "adsl"))
     with pytest.raises(UsageError, match=r"--param NOPE: no such PARAMCD") as e:

@@ -21,7 +21,7 @@ from trialkit.analyses.claims import (
     evaluate_claims,
     parse_claims,
 )
-from trialkit.analyses.errors import UsageError
+from trialkit.schemas.errors import UsageError
 
 SEED = Path(__file__).resolve().parents[1] / "fixtures" / "seed_trial"
 

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from trialkit.analyses.columns import require_columns, require_one_of
-from trialkit.analyses.errors import ColumnNotFoundError
+from trialkit.schemas.errors import ColumnNotFoundError
 from trialkit.analyses.groups import arms_of
 from trialkit.analyses.safety.events import safety_population
 from trialkit.analyses.survival.km import derive_survival_data

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from trialkit.analyses.biomarkers import derive as dv
-from trialkit.analyses.errors import ColumnNotFoundError, NoDataError
+from trialkit.schemas.errors import ColumnNotFoundError, NoDataError
 
 UNITS = {"TBIL": "umol/L", "INR": "ratio", "CREAT": "umol/L", "SODIUM": "mmol/L", "ALB": "g/L",
          "ASCITES": "grade", "HEPENC": "grade", "DIALYSIS": None}

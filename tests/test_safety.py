@@ -19,7 +19,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from trialkit.analyses.errors import ColumnNotFoundError, NoDataError, UsageError
+from trialkit.schemas.errors import ColumnNotFoundError, NoDataError, UsageError
 from trialkit.analyses.groups import arms_of
 from trialkit.analyses.safety.events import (
     derive_var_teae,

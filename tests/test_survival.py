@@ -24,7 +24,7 @@ import polars as pl
 import pytest
 from r_reference import same
 
-from trialkit.analyses.errors import DataError, UsageError
+from trialkit.schemas.errors import DataError, UsageError
 from trialkit.analyses.survival.km import (derive_survival_data, km_landmarks, km_medians, km_rmst, km_table,
                                         resolve_settings, risk_table, select_endpoint)
 from trialkit.analyses.timescale import parse_time, parse_times

@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 from r_reference import same
 
-from trialkit.analyses.errors import UsageError
+from trialkit.schemas.errors import UsageError
 from trialkit.analyses.survival.endpoint import endpoint_wording
 from trialkit.analyses.timescale import parse_times, round_times_within, time_label
 

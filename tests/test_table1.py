@@ -20,7 +20,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from trialkit.analyses.errors import NoDataError, UsageError
+from trialkit.schemas.errors import NoDataError, UsageError
 from trialkit.analyses.report.table1 import (ALL, DISPLAY_SCHEMA, LONG_SCHEMA, baseline_characteristics,
                                              default_variables, resolve_variables, table1_long)
 

@@ -7,7 +7,7 @@ import shutil
 import polars as pl
 import pytest
 
-from trialkit.analyses.errors import SchemaViolationError
+from trialkit.schemas.errors import SchemaViolationError
 from trialkit.cli.workspace import Stage
 
 

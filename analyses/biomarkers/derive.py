@@ -26,7 +26,7 @@ import polars as pl
 from trialkit.schemas.units import ALIASES, PARAMETERS
 
 from trialkit.analyses.columns import require_columns, require_one_of
-from trialkit.analyses.errors import DataError, NoDataError
+from trialkit.schemas.errors import DataError, NoDataError
 
 __all__ = [
     "DERIVATIONS",

@@ -18,7 +18,7 @@ from trialkit.analyses.biomarkers.summaries import (
     ADJUSTMENTS, BETWEEN_TESTS, TESTS, analysis_data, continuous_params, count_baselines,
     summarise_by_visit, test_between_groups, test_change_within,
 )
-from trialkit.analyses.errors import NoDataError, UsageError
+from trialkit.schemas.errors import NoDataError, UsageError
 from trialkit.analyses.groups import Arm
 from trialkit.analyses.biomarkers.longitudinal import FORMULA, INTERACTION_TEST, METHOD, fit_change_models
 

@@ -33,7 +33,7 @@ import numpy as np
 import polars as pl
 
 from trialkit.analyses.columns import require_columns, require_one_of
-from trialkit.analyses.errors import UsageError
+from trialkit.schemas.errors import UsageError
 from trialkit.analyses.groups import Arm
 from trialkit.analyses.multiplicity import ADJUSTMENTS, adjust_p
 

@@ -62,7 +62,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from trialkit.analyses.columns import require_columns
-from trialkit.analyses.errors import ColumnNotFoundError, NoDataError, UsageError
+from trialkit.schemas.errors import ColumnNotFoundError, NoDataError, UsageError
 from trialkit.analyses.groups import Arm
 
 __all__ = ["ALL", "KEY_LABS", "STANDARD_VARIABLES", "TOTAL", "LONG_SCHEMA", "DISPLAY_SCHEMA", "Table1",

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from trialkit.analyses.columns import require_columns
-from trialkit.analyses.errors import ColumnNotFoundError, NoDataError
+from trialkit.schemas.errors import ColumnNotFoundError, NoDataError
 from trialkit.analyses.groups import Arm
 
 __all__ = [

@@ -12,7 +12,7 @@ import math
 
 import polars as pl
 
-from trialkit.analyses.errors import NoDataError
+from trialkit.schemas.errors import NoDataError
 from trialkit.analyses.figures import SHAPES, palette_for, theme_journal
 from trialkit.analyses.safety.liver import HY_BILIRUBIN, HY_TRANSAMINASE, MDISH_BILIRUBIN, MDISH_TRANSAMINASE, QUADRANTS
 

@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import polars as pl
 
-from trialkit.analyses.errors import UsageError
+from trialkit.schemas.errors import UsageError
 from trialkit.analyses.safety.events import AESet, SafetyPopulation, count_subjects
 
 __all__ = [

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from trialkit.analyses.errors import UsageError
+from trialkit.schemas.errors import UsageError
 from trialkit.analyses.groups import Arm, select_arms
 from trialkit.analyses.safety.events import (
     MISSING,

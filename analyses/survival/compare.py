@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 
 from trialkit.analyses.columns import require_columns
-from trialkit.analyses.errors import DataError
+from trialkit.schemas.errors import DataError
 from trialkit.analyses.multiplicity import holm
 from trialkit.analyses.survival.km import SURVIVAL_DATA_HINT
 

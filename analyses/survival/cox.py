@@ -34,7 +34,7 @@ import numpy as np
 import polars as pl
 
 from trialkit.analyses.columns import require_columns
-from trialkit.analyses.errors import DataError
+from trialkit.schemas.errors import DataError
 from trialkit.analyses.survival.km import SURVIVAL_DATA_HINT
 
 __all__ = ["COX_COLUMNS", "cox_by_group", "cox_information"]

@@ -38,7 +38,7 @@ import numpy as np
 import polars as pl
 
 from trialkit.analyses.columns import require_columns
-from trialkit.analyses.errors import NoDataError, UsageError
+from trialkit.schemas.errors import NoDataError, UsageError
 
 __all__ = [
     "CONF_TYPES",

@@ -29,7 +29,7 @@ from typing import Sequence
 
 import polars as pl
 
-from trialkit.analyses.errors import NoDataError, UsageError
+from trialkit.schemas.errors import NoDataError, UsageError
 from trialkit.analyses.groups import Arm, select_arms
 from trialkit.analyses.survival.km import (RMST_SCHEMA, SurvivalSettings, derive_survival_data, km_landmarks, km_medians, km_rmst,
                                            km_table, risk_table, summarise_arms)

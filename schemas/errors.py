@@ -1,6 +1,8 @@
 """The one family of errors trialkit raises.
 
-The CLI catches ``TrialkitError`` once, prints ``Error: <message>`` and the
+It lives in ``schemas/``, the package everything else builds on, so that
+``schemas``, ``analyses`` and ``cli`` all import it and none of them reaches
+into another for it. The CLI catches ``TrialkitError`` once, prints ``Error: <message>`` and the
 hint, and exits with ``exit_code``: 1 for data problems, 2 for usage and I/O.
 """
 
