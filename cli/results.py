@@ -63,7 +63,8 @@ def _print_table(rows, total: int) -> None:
     """One table per analysis and source table; values in full precision, never cut."""
     import polars as pl
     from rich.markup import escape
-    from rich.table import Table
+
+    from .tables import Table, print_table
 
     out = stdout()
     if rows.height == 0:
@@ -84,18 +85,11 @@ def _print_table(rows, total: int) -> None:
         constant = [c for c in present if c not in ALWAYS and block[c].null_count() == 0 and block[c].n_unique() == 1]
         title += "".join(f"; {c} {first[c]}" for c in constant)
         shown = [c for c in present if c not in constant]
-        table = Table(title=escape(title), title_justify="left")
-        for c in shown:
-            numeric = c in ("stat", "stat_fmt")
-            header = HEADERS.get(c, c)
-            widest = max((len(v) for v in block[c].drop_nulls().to_list()), default=1)
-            keep = c in ALWAYS
-            # Numbers neither wrap nor shrink below their width; text folds rather than being cut off.
-            table.add_column(header, justify="right" if numeric else "left", overflow="fold",
-                             no_wrap=keep, min_width=max(widest, len(header)) if keep else None)
+        headers = [HEADERS.get(c, c) for c in shown]
+        table = Table(title, headers, labels=1, left=tuple(h for c, h in zip(shown, headers) if c not in ("stat", "stat_fmt")))
         for row in block.select(shown).iter_rows():
-            table.add_row(*("" if v is None else escape(v) for v in row))
-        out.print(table)
+            table.add_row(*("" if v is None else v for v in row))
+        print_table(out, table)
         notes = block.filter(pl.col("note").is_not_null()).select("group", "note").unique(maintain_order=True)
         for group, note in notes.iter_rows():
             out.print(f"[yellow]Note:[/] {escape((group + ': ') if group else '')}{escape(note)}")

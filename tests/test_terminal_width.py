@@ -84,7 +84,10 @@ def seed_outputs(seed_workspace, tmp_path_factory, run_cli):
     out = {(name, w): _run(run_cli, w, args) for name, args in commands.items() for w in (*WIDTHS, None)}
     for w in (*WIDTHS, None):
         out["ingest", w] = _run(run_cli, w, ["ingest", "--workspace", tmp_path_factory.mktemp("ingest") / "ws"])
-    files = {"survival": ws / "survival" / "survival.json", "biomarkers": ws / "biomarkers" / "biomarkers.json",
+    for w in (*WIDTHS, None):  # after the stages: their numbers are in the ARD
+        out["results", w] = _run(run_cli, w, ["results", "--workspace", ws, "--analysis", "survival"])
+    files = {"survival": ws / "survival" / "survival.json",
+             "biomarkers": ws / "analyses" / "biomarkers-cpscore-inr-ascites-cd4" / "biomarkers.json",
              "safety": ws / "safety" / "safety.json", "validate": ws / "validation.json", "ingest": ws / "ingest.json"}
     data = {k: json.loads(p.read_text()) for k, p in files.items()}
     data["units"] = json.loads(run_cli(["schema", "--units", "--format", "json"]).stdout)
@@ -114,7 +117,8 @@ def violations_output(tmp_path_factory, run_cli):
 
 # ------------------------------------------------------------------------------------------ every command
 @pytest.mark.parametrize("width", [*WIDTHS, None])
-@pytest.mark.parametrize("command", ["ingest", "validate", "schema", "units", "survival", "biomarkers", "safety"])
+@pytest.mark.parametrize("command", ["ingest", "validate", "schema", "units", "survival", "biomarkers", "safety",
+                                     "results"])
 def test_no_number_is_cut_at_any_width(seed_outputs, command, width):
     out, _ = seed_outputs
     assert_nothing_cut(out[command, width], width or 80)
