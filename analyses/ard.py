@@ -46,7 +46,6 @@ table holds, and so everything a report table shows, is in.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 

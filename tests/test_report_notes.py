@@ -37,7 +37,8 @@ def _build(source, tmp_path_factory, name, run_cli, args: dict[str, list[str]]) 
     ws = tmp_path_factory.mktemp(name) / "ws"
     shutil.copytree(source, ws)
     for stage in STAGES:
-        r = run_cli([stage, "-w", ws, "--format", "json", "--no-plot", *args.get(stage, [])])
+        # --name STAGE: these subsets stand as each stage's primary analysis, which the stage sections show
+        r = run_cli([stage, "-w", ws, "--format", "json", "--no-plot", "--name", stage, *args.get(stage, [])])
         assert r.exit_code == 0, f"trialkit {stage}: {r.stderr}"
     for fmt in ("html", "md"):
         r = run_cli(["report", "-w", ws, "--format", fmt])
@@ -50,14 +51,14 @@ def _build(source, tmp_path_factory, name, run_cli, args: dict[str, list[str]]) 
 def pilot(pilot_workspace, tmp_path_factory, run_cli):
     """The CDISC pilot: landmarks past follow-up, no Cox model, one biomarker, liver tests, no ADEX."""
     return _build(pilot_workspace, tmp_path_factory, "notes-pilot", run_cli,
-                  {"survival": ["--times", "6m,2y", "--no-cox"], "biomarkers": ["--param", "ALT"]})
+                  {"survival": ["--times", "6m,2y", "--extrapolate", "--no-cox"], "biomarkers": ["--param", "ALT"]})
 
 
 @pytest.fixture(scope="module")
 def seed(seed_workspace, tmp_path_factory, run_cli):
     """The built-in trial with one group (no comparison) and --min-percent (hidden incidence rows)."""
     return _build(seed_workspace, tmp_path_factory, "notes-seed", run_cli,
-                  {"survival": ["--arm", "low", "--times", "1y,10y"],
+                  {"survival": ["--arm", "low", "--times", "1y,10y", "--extrapolate"],
                    "biomarkers": ["--param", "ALB", "--arm", "low", "--arm", "high"],
                    "safety": ["--arm", "low", "--min-percent", "20"]})
 
@@ -103,7 +104,7 @@ def test_every_note_each_stage_records_is_in_the_markdown_under_its_heading(name
 @pytest.mark.realdata
 def test_landmark_past_follow_up_stands_under_the_kaplan_meier_table(pilot):
     km = _table_block(pilot["html"], "Kaplan-Meier estimates by group.")
-    (landmark,) = [n for n in pilot["json"]["survival"]["notes"] if "after the last follow-up" in n]
+    (landmark,) = [n for n in pilot["json"]["survival"]["notes"] if "is extrapolated" in n]
     assert html.escape(landmark) in km
 
 
@@ -187,7 +188,7 @@ def test_notes_of_a_section_without_a_table_are_listed_not_dropped():
 
 
 def test_the_first_table_keeps_its_own_notes_first_then_those_no_table_took():
-    landmark = "landmark 2y is after the last follow-up (198 days): S(t) is carried forward"
+    landmark = "S(2y) is extrapolated for Placebo: 2y (730.5 days) is after their last observed time"
     j = KM | {"cox": [], "notes": ["Cox model not fitted (--no-cox)", landmark]}
     km = _table_block(render_html(_inputs(j), "0"), "Kaplan-Meier estimates by group.")
     assert 0 < km.index(f"Note: {landmark}") < km.index("Note: Cox model not fitted (--no-cox)")

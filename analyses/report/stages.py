@@ -99,7 +99,7 @@ def _arm_ids(labels: list[str]) -> dict[str, str]:
 #: shown, goes under the section's first table. No note is ever dropped.
 NOTE_ROUTES: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "survival": (("cox", ("Cox: ", "Cox model")),
-                 ("km", ("after the last follow-up", "is left out", "one group"))),
+                 ("km", ("after the last follow-up", "is extrapolated", "RMST", "is left out", "one group"))),
     "biomarkers": (("figures", ("figure ",)),
                    ("models", ("model",)),
                    ("change", ("adjusted for multiplicity", "no ADLB records", "without baseline", "BASE"))),

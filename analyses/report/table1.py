@@ -62,6 +62,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from trialkit.analyses.columns import require_columns
+from trialkit.analyses.formatting import format_number
 from trialkit.schemas.errors import ColumnNotFoundError, NoDataError, UsageError
 from trialkit.analyses.groups import Arm
 

@@ -49,6 +49,18 @@ CASES: list[Case] = [
     Case("biomarkers (built-in trial)", ("{trialkit}", "biomarkers", "-w", "{seed}")),
     Case("biomarkers --no-plot (built-in trial)", ("{trialkit}", "biomarkers", "-w", "{seed}", "--no-plot")),
     Case("biomarkers (CDISC pilot)", ("{trialkit}", "biomarkers", "-w", "{pilot_ws}"), needs_pilot=True),
+    # issue 9: an analysis plan of six analyses of the CDISC pilot (docs/examples/cdiscpilot01-plan.toml) in one
+    # process, against the same six stage commands run one by one (each re-reads, re-checks and re-imports)
+    Case("run: plan of six analyses (CDISC pilot)",
+         ("{trialkit}", "run", "{root}/docs/examples/cdiscpilot01-plan.toml", "-w", "{pilot_ws}"), needs_pilot=True,
+         versus=("sh", "-c", "set -e; T='{trialkit}'; W='{pilot_ws}'; "
+                 "$T safety --sort frequency -w $W >/dev/null; "
+                 "$T safety --name safety-female --subgroup SEX=F --sort frequency --no-plot -w $W >/dev/null; "
+                 "$T survival -w $W >/dev/null; "
+                 "$T survival --name survival-high-vs-placebo --arm high --arm placebo --parity r -w $W >/dev/null; "
+                 "$T survival --name survival-over-80 --subgroup 'AGEGR1=>80' --no-plot -w $W >/dev/null; "
+                 "$T survival --name survival-efficacy --population EFFFL --no-plot -w $W >/dev/null"),
+         target_vs=1.0),
     # issue 6: after the three stages above have written their outputs
     Case("report (built-in trial)", ("{trialkit}", "report", "-w", "{seed}")),
     Case("report --format md (built-in trial)", ("{trialkit}", "report", "-w", "{seed}", "--format", "md")),
