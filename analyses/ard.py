@@ -27,7 +27,7 @@ columns are mapped by name:
   ``trt01an``) are dropped: the labels identify the row;
 - booleans are statistics with value 0 or 1 (``estimable``, ``converged``);
   NaN becomes null, and so does an infinite value (an unbounded confidence
-  limit), whose ``stat_fmt`` says ``inf``.
+  limit), whose ``stat_fmt`` says ``Inf``.
 
 ``stat_fmt`` is the value as the report prints a cell (``report/stages.py``
 ``_cell``): p-values (``p``, ``p_*``, ``*_p``) to 4 decimals or ``<0.0001``,
@@ -247,7 +247,7 @@ def ard_from_tables(tables: Mapping[str, pl.DataFrame | None], *, analysis: str,
         return empty_ard()
     rows = pl.concat(parts, how="vertical_relaxed")
     out = _with_stat_fmt(rows).with_columns(
-        pl.when(pl.col("stat").is_finite()).then(pl.col("stat")).alias("stat"),  # inf: null, stat_fmt says inf
+        pl.when(pl.col("stat").is_finite()).then(pl.col("stat")).alias("stat"),  # inf: null, stat_fmt says Inf
         pl.lit(analysis, pl.String).alias("analysis"),
         pl.lit(stage, pl.String).alias("stage"),
         pl.lit(population, pl.String).alias("population"),

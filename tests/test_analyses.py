@@ -228,10 +228,13 @@ def test_a_claim_can_read_a_named_analysis(planned_seed, tmp_path, run_cli):
                       '\n[[claims]]\nid = "y"\ntext = "Three arms"\n\n  [[claims.checks]]\n  stage = "survival"\n'
                       '  key = "logrank"\n  field = "df"\n  compare = "equal"\n  value = 2\n'
                       '\n[[claims]]\nid = "z"\ntext = "Missing"\n\n  [[claims.checks]]\n  stage = "survival"\n'
-                      '  analysis = "nope"\n  key = "logrank"\n  field = "df"\n  compare = "equal"\n  value = 2\n')
+                      '  analysis = "nope"\n  key = "logrank"\n  field = "df"\n  compare = "equal"\n  value = 2\n'
+                      '\n[[claims]]\nid = "ard"\ntext = "From the ARD"\n\n  [[claims.checks]]\n  stage = "survival"\n'
+                      '  analysis = "os-subset"\n  table = "ard"\n  where = { table = "tests", stat_name = "df" }\n'
+                      '  field = "stat"\n  compare = "equal"\n  value = 1\n')
     result = run_cli(["report", "--claims", claims, "--workspace", ws])
     assert result.exit_code == 0, result.stderr
-    assert "Claims: 2 reproduced, 0 not reproduced, 1 not evaluable" in result.stdout
+    assert "Claims: 3 reproduced, 0 not reproduced, 1 not evaluable" in result.stdout
 
 
 # ------------------------------------------------------------------ the CDISC pilot

@@ -197,7 +197,7 @@ def test_every_numeric_cell_of_every_kept_table_is_one_ard_row(seed, stage):
 def test_stat_fmt_is_what_the_report_prints_for_every_value(seed):
     ard = pl.concat([seed[s][1] for s in seed])
     for name, value, text in ard.select("stat_name", "stat", "stat_fmt").iter_rows():
-        assert (text if text is not None else "–") == _cell(name, value), (name, value)
+        assert (text if text is not None else "NA") == _cell(name, value), (name, value)
 
 
 def test_the_stage_ards_pass_the_ard_schema_check(seed):
@@ -355,4 +355,4 @@ def test_an_infinite_value_is_a_null_stat_with_inf_in_stat_fmt_and_passes_the_ch
     result = run_cli(["results", "-w", tmp_path, "--format", "json"])
     assert result.exit_code == 0, result.stderr
     [record] = json.loads(result.stdout)
-    assert (record["stat"], record["stat_fmt"], record["group2_level"]) == (None, "inf", "A")
+    assert (record["stat"], record["stat_fmt"], record["group2_level"]) == (None, "Inf", "A")

@@ -193,7 +193,7 @@ def test_missing_values_get_a_missing_row_counted_against_the_group():
     assert _value(table.long, "WEIGHTBL", "A", "sd") is None  # one value has no SD
     by = {(r["variable"], r["row"], r["group"]): r["value"] for r in table.display.iter_rows(named=True)}
     assert by[("SEX", "Missing", "B")] == "0 (0.0%)"
-    assert by[("WEIGHTBL", "Mean (SD)", "A")] == "60.00 (–)"
+    assert by[("WEIGHTBL", "Mean (SD)", "A")] == "60.00 (NA)"
     assert by[("WEIGHTBL", "Min, Max", "Total")] == "60.0, 80.0"
 
 

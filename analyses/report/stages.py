@@ -208,6 +208,14 @@ def _median_text(m: Mapping[str, Any]) -> str:
     return format_median(m.get("median"), m.get("lower"), m.get("upper"), DECIMALS["time"])
 
 
+def _population(j: Mapping[str, Any]) -> str:
+    """Which subjects the stage's primary analysis used (from its JSON ``analysis``), or nothing when unrecorded."""
+    a = j.get("analysis") or {}
+    if not a.get("description"):
+        return ""
+    return f'<p class="sans" style="font-size:8.5pt">Analysis population: {esc(a["description"])}.</p>'
+
+
 def survival_section(inputs: ReportInputs, num: Numbering) -> str:
     stage = inputs.stage("survival")
     if stage is None:
@@ -220,7 +228,8 @@ def survival_section(inputs: ReportInputs, num: Numbering) -> str:
     level = settings.get("conf_level", 0.95)
     ci = f"{format_number(100 * float(level), 0)}% CI" if isinstance(level, (int, float)) else "CI"
     endpoint = f"<code>{esc(j.get('endpoint', '?'))}</code>" + (f" ({esc(j['param'])})" if j.get("param") else "")
-    parts = [f"<p>Endpoint {endpoint}; Kaplan-Meier estimates by group"
+    parts = [_population(j)]
+    parts += [f"<p>Endpoint {endpoint}; Kaplan-Meier estimates by group"
              + (f" with {esc(settings.get('conf_type'))} confidence limits ({esc(ci)})" if settings.get("conf_type") else "")
              + ".</p>", _absent("survival", absent)]
     wording = endpoint_wording(j.get("endpoint"), j.get("param"))
@@ -328,7 +337,7 @@ def biomarkers_section(inputs: ReportInputs, num: Numbering) -> str:
     j = stage.json
     absent = [k for k in ("summaries", "within", "between", "models", "settings") if k not in j]
     settings = j.get("settings") or {}
-    parts = [_absent("biomarkers", absent)]
+    parts = [_population(j), _absent("biomarkers", absent)]
     recorded = _PlacedNotes("biomarkers", stage_notes("biomarkers", j))
     info = _param_info(inputs, j.get("summaries") or [])
     pooled = [w for w in j.get("within") or [] if w.get("arm") == "All"]
@@ -522,7 +531,7 @@ def safety_section(inputs: ReportInputs, num: Numbering) -> str:
         return section("safety", "Safety", _missing_stage("safety", inputs), num)
     j = stage.json
     absent = [k for k in ("population", "overview", "incidence", "fisher", "hys_law", "definitions") if k not in j]
-    parts = [_absent("safety", absent)]
+    parts = [_population(j), _absent("safety", absent)]
     recorded = _PlacedNotes("safety", stage_notes("safety", j))
     pop = j.get("population") or []
     arms = [p.get("arm") for p in pop]
