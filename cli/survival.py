@@ -117,7 +117,8 @@ def survival(
         for table, frame in res.tables().items():
             stage.write_output("survival", table, frame, folder=target.folder)
         if plot:
-            _write_figure(stage, res, [a.label for a in trial_arms], target)
+            _write_figure(stage, res, [a.label for a in trial_arms], target,
+                          None if target.primary else f"Analysis {target.name}: {selection.description}")
         elif stage.same_as_recorded():
             for fig in FIGURES:
                 stage.keep(target.path(fig))
@@ -161,7 +162,7 @@ def _check_reference(chosen, reference: str) -> None:
         raise UsageError(exc.message.replace("--arm", "--reference", 1) + " among the analysed groups", exc.hint) from exc
 
 
-def _write_figure(stage, res, style_order: list[str], target) -> None:
+def _write_figure(stage, res, style_order: list[str], target, title: str | None = None) -> None:
     from trialkit.analyses.formatting import format_p_statement
     from trialkit.analyses.survival.figure import render_km_figure
 
@@ -172,7 +173,8 @@ def _write_figure(stage, res, style_order: list[str], target) -> None:
         p_label = f"{test} {format_p_statement(lr.p)}"
     s = res.settings
     figure = render_km_figure(res.km, res.arms, res.risk_table, res.axis, p_label=p_label, bands=len(res.groups) <= 2,
-                              y_label=res.wording.y_label, conf_label=f"{s.conf_level:.0%} CI ({s.conf_type})", style_order=style_order)
+                              y_label=res.wording.y_label, conf_label=f"{s.conf_level:.0%} CI ({s.conf_type})", style_order=style_order,
+                              title=title)
     stage.write_bytes(target.path("km.png"), figure["png"])
     stage.write_bytes(target.path("km.svg"), figure["svg"])
 

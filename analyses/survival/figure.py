@@ -90,8 +90,10 @@ def _styles(labels: list[str], style_order: list[str] | None) -> tuple[dict[str,
 
 def km_plot(km: pl.DataFrame, arms: pl.DataFrame, axis: TimeAxis, *, p_label: str | None = None,
             bands: bool = False, y_label: str = "Survival probability", conf_label: str | None = None,
-            style_order: list[str] | None = None):
+            style_order: list[str] | None = None, title: str | None = None):
     """The plotnine panel: steps per arm, + at censorings, optional CI bands, p-value, legend "Arm (n=N)".
+
+    ``title`` names the analysis over the figure (e.g. a subgroup's), so the figure cannot be taken for another.
 
     ``style_order`` (the trial's arms in dose order) fixes each arm's colour and line type across figures.
     """
@@ -125,10 +127,11 @@ def km_plot(km: pl.DataFrame, arms: pl.DataFrame, axis: TimeAxis, *, p_label: st
     p += scale_x_continuous(limits=(0, xmax), breaks=breaks, labels=[f"{b:g}" for b in breaks], expand=(0.01, 0))
     p += scale_y_continuous(limits=(0, 1), breaks=[0, 0.25, 0.5, 0.75, 1.0],
                             labels=["0%", "25%", "50%", "75%", "100%"], expand=(0.02, 0))
-    p += labs(x=f"Time ({axis.unit})", y=y_label)
+    p += labs(x=f"Time ({axis.unit})", y=y_label, **({"title": title} if title else {}))
     p += guides(colour=guide_legend(nrow=1 if len(labels) <= 3 else 2), linetype=guide_legend())
     p += theme_journal(9) + theme(legend_title=element_blank(), legend_key_width=26, legend_text=element_text(size=8.5),
-                                  panel_grid_major=element_blank(), axis_ticks_length=3)
+                                  panel_grid_major=element_blank(), axis_ticks_length=3,
+                                  plot_title=element_text(size=8.5, ha="left"))
     return p
 
 
