@@ -1,4 +1,4 @@
-"""``trialkit report``: a self-contained HTML report (or a Markdown summary) that checks the paper's claims."""
+"""``trialkit report``: a self-contained HTML report (or a Markdown summary), with a check of published claims when a claims file is given."""
 
 from __future__ import annotations
 
