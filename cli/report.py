@@ -277,7 +277,8 @@ def _read_inputs(ws: Path, stage, manifest: dict, claims_path: Path | None, titl
     if claims_file is not None and claims_path == _builtin_claims():
         claims_file = type(claims_file)("built-in seed trial claims (fixtures/seed_trial/claims.toml)",
                                         claims_file.title, claims_file.reference, claims_file.claims)
-    analyses = _with_ard_rows(ws, {k: v.data for k, v in stages.items()} | {a.name: a.output.data for a in extra})
+    ard = _read_ard(ws)
+    analyses = _with_ard_rows(ard, {k: v.data for k, v in stages.items()} | {a.name: a.output.data for a in extra})
     results = evaluate_claims(claims_file, analyses) if claims_file else None
     note = "" if claims_file else (
         "No claims file was given (--claims FILE) and the workspace does not hold the built-in trial, so no claim is "
@@ -296,13 +297,11 @@ def _read_inputs(ws: Path, stage, manifest: dict, claims_path: Path | None, titl
         synthetic=synthetic, ingest=ingest, manifest=manifest, validation=_read_json(ws / "validation.json"),
         sources=_sources(ws, ingest), adsl=adsl, adlb=adlb, stages=stages, claims=claims_file,
         claim_results=results, claims_note=note, versions=_versions(), timestamp=_timestamp(),
-        workspace_arg=str(ws), figure_links=links, extra_analyses=extra)
+        workspace_arg=str(ws), figure_links=links, extra_analyses=extra, ard=ard)
 
 
-def _with_ard_rows(ws: Path, analyses: dict) -> dict:
-    """Each analysis' results with its rows of the workspace's ARD as one more table, ``ard``, for claims."""
-    from dataclasses import replace
-
+def _read_ard(ws: Path):
+    """The workspace's ard.parquet, checked against its declaration; None when no analysis has written it."""
     import polars as pl
 
     from trialkit.schemas.ard import ARD_FILE, check_ard
@@ -310,12 +309,21 @@ def _with_ard_rows(ws: Path, analyses: dict) -> dict:
 
     path = ws / ARD_FILE
     if not path.exists():
-        return analyses
+        return None
     try:
         ard = pl.read_parquet(path)
     except Exception as exc:  # polars raises several kinds for a broken file
         raise InputOutputError(f"{path} cannot be read as Parquet ({exc})", "re-run the analyses (trialkit run PLAN)") from exc
     check_ard(ard, str(path))
+    return ard
+
+
+def _with_ard_rows(ard, analyses: dict) -> dict:
+    """Each analysis' results with its rows of the workspace's ARD as one more table, ``ard``, for claims."""
+    from dataclasses import replace
+
+    if ard is None:
+        return analyses
     by_name = {name: rows for (name,), rows in ard.group_by(["analysis"], maintain_order=True)}
     return {name: replace(data, tables={**data.tables, "ard": by_name[name]}) if name in by_name else data
             for name, data in analyses.items()}

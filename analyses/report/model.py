@@ -88,6 +88,8 @@ class ReportInputs:
     figure_links: Mapping[str, str] = field(default_factory=dict)  # workspace relpath -> link from the report
     #: analyses other than the stages' primary ones, in name order
     extra_analyses: tuple[AnalysisOutput, ...] = ()
+    #: the workspace's Analysis Results Dataset (ard.parquet), checked against schemas/ard.py; None when absent
+    ard: pl.DataFrame | None = None
 
     def stage(self, name: str) -> StageOutput | None:
         return self.stages.get(name)
