@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-__all__ = ["AnalysisTarget", "analysis_name", "resolve_analysis", "inherit_options", "given_on_command_line"]
+__all__ = ["AnalysisTarget", "analysis_name", "resolve_analysis", "inherit_options", "given_on_command_line",
+           "refuse_other_analysis_under_name"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 STAGES = ("biomarkers", "survival", "safety")
@@ -130,3 +131,36 @@ def inherit_options(ctx, workspace: Path, name: str, current: Mapping[str, Any],
             out[key] = recorded[key]
             inherited.append(key)
     return out, inherited
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value] or None
+    return value
+
+
+def refuse_other_analysis_under_name(workspace: Path, name: str, options: Mapping[str, Any],
+                                     identity: tuple[str, ...]) -> None:
+    """``--name NAME`` of an existing analysis must not change what it analyses or how (a misleading name otherwise).
+
+    ``identity``: the options that define the analysis (population, subgroup, arms, endpoint, method).
+    """
+    from trialkit.schemas.errors import UsageError
+
+    recorded = recorded_options(workspace, name)
+    if recorded is None:
+        return
+    differ = [k for k in identity if _norm(recorded.get(k)) != _norm(options.get(k))]
+    if differ:
+        def shown(source: Mapping[str, Any]) -> str:
+            parts = []
+            for k in differ:
+                v = source.get(k)
+                flag = f"--{k.replace('_', '-')}"
+                if v is None or v == []:
+                    parts.append(f"no {flag}")
+                else:
+                    parts.append(f"{flag} " + (" ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)))
+            return ", ".join(parts)
+        raise UsageError(f"--name {name}: that analysis was run with {shown(recorded)}, this run has {shown(options)}",
+                         f"give the same options to re-run {name}, or choose another --name for this analysis")

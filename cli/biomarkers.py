@@ -53,7 +53,7 @@ def biomarkers(
     from trialkit.analyses.groups import arms_of, select_arms
     from trialkit.analyses.populations import parse_subgroup, select_subjects
 
-    from .analysis import resolve_analysis
+    from .analysis import refuse_other_analysis_under_name, resolve_analysis
     from .workspace import Stage, read_manifest
 
     subgroups = [parse_subgroup(s) for s in subgroup or []]
@@ -68,6 +68,9 @@ def biomarkers(
         target = resolve_analysis(ws, "biomarkers", name, {k: v for k, v in changed.items() if v})
         options = {"param": param or None, "arm": arm or None, "derive": derive, "test": test.value,
                    "adjust": adjust.value, "population": population, "subgroup": subgroup or None, "name": name}
+        if name is not None:
+            refuse_other_analysis_under_name(ws, target.name, options, ("param", "arm", "derive", "test", "adjust",
+                                                                       "population", "subgroup"))
         stage.set_analysis(target, options, selection.to_dict())
         chosen = select_arms(arms_of(adsl), arm)
         res = analyse_biomarkers(adlb, subjects, chosen, params=param, derive=parse_derive(derive, adlb),

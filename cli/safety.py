@@ -63,7 +63,7 @@ def safety(
     from trialkit.analyses.populations import parse_subgroup, select_subjects
     from trialkit.analyses.safety.pipeline import analyse_safety, choose_reference, safety_json
 
-    from .analysis import inherit_options, resolve_analysis
+    from .analysis import inherit_options, refuse_other_analysis_under_name, resolve_analysis
     from .workspace import Stage, read_manifest
 
     subgroups = [parse_subgroup(s) for s in subgroup or []]
@@ -80,6 +80,8 @@ def safety(
         target = resolve_analysis(ws, "safety", name, {k: v for k, v in changed.items() if v})
         options = {"arm": list(arm or []), "reference": reference, "sort": sort.value, "min_percent": min_percent,
                    "population": population, "subgroup": subgroup or None, "name": name}
+        if name is not None:
+            refuse_other_analysis_under_name(ws, target.name, options, ("arm", "reference", "population", "subgroup"))
         options, inherited = inherit_options(ctx, ws, target.name, options, ("sort", "min_percent"))
         stage.set_analysis(target, options, selection.to_dict())
         rerun = ([f"re-run of analysis {target.name} with its recorded "

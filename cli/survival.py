@@ -68,7 +68,7 @@ def survival(
     from trialkit.analyses.survival.pipeline import analyse_survival, results_json
     from trialkit.analyses.timescale import parse_time, parse_times
 
-    from .analysis import inherit_options, resolve_analysis
+    from .analysis import inherit_options, refuse_other_analysis_under_name, resolve_analysis
     from .workspace import Stage
 
     subgroups = [parse_subgroup(s) for s in subgroup or []]
@@ -91,6 +91,10 @@ def survival(
                    "ties": ties.value if ties else None, "parity": parity.value if parity else None, "rho": rho,
                    "rmst_tau": rmst_tau, "extrapolate": extrapolate, "cox": cox, "population": population,
                    "subgroup": subgroup or None, "name": name}
+        if name is not None:
+            refuse_other_analysis_under_name(ws, target.name, options, (
+                "endpoint", "arm", "reference", "conf_type", "conf_level", "ties", "parity", "rho", "cox", "population",
+                "subgroup"))
         options, inherited = inherit_options(ctx, ws, target.name, options, ("times", "rmst_tau", "extrapolate"))
         times, rmst_tau = options["times"], options["rmst_tau"]
         settings = resolve_settings(parity.value if parity else None, conf_type.value if conf_type else None,

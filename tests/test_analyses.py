@@ -210,6 +210,15 @@ def test_a_name_taken_by_another_stage_is_refused(seed_workspace, tmp_path, run_
     assert result.exit_code == 2 and "already exists" in result.stderr and "safety analysis" in result.stderr
 
 
+def test_a_named_analysis_cannot_be_rerun_on_other_subjects_under_its_name(seed_workspace, tmp_path, run_cli):
+    ws = _copy(seed_workspace, tmp_path)
+    assert run_cli(["survival", "--name", "women", "--subgroup", "SEX=F", "--no-plot", "--workspace", ws]).exit_code == 0
+    result = run_cli(["survival", "--name", "women", "--no-plot", "--workspace", ws])
+    assert result.exit_code == 2
+    assert "--name women: that analysis was run with --subgroup SEX=F, this run has no --subgroup" in result.stderr
+    assert run_cli(["survival", "--name", "women", "--subgroup", "SEX=F", "--no-plot", "--workspace", ws]).exit_code == 0
+
+
 def test_population_and_subgroup_are_stated_in_the_json(seed_workspace, tmp_path, run_cli):
     ws = _copy(seed_workspace, tmp_path)
     result = run_cli(["survival", "--subgroup", "SEX=F", "--no-plot", "--format", "json", "--workspace", ws])
