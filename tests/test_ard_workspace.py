@@ -87,10 +87,11 @@ def test_an_analysis_rerun_replaces_only_its_own_ard_rows(pilot_plan_ws, tmp_pat
     ws = tmp_path / "ws"
     shutil.copytree(pilot_plan_ws, ws)
     before = pl.read_parquet(ws / "ard.parquet")
-    assert run_cli(["survival", "--name", "survival-over-80", "--subgroup", "AGEGR1=>80", "--no-plot", "--no-cox",
+    assert run_cli(["survival", "--name", "survival-over-80", "--subgroup", "AGEGR1=>80", "--no-plot", "--rmst-tau", "90",
                     "--workspace", ws]).exit_code == 0
     after = pl.read_parquet(ws / "ard.parquet")
     others = pl.col("analysis") != "survival-over-80"
     assert after.filter(others).equals(before.filter(others))
-    assert after.filter(~others & (pl.col("table") == "cox")).height == 0
-    assert before.filter(~others & (pl.col("table") == "cox")).height > 0
+    rmst = (pl.col("table") == "rmst") & (pl.col("stat_name") == "rmst")
+    assert after.filter(~others & rmst)["keys"].to_list() != before.filter(~others & rmst)["keys"].to_list()
+    assert all("tau=90" in k for k in after.filter(~others & rmst)["keys"].to_list())
