@@ -78,18 +78,23 @@ def _fixed(x: float, decimals: int) -> str:
     return f"{d:.{decimals}f}"
 
 
-def format_number(x: Any, decimals: int) -> str:
-    """A number to ``decimals`` places (ints as they are; NA when missing; infinities as Inf / -Inf)."""
+def _as_is(x: Any) -> str | None:
+    """The text of a value that is printed the same whatever the rule: NA, true/false, an int, Inf/-Inf; else None."""
     if is_missing(x):
         return MISSING
     if isinstance(x, bool):
         return str(x).lower()
     if isinstance(x, int):
         return str(x)
-    x = float(x)
-    if math.isinf(x):
+    if isinstance(x, float) and math.isinf(x):
         return "Inf" if x > 0 else "-Inf"
-    return _fixed(x, decimals)
+    return None
+
+
+def format_number(x: Any, decimals: int) -> str:
+    """A number to ``decimals`` places (ints as they are; NA when missing; infinities as Inf / -Inf)."""
+    text = _as_is(x)
+    return text if text is not None else _fixed(float(x), decimals)
 
 
 def format_p(p: Any) -> str:
@@ -145,19 +150,13 @@ def decimals_for(values: Iterable[Any], significant: int = 3, most: int = 3) -> 
 
 def format_value(x: Any) -> str:
     """A value quoted as it is: integers plainly, other numbers to 6 significant digits, never in e-notation."""
-    if is_missing(x):
-        return MISSING
-    if isinstance(x, bool):
-        return str(x).lower()
-    if isinstance(x, int):
-        return str(x)
+    text = _as_is(x)
+    if text is not None:
+        return text
     if isinstance(x, float):
-        if math.isinf(x):
-            return "Inf" if x > 0 else "-Inf"
         if x.is_integer() and abs(x) < 1e15:
             return str(int(x))
-        text = format(Decimal(f"{x:.6g}"), "f")
-        return text
+        return format(Decimal(f"{x:.6g}"), "f")
     return str(x)
 
 

@@ -75,8 +75,10 @@ def report(
         inputs = _read_inputs(ws, stage, read_manifest(ws), claims, title, target)
         if table1 is not None:
             inputs = _with_table1(inputs, table1)
+        inputs = _with_table1_computed(inputs)
         text = _render(inputs, format, trialkit_version())
-        _write_table1_ard(stage, inputs)
+        if inputs.table1 is not None:
+            _write_table1_ard(stage, inputs.table1)
         rel = _inside(target, ws)
         if rel is not None:
             stage.write_text(rel, text)
@@ -94,19 +96,25 @@ def report(
         raise typer.Exit(1)
 
 
-def _write_table1_ard(stage, inputs) -> None:
-    """Table 1's numbers into the workspace's ARD, as analysis "table1" (the report shows them)."""
-    if inputs.adsl is None or "TRT01A" not in inputs.adsl.columns:
-        return
-    from trialkit.analyses.ard import AnalysisMeta, table1_ard
-    from trialkit.analyses.report.table1 import table1_long
+def _with_table1_computed(inputs):
+    """``inputs`` with Table 1 computed once, for the report and the ARD (None without ADSL or its TRT01A)."""
+    from dataclasses import replace
 
+    from trialkit.analyses.report.table1 import baseline_characteristics
+
+    if inputs.adsl is None or "TRT01A" not in inputs.adsl.columns:
+        return inputs
     variables = list(inputs.table1_variables) if inputs.table1_variables else None
-    long = table1_long(inputs.adsl, inputs.adlb, variables)
-    population = 'ITTFL = "Y"' if "ITTFL" in inputs.adsl.columns else "all ADSL subjects"
-    stage.write_ard(table1_ard(long, AnalysisMeta("table1", population=population,
-                                                  options={"table1": ",".join(variables) if variables else None})),
-                    "table1")
+    return replace(inputs, table1=baseline_characteristics(inputs.adsl, inputs.adlb, None, variables))
+
+
+def _write_table1_ard(stage, table) -> None:
+    """Table 1's numbers into the workspace's ARD, as analysis "table1" (the report shows them)."""
+    from trialkit.analyses.ard import AnalysisMeta, table1_ard
+
+    variables = ",".join(dict.fromkeys(table.long["variable"].to_list()))
+    stage.write_ard(table1_ard(table.long, AnalysisMeta("table1", population=table.population,
+                                                        options={"table1": variables}), group=table.group), "table1")
 
 
 def _with_table1(inputs, option: str):
@@ -257,6 +265,8 @@ def _read_inputs(ws: Path, stage, manifest: dict, claims_path: Path | None, titl
     from urllib.parse import quote
 
     from trialkit.analyses.claims import STAGES, evaluate_claims
+
+    from .workspace import read_ard
     from trialkit.schemas.errors import InputOutputError
     from trialkit.analyses.report.model import ReportInputs
 
@@ -277,7 +287,7 @@ def _read_inputs(ws: Path, stage, manifest: dict, claims_path: Path | None, titl
     if claims_file is not None and claims_path == _builtin_claims():
         claims_file = type(claims_file)("built-in seed trial claims (fixtures/seed_trial/claims.toml)",
                                         claims_file.title, claims_file.reference, claims_file.claims)
-    ard = _read_ard(ws)
+    ard = read_ard(ws)
     analyses = _with_ard_rows(ard, {k: v.data for k, v in stages.items()} | {a.name: a.output.data for a in extra})
     results = evaluate_claims(claims_file, analyses) if claims_file else None
     note = "" if claims_file else (
@@ -298,24 +308,6 @@ def _read_inputs(ws: Path, stage, manifest: dict, claims_path: Path | None, titl
         sources=_sources(ws, ingest), adsl=adsl, adlb=adlb, stages=stages, claims=claims_file,
         claim_results=results, claims_note=note, versions=_versions(), timestamp=_timestamp(),
         workspace_arg=str(ws), figure_links=links, extra_analyses=extra, ard=ard)
-
-
-def _read_ard(ws: Path):
-    """The workspace's ard.parquet, checked against its declaration; None when no analysis has written it."""
-    import polars as pl
-
-    from trialkit.schemas.ard import ARD_FILE, check_ard
-    from trialkit.schemas.errors import InputOutputError
-
-    path = ws / ARD_FILE
-    if not path.exists():
-        return None
-    try:
-        ard = pl.read_parquet(path)
-    except Exception as exc:  # polars raises several kinds for a broken file
-        raise InputOutputError(f"{path} cannot be read as Parquet ({exc})", "re-run the analyses (trialkit run PLAN)") from exc
-    check_ard(ard, str(path))
-    return ard
 
 
 def _with_ard_rows(ard, analyses: dict) -> dict:

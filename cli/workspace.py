@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from trialkit.schemas.outputs import OutputTable
 
 __all__ = ["DEFAULT_WORKSPACE", "resolve_workspace", "Stage", "sha256_file", "read_manifest", "trialkit_version",
-           "read_output"]
+           "read_output", "read_ard"]
 
 DEFAULT_WORKSPACE = "trialkit-work"
 #: options that change how results are shown, never the results: not recorded, not in the command line
@@ -109,6 +109,24 @@ def read_output(workspace: Path, spec: OutputTable, folder: str | None = None) -
     return df
 
 
+def read_ard(workspace: Path) -> pl.DataFrame | None:
+    """The workspace's ard.parquet, checked against its declaration (``schemas/ard.py``); None when absent."""
+    import polars as pl
+
+    from trialkit.schemas.ard import ARD_FILE, check_ard
+
+    path = workspace / ARD_FILE
+    if not path.exists():
+        return None
+    try:
+        ard = pl.read_parquet(path)
+    except Exception as exc:  # polars raises several kinds for a broken file
+        raise InputOutputError(f"{path} cannot be read as Parquet ({exc})",
+                               "delete it and re-run the analyses (trialkit run PLAN)") from exc
+    check_ard(ard, str(path))
+    return ard
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -120,13 +138,14 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def _same_bytes(tmp: Path, final: Path) -> bool:
+def _unchanged(final: Path, entry: dict) -> bool:
+    """Whether ``final`` already holds the bytes of a pending write (its manifest entry's size and SHA-256)."""
     try:
-        if not final.is_file() or final.stat().st_size != tmp.stat().st_size:
+        if "sha256" not in entry or not final.is_file() or final.stat().st_size != entry.get("bytes"):
             return False
     except OSError:
         return False
-    return sha256_file(tmp) == sha256_file(final)
+    return sha256_file(final) == entry["sha256"]
 
 
 class Stage:
@@ -182,7 +201,7 @@ class Stage:
         if validate and not checked:
             self._refuse_invalid(dataset, df, path)
             checked = True
-        if key is not None and _CACHE_ENABLED:
+        if key is not None:
             _READ_CACHE[key] = (df, sha, checked)
         return df
 
@@ -313,23 +332,13 @@ class Stage:
     def write_ard(self, rows: pl.DataFrame, analysis: str | None = None) -> Path:
         """Put an analysis' ARD rows (default: this stage's analysis) into the workspace's ard.parquet, replacing
         that analysis' earlier rows only."""
-        import polars as pl
-
         from trialkit.analyses.ard import replace_analysis
-        from trialkit.schemas.ard import ARD, ARD_FILE, check_ard
+        from trialkit.schemas.ard import ARD, ARD_FILE
 
         analysis = analysis or (self.analysis or {}).get("name")
         if analysis is None:
             raise RuntimeError("write_ard needs set_analysis first, or an analysis name")
-        path = self.path(ARD_FILE)
-        existing = None
-        if path.exists():
-            try:
-                existing = pl.read_parquet(path)
-            except Exception as exc:  # polars raises several kinds for a broken file
-                raise InputOutputError(f"{path} cannot be read as Parquet ({exc})",
-                                       "delete it and re-run the analyses (trialkit run PLAN)") from exc
-            check_ard(existing, str(path))
+        existing = read_ard(self.workspace)
         merged = replace_analysis(existing, rows, analysis)
         return self.write_parquet(ARD_FILE, merged, schema=ARD.name, schema_version=ARD.version, provenance=False)
 
@@ -409,8 +418,8 @@ class Stage:
             manifest["analyses"] = dict(sorted(manifest["analyses"].items()))
         if self._pending or removals or self.analysis is not None:
             self._write_tmp(self.path(MANIFEST), lambda tmp: tmp.write_text(dumps(manifest), encoding="utf-8"))
-        for tmp, final, _entry in self._pending:
-            if final.name != MANIFEST and _same_bytes(tmp, final):
+        for tmp, final, entry in self._pending:
+            if final.name != MANIFEST and _unchanged(final, entry):
                 tmp.unlink()  # unchanged output: leave the file (and its modification time) as it was
             else:
                 os.replace(tmp, final)

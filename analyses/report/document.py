@@ -133,8 +133,10 @@ def table1_section(inputs: ReportInputs, num: Numbering) -> str:
     if inputs.adsl is None:
         body = missing_box("ADSL is absent from the workspace.", f"trialkit ingest --workspace {inputs.workspace_arg}")
         return section("baseline", "Baseline characteristics", body, num)
-    variables = list(inputs.table1_variables) if inputs.table1_variables else None
-    table = baseline_characteristics(inputs.adsl, inputs.adlb, None, variables)
+    table = inputs.table1
+    if table is None:
+        variables = list(inputs.table1_variables) if inputs.table1_variables else None
+        table = baseline_characteristics(inputs.adsl, inputs.adlb, None, variables)
     ids = {label: f"g{i}" for i, (label, _n) in enumerate(table.groups)}
     wide = (table.display.with_columns(pl.col("group").replace_strict(ids, return_dtype=pl.String))
             .pivot(on="group", index=["label", "row", "order"], values="value").sort("order").drop("order"))

@@ -90,6 +90,8 @@ class ReportInputs:
     extra_analyses: tuple[AnalysisOutput, ...] = ()
     #: the workspace's Analysis Results Dataset (ard.parquet), checked against schemas/ard.py; None when absent
     ard: pl.DataFrame | None = None
+    #: Table 1 as computed once for the report and the ARD (``report.table1.Table1``); None: computed when rendered
+    table1: Any = None
 
     def stage(self, name: str) -> StageOutput | None:
         return self.stages.get(name)

@@ -26,23 +26,7 @@ args <- commandArgs(trailingOnly = TRUE)
 pilot_dir <- if (length(args) >= 1) args[1] else "../shared/data/cdiscpilot01"
 out_dir <- "tests/reference"
 
-num <- function(x) ifelse(is.na(x) | !is.finite(x), "null", sprintf("%.17g", x))
-str_json <- function(x) sprintf('"%s"', gsub('"', '\\\\"', x))
-to_json <- function(x, indent = "") {
-  inner <- paste0(indent, "  ")
-  if (is.null(x)) return("null")
-  if (is.list(x)) {
-    if (length(x) == 0) return(if (is.null(names(x))) "[]" else "{}")
-    body <- vapply(x, to_json, "", indent = inner)
-    if (!is.null(names(x))) body <- paste0(str_json(names(x)), ": ", body)
-    open <- if (is.null(names(x))) "[" else "{"
-    close <- if (is.null(names(x))) "]" else "}"
-    return(paste0(open, "\n", inner, paste(body, collapse = paste0(",\n", inner)), "\n", indent, close))
-  }
-  if (length(x) != 1) return(to_json(as.list(x), indent))
-  if (is.character(x)) return(str_json(x))
-  num(x)
-}
+source(file.path("tests", "reference", "json.R"))  # to_json, num, str_json
 vec <- function(x) as.list(unname(x))
 
 defaults <- function(d, times) {
