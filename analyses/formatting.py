@@ -36,7 +36,7 @@ PROC LIFETEST / PROC PHREG listings and ``summary()`` output:
 from __future__ import annotations
 
 import math
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any, Iterable
 
 __all__ = [
@@ -71,8 +71,12 @@ def is_missing(x: Any) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x))
 
 
+#: digits enough for any finite float in positional notation (1.8e308) and its decimals
+_POSITIONAL = Context(prec=400)
+
+
 def _fixed(x: float, decimals: int) -> str:
-    d = Decimal(f"{float(x):.12g}").quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+    d = Decimal(f"{float(x):.12g}").quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP, context=_POSITIONAL)
     if d == 0:
         d = abs(d)
     return f"{d:.{decimals}f}"

@@ -12,18 +12,24 @@ times with a unit, and read them back the same way:
   ``parse_time`` reads ("6m", "2y", "26w", "189d"); ``style="long"`` gives
   what a table header says ("6 months (day 182.6)", "day 189").
 - ``round_times_within``: the multiples of one round step (1, 2, 3 days;
-  1, 2, 4 weeks; 2, 3, 6 months; 1, 2, 3, 5, 10 years) up to a limit: the
-  smallest step that gives at most ``most`` times.
+  1, 2, 4 weeks; 2, 3, 6 months; 1, 2, 3, 5, 10 years, then 20, 50, 100,
+  200, 500, ... years) up to a limit: the smallest step that gives at most
+  ``most`` times.
+- ``nice_step``: the smallest of 1, 2, 5 x 10^k at least a given size, which
+  keeps every grid of times (landmarks, axis ticks) bounded in count whatever
+  the largest time in the data (a time of 1e300 days, or times in
+  milliseconds, give a handful of times, never a list as long as the time).
 """
 
 from __future__ import annotations
 
 import math
 import re
+import sys
 
 from trialkit.schemas.errors import UsageError
 
-__all__ = ["DAYS_PER", "ROUND_STEPS", "parse_time", "parse_times", "time_label", "round_times_within"]
+__all__ = ["DAYS_PER", "ROUND_STEPS", "parse_time", "parse_times", "time_label", "round_times_within", "nice_step"]
 
 DAYS_PER = {"d": 1.0, "w": 7.0, "m": 30.4375, "y": 365.25}
 _NAMES = {"d": "day", "w": "week", "m": "month", "y": "year"}
@@ -41,7 +47,11 @@ def parse_time(text: str, option: str = "--times") -> float:
     if not m:
         raise UsageError(f"{option} value {text.strip()!r} is not a time",
                          "give days (182) or a number with a unit: 26w, 6m, 2y (week 7 d, month 30.4375 d, year 365.25 d)")
-    return float(m.group(1)) * DAYS_PER[(m.group(2) or "d").lower()]
+    days = float(m.group(1)) * DAYS_PER[(m.group(2) or "d").lower()]
+    if not math.isfinite(days):  # hundreds of digits overflow to inf
+        raise UsageError(f"{option} value {text.strip()!r} is too large to be a time",
+                         "give days (182) or a number with a unit: 26w, 6m, 2y")
+    return days
 
 
 def parse_times(text: str, option: str = "--times") -> list[float]:
@@ -52,16 +62,22 @@ def parse_times(text: str, option: str = "--times") -> list[float]:
     return sorted({parse_time(p, option) for p in parts})
 
 
+#: labels name whole units up to this many; beyond, the days in short (%g) form, so a label stays short
+_MAX_WHOLE = 1e15
+
+
 def _whole_units(days: float) -> tuple[int, str] | None:
-    """(k, unit) for the largest of year, month, week in which ``days`` is a whole number k >= 1."""
+    """(k, unit) for the largest of year, month, week in which ``days`` is a whole number 1 <= k < 1e15."""
     for unit in ("y", "m", "w"):
         k = days / DAYS_PER[unit]
-        if k >= 1 and abs(k - round(k)) < 1e-9:
+        if 1 <= k < _MAX_WHOLE and abs(k - round(k)) < 1e-9:
             return int(round(k)), unit
     return None
 
 
 def _day(days: float) -> str:
+    if not math.isfinite(days) or abs(days) >= 1e15:
+        return f"{days:g}"
     return str(int(days)) if float(days).is_integer() else f"{days:.1f}"
 
 
@@ -82,17 +98,38 @@ def time_label(days: float, style: str = "short") -> str:
     raise ValueError(f"time_label style {style!r} is not 'short' or 'long'")
 
 
+def nice_step(at_least: float) -> float:
+    """The smallest of 1, 2, 5 x 10^k (k any integer) that is >= ``at_least`` (> 0 and finite)."""
+    if not (at_least > 0 and math.isfinite(at_least)):
+        raise ValueError(f"nice_step needs a positive finite size, got {at_least!r}")
+    power = 10.0 ** math.floor(math.log10(at_least))
+    for m in (1, 2, 5, 10):
+        if m * power >= at_least * (1 - 1e-12):
+            return m * power
+    return 10 * power
+
+
+def _multiples(step: float, limit: float, most: int) -> list[float]:
+    """step, 2 step, ... up to ``limit``: at most ``most`` of them, whatever step and limit hold."""
+    n = min(int(math.floor(limit / step + 1e-9)), most)
+    return [j * step for j in range(1, n + 1)]
+
+
 def round_times_within(limit_days: float, most: int = 4) -> tuple[list[float], str]:
     """The multiples of the smallest step in ``ROUND_STEPS`` that puts at most ``most`` of them in (0, limit_days].
 
     Returns the times in days and the step as ``parse_time`` reads it ("2m"); no times (and "") when the
-    limit is under one day. Past 40 years, every multiple of 10 years.
+    limit is under one day (or not a number). Past ``most`` x 10 years the step is the smallest 1, 2 or 5 x 10^k
+    years that gives at most ``most`` times: never more than ``most`` times, whatever the limit.
     """
-    for i, (k, unit) in enumerate(ROUND_STEPS):
+    if not limit_days >= 0:  # NaN
+        return [], ""
+    limit = min(limit_days, sys.float_info.max)
+    if math.floor(limit / DAYS_PER["d"] + 1e-9) == 0:
+        return [], ""
+    for k, unit in ROUND_STEPS:
         step = k * DAYS_PER[unit]
-        n = math.floor(limit_days / step + 1e-9)
-        if n == 0:
-            return [], ""
-        if n <= most or i == len(ROUND_STEPS) - 1:
-            return [j * step for j in range(1, n + 1)], f"{k}{unit}"
-    raise AssertionError("unreachable")
+        if math.floor(limit / step + 1e-9) <= most:
+            return _multiples(step, limit, most), f"{k}{unit}"
+    years = nice_step(limit / DAYS_PER["y"] / most)
+    return _multiples(years * DAYS_PER["y"], limit, most), f"{years:.0f}y" if years < 1e15 else f"{years:g}y"

@@ -8,6 +8,9 @@
 - ``figure_overview``: the mean +/- SE panels of every parameter of one body system (PARCAT1),
   one figure per body system; ``figure_trajectories``: the spaghetti panels of the same.
 
+The visit axis labels at most ``MAX_VISIT_TICKS`` visits (every k-th when there are more, as when
+ADY stands in for AVISITN), so a figure's ticks stay bounded whatever the data hold.
+
 Significance is p_adj < 0.05 (p_adj = p when --adjust none). Colours are Okabe-Ito; each
 group also has its own marker and line type, so the figures read in greyscale. Built with
 matplotlib directly (fast), rendered by ``figures.render``.
@@ -23,10 +26,12 @@ import polars as pl
 
 from trialkit.analyses.figures import LINETYPES, OKABE_ITO, SHAPES
 
-__all__ = ["ALPHA", "letters_for", "figure_parameter", "figure_overview", "figure_trajectories", "draw_figures", "slug"]
+__all__ = ["ALPHA", "MAX_VISIT_TICKS", "visit_ticks", "letters_for", "figure_parameter", "figure_overview", "figure_trajectories", "draw_figures", "slug"]
 
 ALPHA = 0.05
 BASE_SIZE = 8.0
+#: the most visits labelled on a visit axis
+MAX_VISIT_TICKS = 20
 
 
 def slug(text: str) -> str:
@@ -70,6 +75,14 @@ def _markers(within: pl.DataFrame, between: pl.DataFrame, arms: list[str]) -> di
     return {v: "".join(ls) for v, ls in out.items()}
 
 
+def visit_ticks(visits: list[tuple[float, str]]) -> tuple[list[int], list[str]]:
+    """Positions and labels of the visits to label: all of them up to ``MAX_VISIT_TICKS``, else every k-th
+    (the first always), at most ``MAX_VISIT_TICKS``."""
+    every = max(1, math.ceil(len(visits) / MAX_VISIT_TICKS))
+    chosen = range(0, len(visits), every)
+    return list(chosen), [visits[i][1] for i in chosen]
+
+
 def _mean_panel(ax, summ: pl.DataFrame, within: pl.DataFrame, between: pl.DataFrame, arms: list[str],
                 visits: list[tuple[float, str]]) -> None:
     pos = {v: i for i, (v, _) in enumerate(visits)}
@@ -90,7 +103,7 @@ def _mean_panel(ax, summ: pl.DataFrame, within: pl.DataFrame, between: pl.DataFr
                     label=arm)
         for v, m, s in zip(rows.get_column("visitn").to_list(), mean, se):
             tops[v] = max(tops.get(v, -math.inf), m + s)
-    ax.set_xticks(range(len(visits)), [label for _, label in visits], rotation=45, ha="right")
+    ax.set_xticks(*visit_ticks(visits), rotation=45, ha="right")
     ax.set_xlim(-0.6, len(visits) - 0.4)
     marks = _markers(within, between, arms)
     if tops:
@@ -122,7 +135,7 @@ def _spaghetti_panel(ax, data: pl.DataFrame, summ: pl.DataFrame, arms: list[str]
         ax.plot([pos[v] for v in means.get_column("visitn").to_list()], means.get_column("mean").to_list(),
                 color=OKABE_ITO[i % len(OKABE_ITO)], linewidth=2.0, marker=SHAPES[i % len(SHAPES)], markersize=3.5,
                 linestyle=LINETYPES[i % len(LINETYPES)], label=arm, zorder=5, path_effects=halo)
-    ax.set_xticks(range(len(visits)), [label for _, label in visits], rotation=45, ha="right")
+    ax.set_xticks(*visit_ticks(visits), rotation=45, ha="right")
     ax.set_xlim(-0.4, len(visits) - 0.6)
 
 

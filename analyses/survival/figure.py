@@ -10,7 +10,11 @@ figure, with the panel's x limits: its columns sit exactly under the ticks.
 Time axis (``time_axis``): months (30.4375 days) when the longest follow-up
 exceeds one year (365.25 days), days otherwise; ticks every 1, 2, 3, 6, 12, 24,
 36 or 60 months (1, 2, 5, 7, 14, 30, 60, 90, 180 or 365 days), the smallest step
-giving at most 8 intervals. The table shows the number at risk at each tick.
+giving at most 8 intervals; past 40 years, every 1, 2 or 5 x 10^k years
+(``timescale.nice_step``). So the axis has at most 9 ticks whatever the longest
+time (1e300 days, or times in milliseconds, give a handful of ticks), and
+``TimeAxis.breaks_days`` never returns more than ``MAX_BREAKS``. The table shows
+the number at risk at each tick.
 """
 
 from __future__ import annotations
@@ -21,10 +25,13 @@ from dataclasses import dataclass
 import polars as pl
 
 from trialkit.analyses.figures import LINETYPES, palette_for, render, theme_journal
-from trialkit.analyses.timescale import DAYS_PER
+from trialkit.analyses.timescale import DAYS_PER, nice_step
 
-__all__ = ["TimeAxis", "time_axis", "km_plot", "km_figure", "render_km_figure"]
+__all__ = ["MAX_BREAKS", "TimeAxis", "time_axis", "km_plot", "km_figure", "render_km_figure"]
 
+#: the most ticks (and number-at-risk times) an axis has, whatever its step and limit
+MAX_BREAKS = 20
+_INTERVALS = 8
 _STEPS = {"months": (1, 2, 3, 6, 12, 24, 36, 60), "days": (1, 2, 5, 7, 14, 30, 60, 90, 180, 365, 730)}
 _DASHES = {"solid": (None, None), "dashed": (0, (5, 2)), "dotted": (0, (1, 1.5)), "dashdot": (0, (5, 2, 1, 2))}
 
@@ -40,15 +47,20 @@ class TimeAxis:
 
     @property
     def breaks_days(self) -> list[float]:
-        n = int(math.floor(self.limit_days / self.days_per_unit / self.step + 1e-9))
+        """0, step, 2 step, ... up to the limit, in days: at most ``MAX_BREAKS`` of them."""
+        n = min(int(math.floor(self.limit_days / self.days_per_unit / self.step + 1e-9)), MAX_BREAKS - 1)
         return [k * self.step * self.days_per_unit for k in range(n + 1)]
 
 
 def time_axis(max_time_days: float) -> TimeAxis:
-    """Months when the longest follow-up exceeds a year, else days; at most 8 tick intervals."""
+    """Months when the longest follow-up exceeds a year, else days; at most 8 tick intervals, whatever the time."""
+    if not math.isfinite(max_time_days):
+        raise ValueError(f"time_axis needs a finite longest time, got {max_time_days!r}")
     unit, per = ("months", DAYS_PER["m"]) if max_time_days > DAYS_PER["y"] else ("days", 1.0)
     span = max(max_time_days, 1.0) / per
-    step = next((s for s in _STEPS[unit] if span / s <= 8), _STEPS[unit][-1])
+    step = next((s for s in _STEPS[unit] if span / s <= _INTERVALS), None)
+    if step is None:  # past 40 years (the day steps reach past a year): 1, 2, 5 x 10^k years
+        step = nice_step(span / 12 / _INTERVALS) * 12
     return TimeAxis(unit, per, float(step), float(max(max_time_days, step * per)))
 
 
@@ -107,7 +119,7 @@ def km_plot(km: pl.DataFrame, arms: pl.DataFrame, axis: TimeAxis, *, p_label: st
     colours, linetypes = _styles(labels, style_order)
     curves = _curves(km, axis.days_per_unit).with_columns(pl.col("arm").cast(pl.Enum(labels)))
     censored = curves.filter(pl.col("n_censor") > 0)
-    xmax = axis.limit_days / axis.days_per_unit
+    xmax = max(axis.limit_days / axis.days_per_unit, curves["x"].max() or 0.0)  # the last time, not lost to rounding
     breaks = [b / axis.days_per_unit for b in axis.breaks_days]
     scale = dict(breaks=labels, labels=legend, name="")
     p = ggplot(curves.to_pandas(), aes("x", "survival", colour="arm", linetype="arm"))

@@ -38,7 +38,7 @@ import numpy as np
 import polars as pl
 
 from trialkit.analyses.columns import require_columns
-from trialkit.schemas.errors import NoDataError, UsageError
+from trialkit.schemas.errors import DataError, NoDataError, UsageError
 
 __all__ = [
     "CONF_TYPES",
@@ -133,9 +133,16 @@ def derive_survival_data(adtte: pl.DataFrame, adsl: pl.DataFrame, paramcd: str, 
     require_columns(adsl, ("USUBJID", "TRT01A"), dataset="ADSL", purpose="the survival analysis")
     rows = adtte.filter(pl.col("PARAMCD") == paramcd).select("USUBJID", "AVAL", "CNSR")
     out = rows.join(adsl.select("USUBJID", "TRT01A"), on="USUBJID", how="inner")
-    return (out.filter(pl.col("TRT01A").is_in(labels) & pl.col("AVAL").is_not_null() & pl.col("CNSR").is_not_null())
-            .select("USUBJID", "TRT01A", pl.col("AVAL").cast(pl.Float64), pl.col("CNSR").cast(pl.Int64))
-            .sort("TRT01A", "AVAL", "USUBJID"))
+    out = (out.filter(pl.col("TRT01A").is_in(labels) & pl.col("AVAL").is_not_null() & pl.col("CNSR").is_not_null())
+           .select("USUBJID", "TRT01A", pl.col("AVAL").cast(pl.Float64), pl.col("CNSR").cast(pl.Int64))
+           .sort("TRT01A", "AVAL", "USUBJID"))
+    bad = out.filter(~pl.col("AVAL").is_finite())
+    if bad.height:  # NaN or infinite times have no place on a time axis, in a landmark or in an integral
+        first = ", ".join(bad["USUBJID"].head(3).cast(pl.String).to_list())
+        raise DataError(f"ADTTE, column AVAL: {bad.height} {paramcd} row(s) hold no finite time (NaN or infinite); "
+                        f"subjects {first}{', ...' if bad.height > 3 else ''}",
+                        "fix AVAL (time to event in days) in the source and re-run trialkit ingest")
+    return out
 
 
 def summarise_arms(data: pl.DataFrame, arms) -> pl.DataFrame:

@@ -9,9 +9,10 @@ Arms without any record of the endpoint are left out, with a note.
 Landmarks and the RMST restriction time come from the trial at hand:
 
 - landmarks, unless given: the multiples of the smallest round step (1, 2, 3
-  days; 1, 2, 4 weeks; 2, 3, 6 months; 1, 2, 3, 5, 10 years) that puts at most
-  four of them up to the smallest of the groups' last observed times, so every
-  group is still followed at each (``timescale.round_times_within``);
+  days; 1, 2, 4 weeks; 2, 3, 6 months; 1, 2, 3, 5, 10 years, then 20, 50,
+  100, ... years) that puts at most four of them up to the smallest of the
+  groups' last observed times, so every group is still followed at each
+  (``timescale.round_times_within``); never more than four, whatever the times;
 - tau, unless given: the smallest of the groups' last observed times, as
   survRM2's ``rmst2`` defaults it.
 
