@@ -360,8 +360,10 @@ def check_reported_scores(adlb: pl.DataFrame) -> ScoreCheck:
 def check_base(adlb: pl.DataFrame) -> pl.DataFrame:
     """Records whose BASE as delivered (BASE_SRC) differs from the recomputed BASE (empty without BASE_SRC).
 
-    Columns: USUBJID, PARAMCD, AVISIT, AVISITN, BASE_SRC, BASE."""
-    cols = [c for c in ("USUBJID", "PARAMCD", "AVISIT", "AVISITN") if c in adlb.columns]
+    Columns: USUBJID, PARAMCD, AVISIT, AVISITN (null when ADLB lacks them), BASE_SRC, BASE."""
+    cols = [pl.col("USUBJID"), pl.col("PARAMCD"),
+            *((pl.col(c) if c in adlb.columns else pl.lit(None)).cast(dtype).alias(c)
+              for c, dtype in (("AVISIT", pl.String), ("AVISITN", pl.Float64)))]
     if "BASE_SRC" not in adlb.columns:
         return adlb.select(*cols, pl.lit(None, dtype=pl.Float64).alias("BASE_SRC"), pl.lit(None, dtype=pl.Float64).alias("BASE")).clear()
     require_columns(adlb, ("BASE",), dataset="ADLB", purpose="the BASE check")

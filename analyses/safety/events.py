@@ -331,6 +331,11 @@ def _col(df: pl.DataFrame, name: str, dtype=pl.String) -> pl.Expr:
     return pl.col(name) if name in df.columns else pl.lit(None, dtype)
 
 
+def _present(df: pl.DataFrame, *names: str) -> list[str]:
+    """The columns among ``names`` that ``df`` has: sort keys (a literal stand-in cannot sort a frame of 2+ rows)."""
+    return [n for n in names if n in df.columns]
+
+
 def sae_listing(aes: AESet, population: SafetyPopulation) -> pl.DataFrame:
     """Every serious AE (AESER = "Y") of the safety population, treatment-emergent or not.
 
@@ -342,7 +347,8 @@ def sae_listing(aes: AESet, population: SafetyPopulation) -> pl.DataFrame:
     else:
         r = r.filter(pl.col("AESER") == "Y")
     order = population.counts.select(pl.col("arm").alias("ARM"), "order")
-    return (r.join(order, on="ARM", how="left").sort("order", "USUBJID", _col(r, "ASTDY", pl.Float64), nulls_last=True)
+    return (r.join(order, on="ARM", how="left").sort(["order", "USUBJID", *_present(r, "ASTDY")], nulls_last=True,
+                                                      maintain_order=True)
             .select(pl.col("USUBJID").alias("usubjid"), pl.col("ARM").alias("arm"), pl.col("AEBODSYS").alias("soc"),
                     pl.col("AEDECOD").alias("pt"), pl.coalesce(_col(r, "AETERM"), pl.col("AEDECOD")).alias("term"),
                     _col(r, "ASTDY", pl.Float64).alias("onset_day"), _col(r, "AESEV").alias("severity"),
@@ -359,7 +365,7 @@ def death_listing(aes: AESet, population: SafetyPopulation) -> pl.DataFrame:
     dead = _dead_subjects(aes, population)
     r = aes.records
     fatal = (r.filter(pl.col("AESDTH") == "Y") if "AESDTH" in r.columns else r.clear())
-    fatal = fatal.sort("USUBJID", _col(fatal, "ASTDY", pl.Float64), nulls_last=True).group_by("USUBJID", maintain_order=True).agg(
+    fatal = fatal.sort(["USUBJID", *_present(fatal, "ASTDY")], nulls_last=True).group_by("USUBJID", maintain_order=True).agg(
         pl.col("AEDECOD").str.join("; ").alias("term"),
         _col(fatal, "ASTDY", pl.Float64).min().alias("onset_day"),
         _col(fatal, "AEOUT").drop_nulls().unique(maintain_order=True).str.join("; ").alias("outcome"),
