@@ -3,14 +3,22 @@
 Okabe-Ito colours are colour-blind safe; each group also gets its own line
 type and marker so figures read in greyscale. ``render`` returns PNG (300 dpi)
 and SVG bytes that are identical for identical inputs (fixed SVG hash salt,
-no date in the metadata).
+no date in the metadata). Text from the data is drawn without control
+characters or ANSI escape sequences (``formatting.printable``): no font has a
+glyph for them, and matplotlib's warning about a missing glyph would quote the
+raw character on the terminal.
 """
 
 from __future__ import annotations
 
 import io
+import warnings
+from contextlib import contextmanager
 
-__all__ = ["OKABE_ITO", "LINETYPES", "SHAPES", "palette_for", "theme_journal", "render"]
+from trialkit.analyses.formatting import printable
+
+__all__ = ["OKABE_ITO", "LINETYPES", "SHAPES", "palette_for", "theme_journal", "render", "quiet_missing_glyphs",
+           "printable_texts"]
 
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
 LINETYPES = ("solid", "dashed", "dotted", "dashdot", "solid", "dashed", "dotted", "dashdot")
@@ -46,6 +54,25 @@ def _deterministic_rc():
     matplotlib.rcParams["svg.fonttype"] = "path"
 
 
+@contextmanager
+def quiet_missing_glyphs():
+    """No "Glyph 27 (\\x1b) missing from font(s)" warning while drawing: it would print the data's control
+    character raw on stderr, and ``printable_texts`` removes those characters from the figure anyway."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
+        yield
+
+
+def printable_texts(fig) -> None:
+    """Every text of a matplotlib figure (titles, ticks, legends, annotations) without control characters."""
+    from matplotlib.text import Text
+
+    for text in fig.findobj(Text):
+        raw = text.get_text()
+        if isinstance(raw, str) and printable(raw) != raw:
+            text.set_text(printable(raw))
+
+
 def render(plot, width: float, height: float, *, tight: bool = True) -> dict[str, bytes]:
     """PNG at 300 dpi and SVG of a plotnine plot or a matplotlib figure, as bytes.
 
@@ -55,13 +82,15 @@ def render(plot, width: float, height: float, *, tight: bool = True) -> dict[str
     _deterministic_rc()
     import matplotlib.pyplot as plt
 
-    fig = plot if hasattr(plot, "savefig") else plot.draw()
-    fig.set_size_inches(width, height)
-    bbox = "tight" if tight else None
-    out = {}
-    for fmt, meta in (("png", {"Software": None}), ("svg", {"Date": None, "Creator": None})):
-        buf = io.BytesIO()
-        fig.savefig(buf, format=fmt, dpi=300, metadata=meta, bbox_inches=bbox, facecolor="white")
-        out[fmt] = buf.getvalue()
+    with quiet_missing_glyphs():
+        fig = plot if hasattr(plot, "savefig") else plot.draw()
+        printable_texts(fig)
+        fig.set_size_inches(width, height)
+        bbox = "tight" if tight else None
+        out = {}
+        for fmt, meta in (("png", {"Software": None}), ("svg", {"Date": None, "Creator": None})):
+            buf = io.BytesIO()
+            fig.savefig(buf, format=fmt, dpi=300, metadata=meta, bbox_inches=bbox, facecolor="white")
+            out[fmt] = buf.getvalue()
     plt.close(fig)
     return out

@@ -31,11 +31,17 @@ PROC LIFETEST / PROC PHREG listings and ``summary()`` output:
 - **Values quoted as they are** (``format_value``, claims and their reasons):
   integers plainly (also integral floats), other numbers to 6 significant
   digits in positional notation (``0.332801``), booleans ``true``/``false``.
+- **Text from the data on a terminal or in a figure** (``printable``): ANSI
+  escape sequences (CSI, OSC, DCS/SOS/PM/APC strings, other ESC sequences, and
+  their 8-bit C1 forms) and every other control character (C0 but tab and
+  newline, DEL, C1) are removed, so a label such as ``[/]\x1b[31mRED`` can
+  neither colour nor move the terminal (it reads ``[/]RED``).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any, Iterable
 
@@ -53,6 +59,7 @@ __all__ = [
     "format_signed",
     "decimals_for",
     "format_value",
+    "printable",
 ]
 
 #: the text of a missing number (None or NaN)
@@ -182,3 +189,21 @@ def format_cell(name: str, value: Any) -> str:
     if math.isfinite(x) and x.is_integer() and abs(x) < 1e9:
         return str(int(x))
     return format_number(x, 3)
+
+
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"                             # CSI: ESC [ parameters intermediates final
+    r"|\x9b[0-?]*[ -/]*[@-~]"                               # 8-bit CSI
+    r"|(?:\x1b\]|\x9d).*?(?:\x07|\x1b\\|\x9c)"             # OSC ... BEL or string terminator
+    r"|(?:\x1b[PX^_]|[\x90\x98\x9e\x9f]).*?(?:\x1b\\|\x9c)"  # DCS, SOS, PM, APC ... string terminator
+    r"|\x1b[ -/]*[0-~]",                                    # any other escape sequence (and a lone ESC + one char)
+    re.DOTALL)
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 but tab and newline, DEL, C1
+
+
+def printable(text: Any) -> str:
+    """``text`` (as ``str``) without ANSI escape sequences or control characters other than tab and newline."""
+    text = "" if text is None else str(text)
+    if not _CONTROLS.search(text):
+        return text
+    return _CONTROLS.sub("", _ESCAPES.sub("", text))

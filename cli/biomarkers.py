@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from .common import (Format, FormatOpt, NameOpt, PopulationOpt, SubgroupOpt, WorkspaceOpt, emit_csv, emit_json,
-                     handles_errors, stdout, workspace_from)
+                     handles_errors, safe, stdout, workspace_from)
 
 FOLDER = "biomarkers"
 
@@ -117,7 +117,6 @@ def _write_figures(stage, res, target, per_parameter: list[str]) -> list[str]:
 
 def _print_summary(ws, res, figures: list[str], target, selection) -> None:
     import polars as pl
-    from rich.markup import escape
 
     from trialkit.analyses.formatting import decimals_for, format_p, format_signed
 
@@ -149,20 +148,21 @@ def _print_summary(ws, res, figures: list[str], target, selection) -> None:
                        r["note"] or "")
     print_table(out, models)
     for r in res.score_compared.iter_rows(named=True):
-        out.print(f"Score check: {r['REPORTED']} vs derived {r['DERIVED']}: {r['N_DISAGREE']} of {r['N_COMPARED']} "
-                  "subject-visits disagree" + (f" (listed in {target.folder}/score_check.parquet)" if r["N_DISAGREE"] else ""))
+        out.print(f"Score check: {safe(r['REPORTED'])} vs derived {safe(r['DERIVED'])}: {r['N_DISAGREE']} of "
+                  f"{r['N_COMPARED']} subject-visits disagree"
+                  + (f" (listed in {safe(target.folder)}/score_check.parquet)" if r["N_DISAGREE"] else ""))
     missing = res.baseline.filter((pl.col("N_NO_BASELINE") > 0) & pl.col("PARAMCD").is_in(list(res.params)))
     for r in missing.iter_rows(named=True):
-        out.print(f"[yellow]Note:[/] {escape(r['PARAMCD'])}: {r['N_NO_BASELINE']} subject(s) without baseline; "
+        out.print(f"[yellow]Note:[/] {safe(r['PARAMCD'])}: {r['N_NO_BASELINE']} subject(s) without baseline; "
                   f"{r['N_RECORDS_NO_CHG']} record(s) kept without CHG")
     if res.base_check.height:
         out.print(f"[yellow]Note:[/] {res.base_check.height} record(s) where the delivered BASE differs from the "
-                  f"recomputed one ({target.folder}/base_check.parquet)")
+                  f"recomputed one ({safe(target.folder)}/base_check.parquet)")
     for r in res.skipped.iter_rows(named=True):
-        out.print(f"[dim]Not analysed: {escape(r['PARAMCD'])} ({escape(r['REASON'])})[/]")
+        out.print(f"[dim]Not analysed: {safe(r['PARAMCD'])} ({safe(r['REASON'])})[/]")
     for note in res.notes:
-        out.print(f"[dim]Note: {escape(note)}[/]")
-    out.print(f"Analysis {escape(target.name)}" + (" (primary)" if target.primary else "")
-              + f"; population {escape(selection.description)}")
-    out.print(f"Wrote {ws}/{target.folder}/: {len(res.tables())} Parquet tables, biomarkers.json"
+        out.print(f"[dim]Note: {safe(note)}[/]")
+    out.print(f"Analysis {safe(target.name)}" + (" (primary)" if target.primary else "")
+              + f"; population {safe(selection.description)}")
+    out.print(f"Wrote {safe(ws)}/{safe(target.folder)}/: {len(res.tables())} Parquet tables, biomarkers.json"
               + (f", {len(figures)} figure files" if figures else "") + ".")

@@ -30,6 +30,8 @@ __all__ = [
     "emit_json",
     "emit_csv",
     "is_terminal",
+    "printable",
+    "safe",
 ]
 
 WorkspaceOpt = Annotated[
@@ -124,13 +126,30 @@ def emit_json(obj: Any) -> None:
     sys.stdout.write(dumps(obj))
 
 
-def _fail(message: str, hint: str | None, code: int) -> None:
+def printable(text: Any) -> str:
+    """Text from the data as the terminal may show it: no ANSI escape sequences, no control characters but tab
+    and newline (``analyses.formatting.printable``). For ``Text`` objects and plain writes."""
+    from trialkit.analyses.formatting import printable as _printable
+
+    return _printable(text)
+
+
+def safe(text: Any) -> str:
+    """Text from the data inside a rich markup string: printable, and with its ``[...]`` shown literally.
+
+    Every value that comes from data, options, paths or messages goes through this in a ``console.print``
+    f-string (``f"[dim]Note:[/] {safe(note)}"``), so a label like ``[/]\x1b[31mRED`` prints as ``[/]RED``.
+    """
     from rich.markup import escape
 
+    return escape(printable(text))
+
+
+def _fail(message: str, hint: str | None, code: int) -> None:
     console = stderr()
-    console.print(f"[bold red]Error:[/] {escape(message)}")
+    console.print(f"[bold red]Error:[/] {safe(message)}")
     if hint:
-        console.print(f"[dim]Hint:[/] {escape(hint)}")
+        console.print(f"[dim]Hint:[/] {safe(hint)}")
     raise typer.Exit(code)
 
 

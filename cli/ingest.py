@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import WorkspaceOpt, handles_errors, is_terminal, stderr, stdout, workspace_from
+from .common import WorkspaceOpt, handles_errors, is_terminal, safe, stderr, stdout, workspace_from
 
 BUILTIN = "built-in seed trial (synthetic)"
 
@@ -128,10 +128,11 @@ def _print_summary(ws: Path, origin: str, summary: list[dict], units: list[dict]
     converted = [u for u in units if u["status"] == "converted"]
     unknown = [u for u in units if u["status"] == "unknown unit"]
     for u in converted:
-        out.print(f"converted {u['PARAMCD']}: {u['rows']} value(s) from {u['AVALU']} to {u['canonical']} (x{u['factor']:g})")
+        out.print(f"converted {safe(u['PARAMCD'])}: {u['rows']} value(s) from {safe(u['AVALU'])} to {safe(u['canonical'])} "
+                  f"(x{u['factor']:g})")
     for u in unknown:
-        stderr().print(f"[yellow]kept {u['PARAMCD']}: {u['rows']} value(s) in unknown unit {u['AVALU']!r} "
-                       f"(canonical: {u['canonical']}); not converted[/]")
+        stderr().print(f"[yellow]kept {safe(u['PARAMCD'])}: {u['rows']} value(s) in unknown unit {safe(repr(u['AVALU']))} "
+                       f"(canonical: {safe(u['canonical'])}); not converted[/]")
     if skipped:
-        stderr().print(f"skipped (not a dataset trialkit reads): {', '.join(skipped)}")
-    out.print(f"Next: trialkit validate --workspace {ws}")
+        stderr().print(f"skipped (not a dataset trialkit reads): {safe(', '.join(skipped))}")
+    out.print(f"Next: trialkit validate --workspace {safe(ws)}")

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import WorkspaceOpt, handles_errors, stderr, stdout, workspace_from
+from .common import WorkspaceOpt, handles_errors, safe, stderr, stdout, workspace_from
 
 
 class ReportFormat(str, Enum):
@@ -86,13 +86,11 @@ def report(
         _write_outside(target, text)
     _summarise(target, inputs)
     if check and inputs.claim_results is not None and not all_reproduced(inputs.claim_results):
-        from rich.markup import escape
-
         for r in inputs.claim_results:
             if r.verdict != REPRODUCED:
                 colour = "red" if r.verdict == NOT_REPRODUCED else "yellow"
                 reasons = "; ".join(dict.fromkeys(c.reason for c in r.checks if c.reason))
-                stderr().print(f"[{colour}]claim {escape(r.claim.id)} {r.verdict}[/]: {escape(reasons)}")
+                stderr().print(f"[{colour}]claim {safe(r.claim.id)} {safe(r.verdict)}[/]: {safe(reasons)}")
         raise typer.Exit(1)
 
 
@@ -363,7 +361,7 @@ def _summarise(target: Path, inputs) -> None:
     from trialkit.analyses.claims import NOT_EVALUABLE, NOT_REPRODUCED, REPRODUCED
 
     out = stdout()
-    out.print(f"Report written to {target}")
+    out.print(f"Report written to {safe(target)}")
     missing = [s for s in ("biomarkers", "survival", "safety") if s not in inputs.stages]
     if missing:
         out.print(f"Stages not run (shown as missing): {', '.join(missing)}")

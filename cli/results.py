@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import Format, FormatOpt, WorkspaceOpt, emit_json, handles_errors, stdout, workspace_from
+from .common import Format, FormatOpt, WorkspaceOpt, emit_json, handles_errors, safe, stdout, workspace_from
 
 #: Columns of each printed table (one per analysis and source table), shown when some row has a value;
 #: a text column with one value throughout moves into the title, and notes are printed under the table.
@@ -62,7 +62,6 @@ def results(
 def _print_table(rows, total: int) -> None:
     """One table per analysis and source table; values in full precision, never cut."""
     import polars as pl
-    from rich.markup import escape
 
     from .tables import Table, print_table
 
@@ -92,4 +91,4 @@ def _print_table(rows, total: int) -> None:
         print_table(out, table)
         notes = block.filter(pl.col("note").is_not_null()).select("group", "note").unique(maintain_order=True)
         for group, note in notes.iter_rows():
-            out.print(f"[yellow]Note:[/] {escape((group + ': ') if group else '')}{escape(note)}")
+            out.print(f"[yellow]Note:[/] {safe((group + ': ') if group else '')}{safe(note)}")

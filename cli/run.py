@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import WorkspaceOpt, handles_errors, stdout, workspace_from
+from .common import WorkspaceOpt, handles_errors, safe, stdout, workspace_from
 
 
 @handles_errors
@@ -55,19 +55,19 @@ def run(
         _check_options(group, a, str(path))
     enable_read_cache()
     out = stdout()
-    from rich.markup import escape
 
     for i, a in enumerate(parsed.analyses, start=1):
         args = command_args(a) + ([] if plot else ["--no-plot"])
         shown = " ".join(_quote(x) for x in ["trialkit", *args, "--workspace", str(ws)])
-        out.rule(f"[bold]{i}/{len(parsed.analyses)} {escape(a.name)}[/]", align="left")
-        out.print(f"[dim]$ {escape(shown)}[/]")
+        out.rule(f"[bold]{i}/{len(parsed.analyses)} {safe(a.name)}[/]", align="left")
+        out.print(f"[dim]$ {safe(shown)}[/]")
         code = group.main(args=[*args, "--workspace", str(ws)], prog_name="trialkit", standalone_mode=False)
         if code:
             raise typer.Exit(code)
     if not parsed.analyses:
         raise UsageError(f"{path}: no analysis to run", "check --only")
-    out.print(f"Ran {len(parsed.analyses)} analys{'is' if len(parsed.analyses) == 1 else 'es'} of {path} in {ws}/.")
+    out.print(f"Ran {len(parsed.analyses)} analys{'is' if len(parsed.analyses) == 1 else 'es'} of {safe(path)} in "
+              f"{safe(ws)}/.")
 
 
 def _builtin_plan(ws: Path) -> Path:

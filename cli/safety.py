@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from .common import (Format, FormatOpt, NameOpt, PopulationOpt, SubgroupOpt, WorkspaceOpt, emit_csv, emit_json,
-                     handles_errors, stdout, workspace_from)
+                     handles_errors, safe, stdout, workspace_from)
 
 OUT = "safety"
 
@@ -160,8 +160,6 @@ def _figures(result, chosen) -> tuple[dict[str, bytes], list[str]]:
 
 # ------------------------------------------------------------------ printing
 def _print(result, obj, ws, written, target, selection, rerun) -> None:
-    from rich.markup import escape
-
     from trialkit.analyses.formatting import format_n_pct, format_p
 
     from .tables import Table, print_table
@@ -223,13 +221,14 @@ def _print(result, obj, ws, written, target, selection, rerun) -> None:
         print_table(out, t)
 
     for note in obj["notes"]:
-        out.print(f"[dim]Note:[/] {escape(note)}")
-    out.print(f"Reference group: {escape(result.reference)}. Rules used: {ws}/{target.folder}/safety.json (definitions).")
-    out.print(f"Analysis {escape(target.name)}" + (" (primary)" if target.primary else "")
-              + f"; population {escape(selection.description)}")
+        out.print(f"[dim]Note:[/] {safe(note)}")
+    out.print(f"Reference group: {safe(result.reference)}. Rules used: {safe(ws)}/{safe(target.folder)}/safety.json "
+              "(definitions).")
+    out.print(f"Analysis {safe(target.name)}" + (" (primary)" if target.primary else "")
+              + f"; population {safe(selection.description)}")
     for note in rerun:
-        out.print(f"[dim]Note: {escape(note)}[/]")
-    out.print(f"Wrote {len(written)} file(s) to {ws}/{target.folder}/.")
+        out.print(f"[dim]Note: {safe(note)}[/]")
+    out.print(f"Wrote {len(written)} file(s) to {safe(ws)}/{safe(target.folder)}/.")
 
 
 def _listing(out, title, df, columns) -> None:
@@ -238,7 +237,7 @@ def _listing(out, title, df, columns) -> None:
     from .tables import Table, print_table
 
     if df.height == 0:
-        out.print(f"{title}: none.")
+        out.print(f"{safe(title)}: none.")
         return
     heads = [c.replace("_", " ") for c in columns]
     text = tuple(h for c, h in zip(columns, heads) if df.schema[c] in (pl.String, pl.Boolean) or df.schema[c] == pl.Categorical)

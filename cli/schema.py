@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import TableOrJson, TableOrJsonOpt, emit_json, handles_errors, stdout
+from .common import TableOrJson, TableOrJsonOpt, emit_json, handles_errors, safe, stdout
 
 
 @handles_errors
@@ -53,6 +53,6 @@ def schema(
             t.add_row(v.name, v.dtype, "yes" if v.required else "", v.constraint_text(), v.label)
         print_table(stdout(), t)
         if s.keys:
-            stdout().print(f"  keys: {' + '.join(s.keys)}")
+            stdout().print(f"  keys: {safe(' + '.join(s.keys))}")
         for r in s.rules:
-            stdout().print(f"  rule {r.name}: {r.description}")
+            stdout().print(f"  rule {safe(r.name)}: {safe(r.description)}")

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from .common import (Format, FormatOpt, NameOpt, PopulationOpt, SubgroupOpt, WorkspaceOpt, emit_csv, emit_json,
-                     handles_errors, stdout, workspace_from)
+                     handles_errors, safe, stdout, workspace_from)
 
 FIGURES = ("km.png", "km.svg")
 
@@ -185,7 +185,6 @@ def _write_figure(stage, res, style_order: list[str], target, title: str | None 
 
 def _print_summary(ws, res, plot: bool, target, selection, notes) -> None:
     import polars as pl
-    from rich.markup import escape
 
     from trialkit.analyses.formatting import DECIMALS, format_ci, format_median, format_number, format_p
     from trialkit.analyses.timescale import time_label
@@ -197,8 +196,8 @@ def _print_summary(ws, res, plot: bool, target, selection, notes) -> None:
     s = res.settings
     level = f"{s.conf_level:.0%}"
     title = f"Survival: {res.endpoint}" + (f" ({res.param})" if res.param else "")
-    out.print(f"Analysis {escape(target.name)}" + (" (primary)" if target.primary else "")
-              + f"; population {escape(selection.description)}")
+    out.print(f"Analysis {safe(target.name)}" + (" (primary)" if target.primary else "")
+              + f"; population {safe(selection.description)}")
     columns = ["group", "n", "events", f"median, days ({level} CI)", *(f"S({time_label(t)}) ({level} CI)" for t in res.times)]
     if res.rmst_tau:
         columns.append(f"RMST to {time_label(res.rmst_tau)} (se)")
@@ -239,24 +238,22 @@ def _print_summary(ws, res, plot: bool, target, selection, notes) -> None:
                     cox.add_row(r["arm"], f"not estimable: {r['reason']}", "")
             print_table(out, cox)
     sources = s.sources
-    out.print(f"[dim]Settings: CI {s.conf_type} {level} ({sources['conf_type']}); ties {s.ties} ({sources['ties']}); "
-              f"rho {s.rho:g}; Greenwood SE of S(t); R equivalent: survfit/survdiff/coxph.[/]")
+    out.print(f"[dim]Settings: CI {safe(s.conf_type)} {level} ({safe(sources['conf_type'])}); ties {safe(s.ties)} "
+              f"({safe(sources['ties'])}); rho {s.rho:g}; Greenwood SE of S(t); R equivalent: survfit/survdiff/coxph.[/]")
     _print_time_sources(out, res)
     shown = {f"Cox: {r['arm']}: {r['reason']}" for r in res.cox.iter_rows(named=True) if not r["estimable"]}
     for note in (n for n in notes if n not in shown):  # reasons of non-estimable rows are in the table
-        out.print(f"[yellow]Note:[/] {escape(note)}")
+        out.print(f"[yellow]Note:[/] {safe(note)}")
     figure = " and km.png / km.svg" if plot else ""
-    out.print(f"Wrote {ws}/{target.folder}/: {len(res.tables())} Parquet tables, survival.json{figure}.")
+    out.print(f"Wrote {safe(ws)}/{safe(target.folder)}/: {len(res.tables())} Parquet tables, survival.json{figure}.")
 
 
 def _print_time_sources(out, res) -> None:
     """Where the landmarks and tau came from (option or default rule), under the settings line."""
-    from rich.markup import escape
-
     from trialkit.analyses.timescale import time_label
 
     landmarks = ", ".join(time_label(t) for t in res.times) or "none"
     tau = "none" if res.rmst_tau is None else f"{res.rmst_tau:g} days"
-    out.print(f"[dim]Landmarks {escape(landmarks)} ({escape(res.landmark_source)}); RMST tau {escape(tau)} "
-              f"({escape(res.rmst_tau_source)}).[/]")
+    out.print(f"[dim]Landmarks {safe(landmarks)} ({safe(res.landmark_source)}); RMST tau {safe(tau)} "
+              f"({safe(res.rmst_tau_source)}).[/]")
 

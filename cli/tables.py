@@ -23,15 +23,20 @@ mid-word; both can cut a number. This helper lays tables out itself:
    list: the labels, then one ``column: value`` line per other column.
 
 The width is the console's: the terminal's, or COLUMNS (80 when unset) when
-the output goes to a file or a pipe. Cells are plain text (never rich markup),
-so data cannot inject styles. The layout depends only on the cells and the
-width: the same inputs print the same bytes.
+the output goes to a file or a pipe. Cells, headers, titles and captions are
+plain text (never rich markup), so data cannot inject styles, and they go
+through ``common.printable`` (no ANSI escape sequence or control character but
+tab and newline), so data cannot colour, move or clear the terminal either. The
+layout depends only on the cells and the width: the same inputs print the same
+bytes.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+
+from .common import printable
 
 __all__ = ["Table", "print_table", "is_numeric_cell"]
 
@@ -77,10 +82,16 @@ class Table:
     caption: str | None = None
     rows: list[tuple[list[str], str | None]] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.title = printable(self.title)
+        self.columns = [printable(c) for c in self.columns]
+        self.left = tuple(printable(c) for c in self.left)
+        self.caption = None if self.caption is None else printable(self.caption)
+
     def add_row(self, *cells: object, style: str | None = None) -> None:
         if len(cells) != len(self.columns):
             raise ValueError(f"{len(cells)} cells for {len(self.columns)} columns in table {self.title!r}")
-        self.rows.append(([("" if c is None else str(c)) for c in cells], style))
+        self.rows.append(([printable(c) for c in cells], style))
 
     def minimum_widths(self) -> list[int]:
         return [max([_unbreakable(head)] + [_unbreakable(r[i]) for r, _ in self.rows])

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from .common import TableOrJson, TableOrJsonOpt, WorkspaceOpt, emit_json, handles_errors, stderr, stdout, workspace_from
+from .common import (TableOrJson, TableOrJsonOpt, WorkspaceOpt, emit_json, handles_errors, safe, stderr, stdout,
+                     workspace_from)
 
 QUARANTINE_REASON = "QUARANTINE_REASON"
 
@@ -120,8 +121,6 @@ def _quarantined_entry(dataset: str, relpath: str, rows, new: int, summarise) ->
 
 
 def _print_report(ws, report: dict) -> None:
-    from rich.markup import escape
-
     from .tables import Table, print_table
 
     out = stdout()
@@ -135,7 +134,7 @@ def _print_report(ws, report: dict) -> None:
     print_table(out, counts)
     for d in report["datasets"]:
         if not d["reconciles"]:
-            stderr().print(f"[yellow]{escape(d['file'])} ({d['dataset']}): {d['input_rows']} row(s) ingested, but kept + "
+            stderr().print(f"[yellow]{safe(d['file'])} ({safe(d['dataset'])}): {d['input_rows']} row(s) ingested, but kept + "
                            f"quarantined = {d['kept_rows'] + d['quarantined_rows']}; the workspace was changed outside "
                            "trialkit: re-run trialkit ingest[/]")
     if report["workspace_clean"]:
@@ -163,6 +162,6 @@ def _print_report(ws, report: dict) -> None:
         total = sum(q["rows"] for q in report["quarantined"])
         out.print(f"[yellow]Not clean:[/] the kept rows satisfy every schema, but {total} row(s) quarantined by an "
                   "earlier trialkit validate are not analysed.")
-    out.print(f"Rows that broke a rule are in {escape(str(ws))}/quarantine/<dataset>.parquet with the reason in "
+    out.print(f"Rows that broke a rule are in {safe(str(ws))}/quarantine/<dataset>.parquet with the reason in "
               f"{QUARANTINE_REASON}; input rows = kept + quarantined. Fix the source and re-ingest "
               "(trialkit ingest clears the quarantine), or analyse the kept rows knowing this run exits 1.")

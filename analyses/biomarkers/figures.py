@@ -257,13 +257,16 @@ def draw_figures(data: pl.DataFrame, summaries: pl.DataFrame, within: pl.DataFra
                  params: list[str], arms: list[str], *, adjust: str = "none", per_parameter: list[str] = ()):
     """Yield (file stem, {"png": bytes, "svg": bytes}): per body system ``overview_<system>`` (mean +/- SE)
     and ``trajectories_<system>`` (spaghetti); and ``param_<PARAMCD>`` for each of ``per_parameter``."""
-    from trialkit.analyses.figures import render
+    from trialkit.analyses.figures import quiet_missing_glyphs, render
 
     for category, members in categories(summaries, params).items():
-        fig = figure_overview(summaries, within, between, members, arms, category, adjust=adjust)
+        with quiet_missing_glyphs():  # tight_layout measures the labels
+            fig = figure_overview(summaries, within, between, members, arms, category, adjust=adjust)
         yield f"overview_{slug(category)}", render(fig, *fig.get_size_inches(), tight=False)
-        fig = figure_trajectories(data, summaries, members, arms, category)
+        with quiet_missing_glyphs():
+            fig = figure_trajectories(data, summaries, members, arms, category)
         yield f"trajectories_{slug(category)}", render(fig, *fig.get_size_inches(), tight=False)
     for param in per_parameter:
-        fig = figure_parameter(data, summaries, within, between, param, arms, adjust=adjust)
+        with quiet_missing_glyphs():
+            fig = figure_parameter(data, summaries, within, between, param, arms, adjust=adjust)
         yield f"param_{param}", render(fig, *fig.get_size_inches(), tight=False)

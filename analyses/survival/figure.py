@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from trialkit.analyses.figures import LINETYPES, palette_for, render, theme_journal
+from trialkit.analyses.figures import LINETYPES, palette_for, quiet_missing_glyphs, render, theme_journal
 from trialkit.analyses.timescale import DAYS_PER, nice_step
 
 __all__ = ["MAX_BREAKS", "TimeAxis", "time_axis", "km_plot", "km_figure", "render_km_figure"]
@@ -156,8 +156,9 @@ def km_figure(km: pl.DataFrame, arms: pl.DataFrame, risk: pl.DataFrame, axis: Ti
     table_h = 0.24 + 0.2 * len(labels)  # inches under the x-axis title: table title, then one row per arm
     height = 4.3 + table_h
     plot = km_plot(km, arms, axis, **plot_options) + theme(figure_size=(width, height), plot_margin_bottom=table_h / height)
-    fig = plot.draw()
-    fig.get_layout_engine().execute(fig)  # plotnine's layout, run once and then frozen: the added axis keeps its place
+    with quiet_missing_glyphs():
+        fig = plot.draw()
+        fig.get_layout_engine().execute(fig)  # plotnine's layout, run once then frozen: the added axis keeps its place
     fig.set_layout_engine("none")
     panel = fig.axes[0]
     box = panel.get_position()
