@@ -60,6 +60,8 @@ __all__ = [
     "decimals_for",
     "format_value",
     "printable",
+    "ESCAPE_PATTERN",
+    "CONTROL_PATTERN",
 ]
 
 #: the text of a missing number (None or NaN)
@@ -191,14 +193,18 @@ def format_cell(name: str, value: Any) -> str:
     return format_number(x, 3)
 
 
-_ESCAPES = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]"                             # CSI: ESC [ parameters intermediates final
+#: ANSI escape sequences; the same pattern serves Python's ``re`` and polars' (Rust) regex engine
+ESCAPE_PATTERN = (
+    r"(?s)\x1b\[[0-?]*[ -/]*[@-~]"                         # CSI: ESC [ parameters intermediates final
     r"|\x9b[0-?]*[ -/]*[@-~]"                               # 8-bit CSI
     r"|(?:\x1b\]|\x9d).*?(?:\x07|\x1b\\|\x9c)"             # OSC ... BEL or string terminator
     r"|(?:\x1b[PX^_]|[\x90\x98\x9e\x9f]).*?(?:\x1b\\|\x9c)"  # DCS, SOS, PM, APC ... string terminator
-    r"|\x1b[ -/]*[0-~]",                                    # any other escape sequence (and a lone ESC + one char)
-    re.DOTALL)
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 but tab and newline, DEL, C1
+    r"|\x1b[ -/]*[0-~]"                                     # any other escape sequence (and a lone ESC + one char)
+)
+#: control characters but tab and newline: C0, DEL, C1
+CONTROL_PATTERN = r"[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+_ESCAPES = re.compile(ESCAPE_PATTERN)
+_CONTROLS = re.compile(CONTROL_PATTERN)
 
 
 def printable(text: Any) -> str:

@@ -29,6 +29,8 @@ __all__ = [
     "stderr",
     "emit_json",
     "emit_csv",
+    "csv_text",
+    "csv_safe",
     "is_terminal",
     "printable",
     "safe",
@@ -181,10 +183,43 @@ def handles_errors(func: Callable) -> Callable:
     return wrapper
 
 
-def emit_csv(tables: dict[str, Any]) -> None:
-    """Several result tables as one long CSV on stdout, the first column naming the table."""
+#: a text cell a spreadsheet would run as a formula (OWASP, CSV injection): = + - @ tab or carriage return first
+_FORMULA_START = r"^[=+\-@\t\r]"
+#: text that is a plain number ("-1.5", "+2", "3e-4"): a spreadsheet reads it as that number, so it is left alone
+_PLAIN_NUMBER = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+
+
+def csv_safe(df):
+    """``df`` with its text cells safe to open in a spreadsheet; numeric, date and boolean columns untouched.
+
+    In every text (String, Categorical, Enum) column: ANSI escape sequences and control characters other than tab
+    and newline are removed; then a cell that begins with ``=``, ``+``, ``-``, ``@`` or a tab, and is not a plain
+    number, gets a leading ``'`` (OWASP's advice against CSV injection), so ``=HYPERLINK(...)`` reads as text
+    and ``-1.5`` stays -1.5.
+    """
     import polars as pl
 
-    frames = [df.select(pl.lit(name).alias("table"), pl.all().cast(pl.String)) for name, df in tables.items() if df is not None]
+    from trialkit.analyses.formatting import CONTROL_PATTERN, ESCAPE_PATTERN
+
+    def cell(name: str) -> pl.Expr:
+        text = pl.col(name).cast(pl.String).str.replace_all(ESCAPE_PATTERN, "").str.replace_all(CONTROL_PATTERN, "")
+        formula = text.str.contains(_FORMULA_START) & ~text.str.contains(_PLAIN_NUMBER)
+        return pl.when(formula).then(pl.lit("'") + text).otherwise(text).alias(name)
+
+    texts = [c for c, t in df.schema.items() if t in (pl.String, pl.Categorical) or isinstance(t, pl.Enum)]
+    return df.with_columns(cell(c) for c in texts) if texts else df
+
+
+def csv_text(df) -> str:
+    """One frame as CSV text, its text cells made safe by ``csv_safe``."""
+    return csv_safe(df).write_csv()
+
+
+def emit_csv(tables: dict[str, Any]) -> None:
+    """Several result tables as one long CSV on stdout, the first column naming the table (cells: ``csv_safe``)."""
+    import polars as pl
+
+    frames = [csv_safe(df).select(pl.lit(name).alias("table"), pl.all().cast(pl.String))
+              for name, df in tables.items() if df is not None]
     if frames:
         sys.stdout.write(pl.concat(frames, how="diagonal").write_csv())

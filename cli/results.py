@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import Format, FormatOpt, WorkspaceOpt, emit_json, handles_errors, safe, stdout, workspace_from
+from .common import Format, FormatOpt, WorkspaceOpt, csv_text, emit_json, handles_errors, safe, stdout, workspace_from
 
 #: Columns of each printed table (one per analysis and source table), shown when some row has a value;
 #: a text column with one value throughout moves into the title, and notes are printed under the table.
@@ -54,7 +54,7 @@ def results(
     if format is Format.json:
         emit_json(rows.to_dicts())
     elif format is Format.csv:
-        sys.stdout.write(rows.write_csv())
+        sys.stdout.write(csv_text(rows))
     else:
         _print_table(rows, ard.height)
 
