@@ -71,6 +71,9 @@ def survival(
     from .analysis import inherit_options, refuse_other_analysis_under_name, resolve_analysis
     from .workspace import Stage
 
+    # the method's options first (a NaN --rho or --conf-level is a usage error before any data are read)
+    settings = resolve_settings(parity.value if parity else None, conf_type.value if conf_type else None,
+                                ties.value if ties else None, conf_level, rho)
     subgroups = [parse_subgroup(s) for s in subgroup or []]
     ws = workspace_from(ctx, workspace)
     with Stage(ws, "survival", {}) as stage:
@@ -97,8 +100,6 @@ def survival(
                 "subgroup"))
         options, inherited = inherit_options(ctx, ws, target.name, options, ("times", "rmst_tau", "extrapolate"))
         times, rmst_tau = options["times"], options["rmst_tau"]
-        settings = resolve_settings(parity.value if parity else None, conf_type.value if conf_type else None,
-                                    ties.value if ties else None, conf_level, rho)
         landmarks = parse_times(times) if times else None
         tau = parse_time(rmst_tau, "--rmst-tau") if rmst_tau else None
         if tau is not None and tau <= 0:

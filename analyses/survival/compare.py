@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 
 from trialkit.analyses.columns import require_columns
-from trialkit.schemas.errors import DataError
+from trialkit.schemas.errors import DataError, UsageError
 from trialkit.analyses.multiplicity import holm
 from trialkit.analyses.survival.km import SURVIVAL_DATA_HINT
 
@@ -102,7 +102,11 @@ def _survdiff(data: pl.DataFrame, groups: list[str], rho: float) -> tuple[np.nda
     d_all = np.bincount(inv, weights=event, minlength=len(ut))
     at_risk = len(time) - np.concatenate([[0.0], np.cumsum(n_total)[:-1]])
     km_left = np.concatenate([[1.0], np.cumprod((at_risk - d_all) / at_risk)[:-1]])  # pooled S(t-)
-    weight = km_left ** rho if rho != 0 else np.ones_like(km_left)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        weight = km_left ** rho if rho != 0 else np.ones_like(km_left)
+    if not np.isfinite(weight[d_all > 0]).all():  # S(t-) = 0 or a large negative rho
+        raise UsageError(f"--rho {rho:g}: the weights S(t-)^rho are not finite on these data",
+                         "use a rho between 0 (log-rank) and 1 (Peto-Peto)")
     n_g = np.zeros((len(ut), k))
     d_g = np.zeros((len(ut), k))
     for g in range(k):
@@ -116,9 +120,13 @@ def _survdiff(data: pl.DataFrame, groups: list[str], rho: float) -> tuple[np.nda
     exp = (w[:, None] * d[:, None] * r / n[:, None]).sum(axis=0)
     var = np.zeros((k, k))
     multi = n > 1
-    for wi, di, ni, ri in zip(w[multi], d[multi], n[multi], r[multi]):
-        tmp = wi * wi * ri * di * (ni - di) / (ni * (ni - 1))
-        var += np.diag(tmp) - np.outer(tmp, ri) / ni
+    with np.errstate(over="ignore", invalid="ignore"):
+        for wi, di, ni, ri in zip(w[multi], d[multi], n[multi], r[multi]):
+            tmp = wi * wi * ri * di * (ni - di) / (ni * (ni - 1))
+            var += np.diag(tmp) - np.outer(tmp, ri) / ni
+    if not (np.isfinite(obs).all() and np.isfinite(exp).all() and np.isfinite(var).all()):
+        raise UsageError(f"--rho {rho:g}: the weights S(t-)^rho are too large to compute the test on these data",
+                         "use a rho between 0 (log-rank) and 1 (Peto-Peto)")
     return obs, exp, var
 
 

@@ -90,8 +90,11 @@ def resolve_settings(parity: str | None, conf_type: str | None, ties: str | None
     """Explicit options win, then ``--parity`` (r: log + Efron; sas: log-log + Breslow), then log-log + Efron."""
     if parity is not None and parity not in PARITY:
         raise UsageError(f"--parity {parity!r} is not one of r, sas", "use --parity r or --parity sas")
-    if not 0 < conf_level < 1:
+    if not 0 < conf_level < 1:  # also NaN
         raise UsageError(f"--conf-level {conf_level} is not between 0 and 1", "use for example --conf-level 0.95")
+    if not math.isfinite(rho):
+        raise UsageError(f"--rho {rho} is not a finite number",
+                         "use for example --rho 0 (log-rank) or --rho 1 (Peto-Peto)")
     chosen, sources = {}, {}
     for key, given, allowed in (("conf_type", conf_type, CONF_TYPES), ("ties", ties, TIES)):
         if given is not None and given not in allowed:
