@@ -199,3 +199,21 @@ def test_survival_command_on_the_pilot_with_one_aval_of_1e300_is_bounded(tmp_pat
     assert got["code"] == 0, got["err"]
     doc = json.loads((ws / "survival" / "survival.json").read_text())
     assert len(doc["settings"]["risk_table_times"]) <= 9
+
+
+def test_edish_draws_huge_values_and_leaves_out_infinite_ones():
+    from trialkit.analyses.figures import render
+    from trialkit.analyses.groups import arms_of
+    from trialkit.analyses.safety.figures import edish_plot
+    from trialkit.analyses.safety.pipeline import analyse_safety, choose_reference
+
+    adsl = pl.read_csv(SEED / "adsl.csv", try_parse_dates=True)
+    adlb = pl.read_csv(SEED / "adlb.csv", try_parse_dates=True)
+    alt = (pl.col("PARAMCD") == "ALT") & pl.col("USUBJID").is_in(["TK-SEED-001", "TK-SEED-002"])
+    adlb = adlb.with_columns(pl.when(alt & (pl.col("USUBJID") == "TK-SEED-001")).then(math.inf)
+                             .when(alt).then(1e300).otherwise(pl.col("AVAL")).alias("AVAL"))
+    arms = arms_of(adsl)
+    result = analyse_safety(adsl, pl.read_csv(SEED / "adae.csv", try_parse_dates=True), arms,
+                            choose_reference(arms, arms, None), adlb=adlb)
+    images = render(edish_plot(result.liver_peaks, [a.label for a in arms]), 6, 5)
+    assert images["png"] and images["svg"]

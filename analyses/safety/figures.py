@@ -44,7 +44,7 @@ def _dish(peaks: pl.DataFrame, arms: list[str], x: str, y: str, xt: float, yt: f
                           scale_color_manual, scale_shape_manual, scale_x_log10, scale_y_log10, theme,
                           element_text)
 
-    data = peaks.filter(pl.col(x).is_not_null() & pl.col(y).is_not_null() & (pl.col(x) > 0) & (pl.col(y) > 0))
+    data = peaks.filter(pl.col(x).is_finite() & pl.col(y).is_finite() & (pl.col(x) > 0) & (pl.col(y) > 0))  # log axes
     if data.height == 0:
         raise NoDataError(f"no subject has both post-baseline {x} and {y}: the {title.split(':')[0]} plot would be empty",
                           "check the ADLB baseline flags and reference ranges, or run with --no-plot")
