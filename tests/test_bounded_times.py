@@ -202,10 +202,10 @@ def test_survival_command_on_the_pilot_with_one_aval_of_1e300_is_bounded(tmp_pat
 
 
 @pytest.mark.parametrize("value", [math.inf, 1e300])
-def test_edish_draws_huge_peaks_and_leaves_out_infinite_ones(value):
+def test_edish_and_mdish_draw_huge_peaks_and_leave_out_infinite_or_nan_ones(value):
     from trialkit.analyses.figures import render
     from trialkit.analyses.groups import arms_of
-    from trialkit.analyses.safety.figures import edish_plot
+    from trialkit.analyses.safety.figures import edish_plot, mdish_plot
     from trialkit.analyses.safety.pipeline import analyse_safety, choose_reference
 
     adsl = pl.read_csv(SEED / "adsl.csv", try_parse_dates=True)
@@ -215,5 +215,6 @@ def test_edish_draws_huge_peaks_and_leaves_out_infinite_ones(value):
     arms = arms_of(adsl)
     result = analyse_safety(adsl, pl.read_csv(SEED / "adae.csv", try_parse_dates=True), arms,
                             choose_reference(arms, arms, None), adlb=adlb)
-    images = render(edish_plot(result.liver_peaks, [a.label for a in arms]), 6, 5)
-    assert images["png"] and images["svg"]
+    for plot in (edish_plot, mdish_plot):  # an infinite value at baseline too: inf / inf is NaN in mDISH
+        images = render(plot(result.liver_peaks, [a.label for a in arms]), 6, 5)
+        assert images["png"] and images["svg"]
