@@ -60,4 +60,7 @@ app.command("schema")(schema.schema)
 
 
 def main() -> None:
+    from .common import install_signal_handlers
+
+    install_signal_handlers()
     app()

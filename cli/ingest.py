@@ -64,7 +64,7 @@ def ingest(
     parts: dict[str, list] = {}
     units: list = []
     skipped: list[str] = []
-    with Stage(ws, "ingest", options) as stage:
+    with Stage(ws, "ingest", options, creates_workspace=True) as stage:
         for path in _progress(files):
             name = dataset.lower() if dataset else dataset_for_file(path.stem)
             if name is None:
