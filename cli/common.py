@@ -6,6 +6,7 @@ must stay instant.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -30,6 +31,7 @@ __all__ = [
     "emit_json",
     "emit_csv",
     "is_terminal",
+    "rendered",
 ]
 
 WorkspaceOpt = Annotated[
@@ -195,6 +197,34 @@ def handles_errors(func: Callable) -> Callable:
             )
 
     return wrapper
+
+
+class Rendered:
+    """A command's output, rendered while its stage runs and printed once the stage has committed."""
+
+    def __init__(self) -> None:
+        self.out = ""
+        self.err = ""
+
+    def emit(self) -> None:
+        for stream, text in ((sys.stdout, self.out), (sys.stderr, self.err)):
+            if text:
+                stream.write(text)
+                stream.flush()
+
+
+@contextlib.contextmanager
+def rendered():
+    """Render output inside a stage, before its commit: a label that cannot be printed fails the stage, which
+    then leaves the workspace as it was, instead of failing after the outputs were committed."""
+    import io
+
+    result = Rendered()
+    raw = io.StringIO()
+    with stdout().capture() as out, stderr().capture() as err, contextlib.redirect_stdout(raw):
+        yield result
+    result.out = raw.getvalue() + out.get()
+    result.err = err.get()
 
 
 def emit_csv(tables: dict[str, Any]) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import WorkspaceOpt, handles_errors, is_terminal, stderr, stdout, workspace_from
+from .common import rendered, WorkspaceOpt, handles_errors, is_terminal, stderr, stdout, workspace_from
 
 BUILTIN = "built-in seed trial (synthetic)"
 
@@ -106,7 +106,9 @@ def ingest(
             "units": unit_rows,
             "skipped_files": skipped,
         })
-    _print_summary(ws, origin, summary, unit_rows, skipped)
+        with rendered() as output:  # before the commit: printing cannot fail after it
+            _print_summary(ws, origin, summary, unit_rows, skipped)
+    output.emit()
 
 
 def _progress(files: list[Path]):

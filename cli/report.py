@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import WorkspaceOpt, handles_errors, stderr, stdout, workspace_from
+from .common import WorkspaceOpt, handles_errors, rendered, stderr, stdout, workspace_from
 
 
 class ReportFormat(str, Enum):
@@ -63,7 +63,7 @@ def report(
 
     Example: trialkit report --check && open trialkit-work/report.html
     """
-    from trialkit.analyses.claims import NOT_REPRODUCED, REPRODUCED, all_reproduced
+    from trialkit.analyses.claims import all_reproduced
 
     from .workspace import Stage, read_manifest, trialkit_version
 
@@ -82,18 +82,28 @@ def report(
         rel = _inside(target, ws)
         if rel is not None:
             stage.write_text(rel, text)
+        failed = check and inputs.claim_results is not None and not all_reproduced(inputs.claim_results)
+        with rendered() as output:  # before the commit: printing cannot fail after it
+            _summarise(target, inputs)
+            if failed:
+                _print_failed_claims(inputs.claim_results)
     if rel is None:
         _write_outside(target, text)
-    _summarise(target, inputs)
-    if check and inputs.claim_results is not None and not all_reproduced(inputs.claim_results):
-        from rich.markup import escape
-
-        for r in inputs.claim_results:
-            if r.verdict != REPRODUCED:
-                colour = "red" if r.verdict == NOT_REPRODUCED else "yellow"
-                reasons = "; ".join(dict.fromkeys(c.reason for c in r.checks if c.reason))
-                stderr().print(f"[{colour}]claim {escape(r.claim.id)} {r.verdict}[/]: {escape(reasons)}")
+    output.emit()
+    if failed:
         raise typer.Exit(1)
+
+
+def _print_failed_claims(results) -> None:
+    from rich.markup import escape
+
+    from trialkit.analyses.claims import NOT_REPRODUCED, REPRODUCED
+
+    for r in results:
+        if r.verdict != REPRODUCED:
+            colour = "red" if r.verdict == NOT_REPRODUCED else "yellow"
+            reasons = "; ".join(dict.fromkeys(c.reason for c in r.checks if c.reason))
+            stderr().print(f"[{colour}]claim {escape(r.claim.id)} {r.verdict}[/]: {escape(reasons)}")
 
 
 def _with_table1_computed(inputs):
