@@ -84,7 +84,7 @@ def check_readable(path: Path) -> None:
                                f"give yourself read permission (chmod u+r {path}) or copy the file") from exc
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise InputOutputError(f"{path} is a symbolic link that points to itself (a loop)",
+            raise InputOutputError(f"{path} is a symbolic link loop (it leads back to itself)",
                                    "point the link at the data file, or pass the file itself") from exc
         if exc.errno == errno.ENOENT and path.is_symlink():
             raise InputOutputError(f"{path} is a symbolic link to {os.readlink(path)}, which does not exist",
@@ -96,11 +96,12 @@ def check_readable(path: Path) -> None:
 
 
 def check_encoding(name: str | None) -> str | None:
-    """The Python codec name for --encoding, or a usage error."""
+    """--encoding as given, once Python knows the codec; else a usage error."""
     if name is None:
         return None
     try:
-        return codecs.lookup(name).name
+        codecs.lookup(name)
+        return name
     except LookupError as exc:
         raise UsageError(f"--encoding {name}: unknown encoding",
                          "use a Python codec name: utf-8, latin-1, cp1252, utf-16, ...") from exc
@@ -132,11 +133,12 @@ def read_table(path: Path, dataset: str | None = None, encoding: str | None = No
 
 
 def _refuse_duplicates(where: str, names: list[str]) -> None:
-    seen: set[str] = set()
-    dupes = sorted({n for n in names if n in seen or seen.add(n)})
+    from collections import Counter
+
+    dupes = sorted((name, n) for name, n in Counter(names).items() if n > 1)
     if dupes:
-        shown = ", ".join(repr(n) for n in dupes)
-        raise DataError(f"{where}: column(s) {shown} appear more than once in the header",
+        shown = ", ".join(f"{name or '(blank)'} ({n} times)" for name, n in dupes)
+        raise DataError(f"{where}: column name(s) appear more than once: {shown}",
                         "keep one column of each name (rename or delete the others), then run trialkit ingest again")
 
 
@@ -201,8 +203,8 @@ def _as_utf8(path: Path, data: bytes, encoding: str | None) -> bytes:
                                    f"pass --encoding utf-16-{order}, or save the file as UTF-8")
         codec = bom[1] if bom else "utf-8"
     else:
-        codec = encoding
-        if bom is not None and not codec.replace("_", "-").startswith(bom[1]):
+        codec = codecs.lookup(encoding).name
+        if bom is not None and not codec.startswith(bom[1]):
             raise UsageError(f"{path} starts with a {bom[1].upper()} byte-order mark, but --encoding {encoding} was given",
                              "drop --encoding: the file says what it is")
     if codec in ("utf-8", "utf-8-sig"):
@@ -216,7 +218,7 @@ def _as_utf8(path: Path, data: bytes, encoding: str | None) -> bytes:
         try:
             text = data.decode(codec)
         except UnicodeDecodeError as exc:
-            raise _undecodable(path, data, codec, exc, False) from exc
+            raise _undecodable(path, data, encoding or codec, exc, False) from exc
         text_utf8 = text.removeprefix("\ufeff").encode("utf-8")
     nul = text_utf8.find(b"\x00")
     if nul >= 0:
@@ -228,12 +230,12 @@ def _as_utf8(path: Path, data: bytes, encoding: str | None) -> bytes:
 
 
 def _looks_utf16(data: bytes) -> bool:
-    """Text of ASCII characters in UTF-16 has a NUL in every other byte."""
+    """Text of ASCII characters in UTF-16 has a NUL in every other byte (and only there: zeroed blocks are damage)."""
     sample = data[:4096]
     if len(sample) < 4:
         return False
-    evens, odds = sample[0::2], sample[1::2]
-    return max(evens.count(0) / len(evens), odds.count(0) / len(odds)) > 0.4
+    share = sorted((sample[0::2].count(0) / len(sample[0::2]), sample[1::2].count(0) / len(sample[1::2])))
+    return share[1] > 0.4 and share[0] < 0.05
 
 
 def _undecodable(path: Path, data: bytes, codec: str, exc: UnicodeDecodeError, default: bool) -> InputOutputError:
@@ -338,17 +340,19 @@ def _pyreadstat_encoding(encoding: str | None) -> str | None:
     """A Python codec name as iconv (ReadStat) spells it."""
     if encoding is None:
         return None
-    return {"latin-1": "ISO-8859-1", "iso8859-1": "ISO-8859-1", "cp1252": "WINDOWS-1252",
-            "utf-8": "UTF-8"}.get(encoding, encoding.upper())
+    codec = codecs.lookup(encoding).name
+    return {"iso8859-1": "ISO-8859-1", "cp1252": "WINDOWS-1252", "utf-8": "UTF-8"}.get(codec, codec.upper())
 
 
-def _read_sas(path: Path, reader, encoding: str | None):
+def _read_sas(path: Path, reader, encoding: str | None, where=None):
     try:
         return reader(str(path), output_format="polars", encoding=_pyreadstat_encoding(encoding))
     except UnicodeDecodeError as exc:
         if encoding is not None:
             raise
-        raise InputOutputError(f"{path} holds text that is not UTF-8 ({exc.reason} at byte 0x{exc.object[exc.start]:02X})",
+        at = where() if where is not None else None
+        place = f"row {at[0]}, column {at[1]}" if at else f"byte 0x{exc.object[exc.start]:02X}"
+        raise InputOutputError(f"{path} holds text that is not UTF-8 ({place})",
                                "if it was written by a Latin-1 or Windows-1252 SAS session, pass --encoding latin-1 "
                                "(or --encoding cp1252)") from exc
 
@@ -356,22 +360,25 @@ def _read_sas(path: Path, reader, encoding: str | None):
 def _read_xport(path: Path, encoding: str | None) -> tuple[pl.DataFrame, list[str]]:
     import pyreadstat
 
-    from .sasfiles import Damaged, xport_layout, xport_rows_problem
+    from .sasfiles import Damaged, xport_layout, xport_rows_problem, xport_undecodable
 
     data = path.read_bytes()
     try:
         layout = xport_layout(data)
     except Damaged as exc:
-        raise InputOutputError(f"{path}: {exc}", _DAMAGED) from exc
+        raise InputOutputError(f"{path} {exc}", _DAMAGED) from exc
+    if len(layout.members) > 1:
+        raise InputOutputError(f"{path} holds {len(layout.members)} datasets ({', '.join(layout.members)}), and "
+                               "only the first would be read", "export each dataset to its own .xpt file")
     names = [name for name, *_ in layout.variables]
     if len(set(names)) != len(names):
         import polars as pl
 
         return pl.DataFrame(), names
-    df, _meta = _read_sas(path, pyreadstat.read_xport, encoding)
+    df, _meta = _read_sas(path, pyreadstat.read_xport, encoding, lambda: xport_undecodable(layout, data, "utf-8"))
     problem = xport_rows_problem(layout, data, df.height)
     if problem:
-        raise InputOutputError(f"{path}: {problem}", _DAMAGED)
+        raise InputOutputError(f"{path} {problem}", _DAMAGED)
     return df, list(df.columns)
 
 
@@ -386,7 +393,7 @@ def _read_sas7bdat(path: Path, encoding: str | None) -> tuple[pl.DataFrame, list
     try:
         header = sas7bdat_header(head)
     except Damaged as exc:
-        raise InputOutputError(f"{path}: {exc}", _DAMAGED) from exc
+        raise InputOutputError(f"{path} {exc}", _DAMAGED) from exc
     if size != header.file_size:
         cut = "is truncated" if size < header.file_size else "has bytes after its last page"
         raise InputOutputError(

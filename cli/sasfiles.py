@@ -25,7 +25,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-__all__ = ["Damaged", "XportLayout", "xport_layout", "xport_rows_problem", "Sas7bdatHeader", "sas7bdat_header",
+__all__ = ["Damaged", "XportLayout", "xport_layout", "xport_rows_problem", "xport_undecodable", "Sas7bdatHeader", "sas7bdat_header",
            "SAS7BDAT_MAGIC"]
 
 RECORD = 80
@@ -93,11 +93,11 @@ def xport_layout(data: bytes) -> XportLayout:
     first = _header_name(data[:RECORD])
     if first not in ("LIBRARY", "LIBV8"):
         if size < RECORD and _HEADER.startswith(data[:len(_HEADER)]):
-            raise Damaged(f"it is truncated inside its SAS transport header ({size} bytes)")
+            raise Damaged(f"is truncated inside its SAS transport header ({size} bytes)")
         if data.startswith(b"**COMPRESSED**"):
-            raise Damaged("it is a SAS CPORT file, not a transport (XPORT) file; export it with the XPORT engine "
+            raise Damaged("is a SAS CPORT file, not a transport (XPORT) file; export it with the XPORT engine "
                           "(libname x xport) or xpt2loc")
-        raise Damaged("it is not a SAS transport (XPORT) file: it does not begin with a LIBRARY header record")
+        raise Damaged("is not a SAS transport (XPORT) file: it does not begin with a LIBRARY header record")
     version = 5 if first == "LIBRARY" else 8
     member = 3 * RECORD
     names = ("MEMBER", "MEMBV8")
@@ -142,21 +142,18 @@ def xport_layout(data: bytes) -> XportLayout:
 
 
 def _cut_header(size: int, needed: int) -> Damaged:
-    return Damaged(f"it is truncated inside its SAS transport header ({size} bytes; the header alone needs at least "
+    return Damaged(f"is truncated inside its SAS transport header ({size} bytes; the header alone needs at least "
                    f"{needed})")
 
 
 def xport_rows_problem(layout: XportLayout, data: bytes, rows_read: int) -> str | None:
     """Why ``rows_read`` rows are not the whole first dataset of this file; None when they are."""
-    if len(layout.members) > 1:
-        return (f"it holds {len(layout.members)} datasets ({', '.join(layout.members)}) and only the first would be "
-                "read; trialkit reads one dataset per file")
     length = layout.data_length
     if len(data) % RECORD:
-        return (f"it is truncated: {len(data)} bytes is not a whole number of 80-byte transport records "
+        return (f"is truncated: {len(data)} bytes is not a whole number of 80-byte transport records "
                 f"(rows are {layout.row_length} bytes; {rows_read} row(s) could be read)")
     if layout.declared_rows is not None and layout.declared_rows != rows_read:
-        return f"it is truncated or damaged: its header declares {layout.declared_rows} rows but {rows_read} could be read"
+        return f"is truncated or damaged: its header declares {layout.declared_rows} rows but {rows_read} could be read"
     if layout.row_length == 0:
         return None
     used = rows_read * layout.row_length
@@ -164,12 +161,32 @@ def xport_rows_problem(layout: XportLayout, data: bytes, rows_read: int) -> str 
     if used > length or len(rest) >= RECORD or rest.strip(b" "):
         whole, part = divmod(length, layout.row_length)
         if part and rest.strip(b" ") and whole == rows_read:
-            return (f"it is truncated: its data stop inside row {whole + 1} (rows are {layout.row_length} bytes; "
+            return (f"is truncated: its data stop inside row {whole + 1} (rows are {layout.row_length} bytes; "
                     f"{length} bytes of data hold {whole} rows and {part} bytes more), so only {rows_read} row(s) "
                     "could be read")
-        return (f"it is damaged: {rows_read} row(s) of {layout.row_length} bytes were read, but the data hold "
+        return (f"is damaged: {rows_read} row(s) of {layout.row_length} bytes were read, but the data hold "
                 f"{length} bytes ({length / layout.row_length:.1f} rows)")
     return None
+
+
+def xport_undecodable(layout: XportLayout, data: bytes, codec: str) -> tuple[int, str] | None:
+    """The first (row number from 1, variable) whose text is not valid ``codec``; None if all are."""
+    import numpy as np
+
+    n = layout.data_length // layout.row_length if layout.row_length else 0
+    if n == 0:
+        return None
+    rows = np.frombuffer(data, dtype=np.uint8, count=n * layout.row_length, offset=layout.data_start)
+    rows = rows.reshape(n, layout.row_length)
+    found: list[tuple[int, str]] = []
+    for name, pos, length, is_char in layout.variables:  # one pass per character variable, not per row
+        if not is_char or length <= 0:
+            continue
+        try:
+            rows[:, pos:pos + length].tobytes().decode(codec)
+        except UnicodeDecodeError as exc:
+            found.append((exc.start // length + 1, name))
+    return min(found) if found else None
 
 
 @dataclass(frozen=True)
@@ -194,17 +211,17 @@ def sas7bdat_header(head: bytes) -> Sas7bdatHeader:
     """
     if len(head) < 32 or head[:32] != SAS7BDAT_MAGIC:
         if len(head) < 32 and SAS7BDAT_MAGIC.startswith(head):
-            raise Damaged(f"it is truncated inside its SAS7BDAT header ({len(head)} bytes)")
-        raise Damaged("it is not a SAS7BDAT file: it does not begin with the SAS7BDAT signature")
+            raise Damaged(f"is truncated inside its SAS7BDAT header ({len(head)} bytes)")
+        raise Damaged("is not a SAS7BDAT file: it does not begin with the SAS7BDAT signature")
     u64 = head[32] == 0x33
     pad = 4 if head[35] == 0x33 else 0
     order = "<" if head[37] == 0x01 else ">"
     at = 196 + pad
     need = at + 8 + (8 if u64 else 4)
     if len(head) < need:
-        raise Damaged(f"it is truncated inside its SAS7BDAT header ({len(head)} bytes)")
+        raise Damaged(f"is truncated inside its SAS7BDAT header ({len(head)} bytes)")
     header_size, page_size = struct.unpack(order + "II", head[at:at + 8])
     (page_count,) = struct.unpack(order + ("Q" if u64 else "I"), head[at + 8:need])
     if not (1024 <= header_size <= 1 << 24 and 1024 <= page_size <= 1 << 24):
-        raise Damaged(f"its header is damaged (header size {header_size}, page size {page_size})")
+        raise Damaged(f"has a damaged header (header size {header_size}, page size {page_size})")
     return Sas7bdatHeader(header_size, page_size, page_count)
