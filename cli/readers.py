@@ -185,9 +185,7 @@ def _read_csv(path: Path, encoding: str | None) -> tuple[pl.DataFrame, list[str]
             f"{path}: line {line} has {row.actual_columns} field(s) but the header has {row.expected_columns} "
             f"({row.text[:60]!r}){more}; the file is truncated or the row is damaged",
             "repair that row (a cut file: export it again), then run trialkit ingest again")
-    df = pl.from_arrow(table)
-    if not isinstance(df, pl.DataFrame):  # pragma: no cover - from_arrow of a table is a frame
-        raise InputOutputError(f"{path} cannot be read as csv", _DAMAGED)
+    df = pl.DataFrame(table)
     if len(set(header)) == len(header):
         df = df.rename(dict(zip(internal, header)))
     return df, header
@@ -304,9 +302,7 @@ def _read_parquet(path: Path, encoding: str | None) -> tuple[pl.DataFrame, list[
     names = list(table.column_names)
     if len(set(names)) != len(names):
         return pl.DataFrame(), names
-    df = pl.from_arrow(table)
-    assert isinstance(df, pl.DataFrame)
-    return df, names
+    return pl.DataFrame(table), names
 
 
 def _read_xlsx(path: Path, encoding: str | None) -> tuple[pl.DataFrame, list[str]]:
