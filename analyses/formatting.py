@@ -34,7 +34,7 @@ PROC LIFETEST / PROC PHREG listings and ``summary()`` output:
 - **Text from the data on a terminal or in a figure** (``printable``): ANSI
   escape sequences (CSI, OSC, DCS/SOS/PM/APC strings, other ESC sequences, and
   their 8-bit C1 forms) and every other control character (C0 but tab and
-  newline, DEL, C1) are removed, so a label such as ``[/]\x1b[31mRED`` can
+  newline, DEL, C1) are removed, so a label such as ``[/]\\x1b[31mRED`` can
   neither colour nor move the terminal (it reads ``[/]RED``).
 """
 

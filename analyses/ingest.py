@@ -34,6 +34,11 @@ __all__ = [
 
 DATASETS = ("adsl", "adlb", "adae", "adtte", "adex")
 SAS_EPOCH = date(1960, 1, 1)
+#: days from the SAS epoch to the Unix one, which a polars Date counts from
+_SAS_TO_UNIX_DAYS = (date(1970, 1, 1) - SAS_EPOCH).days
+#: the Unix day numbers of years 1 to 9999, the dates Python (and every later step) can hold; polars would
+#: wrap a larger number around or store a date it cannot print
+_DATE_DAYS = ((date.min - date(1970, 1, 1)).days, (date.max - date(1970, 1, 1)).days)
 _UNIT_IN_PARAM = re.compile(r"\(([^()]+)\)\s*$")
 
 
@@ -47,11 +52,16 @@ def dataset_for_file(stem: str) -> str | None:
     return None
 
 
-def normalize_names(df: pl.DataFrame) -> pl.DataFrame:
+def normalize_names(df: pl.DataFrame, source: str = "source", dataset: str = "") -> pl.DataFrame:
+    """Upper-case variable names; two names that differ only in case (age, AGE) are a data error."""
     upper = [c.upper() for c in df.columns]
     if len(set(upper)) != len(upper):
-        dupes = sorted({c for c in upper if upper.count(c) > 1})
-        raise DataError(f"columns {', '.join(dupes)} appear twice when names are compared case-insensitively")
+        clashes = sorted({u for u in upper if upper.count(u) > 1})
+        spelled = "; ".join(" and ".join(c for c in df.columns if c.upper() == u) for u in clashes)
+        where = f"{source} ({dataset})" if dataset else source
+        raise DataError(f"{where}: columns {spelled} are the same variable ({', '.join(clashes)}): ADaM names are "
+                        "compared without case",
+                        f"keep one of them in {source} (rename or delete the other), then run trialkit ingest again")
     return df.rename(dict(zip(df.columns, upper)))
 
 
@@ -72,8 +82,9 @@ def _as_date(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
         return col
     if isinstance(dtype, pl.Datetime):
         return col.dt.date()
-    if dtype.is_numeric():  # SAS date: days since 1960-01-01
-        return pl.lit(SAS_EPOCH) + pl.duration(days=col.cast(pl.Int64))
+    if dtype.is_numeric():  # SAS date: days since 1960-01-01; beyond a Date's range -> null (an error, not a wrap)
+        since_1970 = col.cast(pl.Float64).floor() - _SAS_TO_UNIX_DAYS
+        return pl.when(since_1970.is_between(*_DATE_DAYS)).then(since_1970.cast(pl.Int32, strict=False).cast(pl.Date))
     return col.cast(pl.String).str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
 
 
@@ -179,7 +190,7 @@ def convert_units(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 def prepare_dataset(df: pl.DataFrame, schema: DatasetSchema, source: str) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """All ingest steps for one dataset; the unit report is None except for ADLB."""
-    df = blank_to_null(normalize_names(df))
+    df = blank_to_null(normalize_names(df, source, schema.name))
     df = coerce_types(infer_undeclared_numbers(df, schema), schema, source)
     if schema.file != "adlb" or "PARAMCD" not in df.columns or "AVAL" not in df.columns:
         return df, None

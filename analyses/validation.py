@@ -129,6 +129,14 @@ def _structural_violations(df: pl.DataFrame, schema: DatasetSchema) -> list[Viol
     return out
 
 
+def _shows_value(schema: DatasetSchema, failed: str) -> bool:
+    """Whether a failure is about one value (a range, an allowed set), so that examples show it."""
+    rule = next((r for r in schema.rules if r.name == failed), None)
+    if rule is not None:
+        return rule.scope == "row" and len(rule.needs) == 1
+    return failed.partition("|")[2] in ("min", "max", "check")
+
+
 def _describe(schema: DatasetSchema, failed: str) -> tuple[str, str, str]:
     """(rule name, column, description) of a dataframely failure column like 'AGE|max'."""
     rule = next((r for r in schema.rules if r.name == failed), None)
@@ -158,7 +166,8 @@ def check_dataset(df: pl.DataFrame, schema: DatasetSchema, adsl_ids: pl.Series |
     work = df.with_row_index(_ROW)
     for rule in schema.rules:
         if not all(c in df.columns for c in rule.needs):
-            skipped.append(rule.name)
+            if not rule.when_present:
+                skipped.append(rule.name)
             continue
         if rule.scope == "cross":
             if adsl_ids is None:
@@ -183,7 +192,11 @@ def check_dataset(df: pl.DataFrame, schema: DatasetSchema, adsl_ids: pl.Series |
         name, column, text = _describe(schema, col)
         rows = tuple(bad[_ROW].to_list())
         sample = df[list(rows[:_MAX_EXAMPLES])]
-        violations.append(Violation(schema.name, name, column, text, bad.height, example_keys(sample), rows))
+        examples = example_keys(sample)
+        if _shows_value(schema, col) and column in sample.columns and examples:
+            values = sample[column].cast(pl.String).fill_null("missing").to_list()
+            examples = tuple(f"{key} ({column}={value})" for key, value in zip(examples, values))
+        violations.append(Violation(schema.name, name, column, text, bad.height, examples, rows))
         reasons.append(bad.select(_ROW, pl.lit(name).alias("rule")))
     if reasons:
         why = pl.concat(reasons).group_by(_ROW).agg(pl.col("rule").sort().str.join("; ").alias("_RULES"))

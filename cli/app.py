@@ -60,4 +60,13 @@ app.command("schema")(schema.schema)
 
 
 def main() -> None:
-    app()
+    import sys
+
+    from .common import Terminated, install_signal_handlers
+
+    install_signal_handlers()
+    try:
+        app()
+    except KeyboardInterrupt as exc:  # before or after a command ran: no stage was open, nothing was written
+        sys.stderr.write("Error: interrupted; the workspace was left as it was\n")
+        sys.exit(143 if isinstance(exc, Terminated) else 130)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import (Format, FormatOpt, NameOpt, PopulationOpt, SubgroupOpt, WorkspaceOpt, emit_csv, emit_json,
+from .common import (rendered, Format, FormatOpt, NameOpt, PopulationOpt, SubgroupOpt, WorkspaceOpt, emit_csv, emit_json,
                      handles_errors, safe, stdout, workspace_from)
 
 FOLDER = "biomarkers"
@@ -93,13 +93,15 @@ def biomarkers(
         stage.write_json(target.path("biomarkers.json"), report)
         stage.write_ard(biomarkers_ard(res, AnalysisMeta(target.name, population=selection.population_label,
                                                          subgroup=selection.subgroup_label, options=stage.options)))
-    if format is Format.json:
-        emit_json(report)
-    elif format is Format.csv:
-        tables = res.tables()
-        emit_csv({k: tables[k] for k in ("summaries", "within", "between", "models", "marginal_means")})
-    else:
-        _print_summary(ws, res, figures, target, selection)
+        with rendered() as output:  # before the commit: printing cannot fail after it
+            if format is Format.json:
+                emit_json(report)
+            elif format is Format.csv:
+                tables = res.tables()
+                emit_csv({k: tables[k] for k in ("summaries", "within", "between", "models", "marginal_means")})
+            else:
+                _print_summary(ws, res, figures, target, selection)
+    output.emit()
 
 
 def _write_figures(stage, res, target, per_parameter: list[str]) -> list[str]:

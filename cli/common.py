@@ -6,6 +6,7 @@ must stay instant.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -34,6 +35,7 @@ __all__ = [
     "is_terminal",
     "printable",
     "safe",
+    "rendered",
 ]
 
 WorkspaceOpt = Annotated[
@@ -140,7 +142,7 @@ def safe(text: Any) -> str:
     """Text from the data inside a rich markup string: printable, and with its ``[...]`` shown literally.
 
     Every value that comes from data, options, paths or messages goes through this in a ``console.print``
-    f-string (``f"[dim]Note:[/] {safe(note)}"``), so a label like ``[/]\x1b[31mRED`` prints as ``[/]RED``.
+    f-string (``f"[dim]Note:[/] {safe(note)}"``), so a label like ``[/]\\x1b[31mRED`` prints as ``[/]RED``.
     """
     from rich.markup import escape
 
@@ -155,21 +157,56 @@ def _fail(message: str, hint: str | None, code: int) -> None:
     raise typer.Exit(code)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is so that the running stage rolls back like on Ctrl-C."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated()
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM interrupts like Ctrl-C (the stage rolls back) instead of killing the process outright."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
 def handles_errors(func: Callable) -> Callable:
-    """Turn trialkit's errors (and anything unexpected) into one line and an exit code."""
+    """Turn trialkit's errors (and anything unexpected) into one line and an exit code.
+
+    Errors of the file system that no reader mapped are I/O errors (exit 2) naming the path; "unexpected ...
+    trialkit bug" is left for real bugs.
+    """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         from trialkit.schemas.errors import TrialkitError
 
+        from . import transaction
+
+        commits = transaction.COMMITS[0]
         try:
             return func(*args, **kwargs)
         except TrialkitError as exc:
             _fail(exc.message, exc.hint, exc.exit_code)
         except (typer.Exit, typer.Abort, SystemExit):
             raise
-        except KeyboardInterrupt:
-            _fail("interrupted; the workspace was left as it was", None, 130)
+        except KeyboardInterrupt as exc:
+            code = 143 if isinstance(exc, Terminated) else 130
+            if transaction.COMMITS[0] != commits:
+                _fail("interrupted after its outputs were committed; the workspace holds them", None, code)
+            _fail("interrupted; the workspace was left as it was", None, code)
+        except BrokenPipeError:  # the reader of a pipe went away (| head): nothing left to say
+            try:
+                sys.stdout = open(os.devnull, "w")
+            except OSError:
+                pass
+            raise typer.Exit(141)
+        except OSError as exc:
+            where = exc.filename if exc.filename is not None else "a file"
+            _fail(f"cannot use {where} ({exc.strerror or exc})",
+                  "check the path, that it is the kind of file expected (not a folder), and its permissions", 2)
         except Exception as exc:  # a bug: still no traceback for the user
             if os.environ.get("TRIALKIT_DEBUG"):
                 raise
@@ -181,6 +218,34 @@ def handles_errors(func: Callable) -> Callable:
             )
 
     return wrapper
+
+
+class Rendered:
+    """A command's output, rendered while its stage runs and printed once the stage has committed."""
+
+    def __init__(self) -> None:
+        self.out = ""
+        self.err = ""
+
+    def emit(self) -> None:
+        for stream, text in ((sys.stdout, self.out), (sys.stderr, self.err)):
+            if text:
+                stream.write(text)
+                stream.flush()
+
+
+@contextlib.contextmanager
+def rendered():
+    """Render output inside a stage, before its commit: a label that cannot be printed fails the stage, which
+    then leaves the workspace as it was, instead of failing after the outputs were committed."""
+    import io
+
+    result = Rendered()
+    raw = io.StringIO()
+    with stdout().capture() as out, stderr().capture() as err, contextlib.redirect_stdout(raw):
+        yield result
+    result.out = raw.getvalue() + out.get()
+    result.err = err.get()
 
 
 #: a text cell a spreadsheet would run as a formula (OWASP, CSV injection): = + - @ tab or carriage return first

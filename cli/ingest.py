@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import WorkspaceOpt, handles_errors, is_terminal, safe, stderr, stdout, workspace_from
+from .common import rendered, WorkspaceOpt, handles_errors, is_terminal, safe, stderr, stdout, workspace_from
 
 BUILTIN = "built-in seed trial (synthetic)"
 
@@ -30,12 +30,22 @@ def ingest(
         Optional[str],
         typer.Option("--dataset", "-d", metavar="NAME", help="Dataset of a single SOURCE whose file name does not say it (adsl, adlb, adae, adtte, adex)."),
     ] = None,
+    encoding: Annotated[
+        Optional[str],
+        typer.Option("--encoding", metavar="NAME",
+                     help="Text encoding of CSV and SAS files that are not UTF-8: latin-1, cp1252, utf-16, ... "
+                          "(any Python codec). Default: UTF-8, with or without a byte-order mark.",
+                     show_default=False),
+    ] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Read ADaM datasets, convert units to the canonical SI units, and store them as Parquet.
 
     The dataset is known from each file name (adsl.xpt, ADLB.csv, adlbhy.xpt -> ADLB).
-    Variable names are case-insensitive. Lab values in a known other unit
+    Variable names are case-insensitive. Every file is checked whole against
+    what it says about itself (row counts, sizes, checksums): a truncated or
+    damaged file, undecodable text or a duplicated column is an error naming
+    the file, and nothing is written. Lab values in a known other unit
     (albumin g/dL, bilirubin mg/dL, ...) are converted, keeping AVAL_ORIG and
     AVALU_ORIG; an unknown unit is kept as it is and reported.
 
@@ -47,10 +57,11 @@ def ingest(
     from trialkit.analyses.ingest import DATASETS, dataset_for_file, prepare_dataset
     from trialkit.schemas.adam import schema_for
 
-    from .readers import find_sources, read_table
+    from .readers import check_encoding, check_readable, find_sources, read_table
     from .workspace import Stage, sha256_file
 
     ws = workspace_from(ctx, workspace)
+    codec = check_encoding(encoding)
     files = find_sources(list(sources)) if sources else builtin_sources()
     origin = ", ".join(str(s) for s in sources) if sources else BUILTIN
     if dataset is not None:
@@ -61,18 +72,22 @@ def ingest(
             raise UsageError(f"unknown dataset {dataset!r}", f"use one of {', '.join(DATASETS)}")
 
     options = {"sources": [str(s) for s in sources] if sources else [], "dataset": dataset}
+    if encoding is not None:
+        options["encoding"] = encoding
     parts: dict[str, list] = {}
     units: list = []
     skipped: list[str] = []
-    with Stage(ws, "ingest", options) as stage:
+    with Stage(ws, "ingest", options, creates_workspace=True) as stage:
         for path in _progress(files):
             name = dataset.lower() if dataset else dataset_for_file(path.stem)
             if name is None:
                 skipped.append(path.name)
                 continue
             label = path.name if sources else f"builtin:seed_trial/{path.name}"
-            stage.record_input(label, sha256_file(path))
-            df, report = prepare_dataset(read_table(path), schema_for(name), path.name)
+            schema = schema_for(name)
+            check_readable(path)
+            stage.record_input(label, _hash(path, sha256_file))
+            df, report = prepare_dataset(read_table(path, schema.name, codec), schema, path.name)
             parts.setdefault(name, []).append((label, df))
             if report is not None:
                 units.append(report.with_columns(pl.lit(label).alias("source")))
@@ -106,7 +121,19 @@ def ingest(
             "units": unit_rows,
             "skipped_files": skipped,
         })
-    _print_summary(ws, origin, summary, unit_rows, skipped)
+        with rendered() as output:  # before the commit: printing cannot fail after it
+            _print_summary(ws, origin, summary, unit_rows, skipped)
+    output.emit()
+
+
+def _hash(path: Path, sha256_file) -> str:
+    from trialkit.schemas.errors import InputOutputError
+
+    try:
+        return sha256_file(path)
+    except OSError as exc:
+        raise InputOutputError(f"{path} cannot be read ({exc.strerror or exc})",
+                               "check the file and the disk it is on, then run trialkit ingest again") from exc
 
 
 def _progress(files: list[Path]):

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import WorkspaceOpt, handles_errors, safe, stderr, stdout, workspace_from
+from .common import WorkspaceOpt, handles_errors, rendered, safe, stderr, stdout, workspace_from
 
 
 class ReportFormat(str, Enum):
@@ -63,7 +63,7 @@ def report(
 
     Example: trialkit report --check && open trialkit-work/report.html
     """
-    from trialkit.analyses.claims import NOT_REPRODUCED, REPRODUCED, all_reproduced
+    from trialkit.analyses.claims import all_reproduced
 
     from .workspace import Stage, read_manifest, trialkit_version
 
@@ -71,27 +71,45 @@ def report(
     options = {"claims": str(claims) if claims else None, "out": str(out) if out else None, "format": format.value,
                "title": title, "check": check, "table1": table1}
     target = out if out is not None else ws / f"report.{format.value}"
-    with Stage(ws, "report", options) as stage:
-        inputs = _read_inputs(ws, stage, read_manifest(ws), claims, title, target)
-        if table1 is not None:
-            inputs = _with_table1(inputs, table1)
-        inputs = _with_table1_computed(inputs)
-        text = _render(inputs, format, trialkit_version())
-        if inputs.table1 is not None:
-            _write_table1_ard(stage, inputs.table1)
-        rel = _inside(target, ws)
-        if rel is not None:
-            stage.write_text(rel, text)
-    if rel is None:
-        _write_outside(target, text)
-    _summarise(target, inputs)
-    if check and inputs.claim_results is not None and not all_reproduced(inputs.claim_results):
-        for r in inputs.claim_results:
-            if r.verdict != REPRODUCED:
-                colour = "red" if r.verdict == NOT_REPRODUCED else "yellow"
-                reasons = "; ".join(dict.fromkeys(c.reason for c in r.checks if c.reason))
-                stderr().print(f"[{colour}]claim {safe(r.claim.id)} {safe(r.verdict)}[/]: {safe(reasons)}")
+    outside = None  # a report written outside the workspace: staged beside its target, switched in at the commit
+    try:
+        with Stage(ws, "report", options) as stage:
+            inputs = _read_inputs(ws, stage, read_manifest(ws), claims, title, target)
+            if table1 is not None:
+                inputs = _with_table1(inputs, table1)
+            inputs = _with_table1_computed(inputs)
+            text = _render(inputs, format, trialkit_version())
+            if inputs.table1 is not None:
+                _write_table1_ard(stage, inputs.table1)
+            rel = _inside(target, ws)
+            if rel is not None:
+                stage.write_text(rel, text)
+            else:
+                outside = _stage_outside(target, text)
+            failed = check and inputs.claim_results is not None and not all_reproduced(inputs.claim_results)
+            with rendered() as output:  # before the commit: printing cannot fail after it
+                _summarise(target, inputs)
+                if failed:
+                    _print_failed_claims(inputs.claim_results)
+    except BaseException:
+        if outside is not None:
+            outside.unlink(missing_ok=True)
+        raise
+    if outside is not None:
+        os.replace(outside, target)  # a rename within one folder, checked writable when it was staged
+    output.emit()
+    if failed:
         raise typer.Exit(1)
+
+
+def _print_failed_claims(results) -> None:
+    from trialkit.analyses.claims import NOT_REPRODUCED, REPRODUCED
+
+    for r in results:
+        if r.verdict != REPRODUCED:
+            colour = "red" if r.verdict == NOT_REPRODUCED else "yellow"
+            reasons = "; ".join(dict.fromkeys(c.reason for c in r.checks if c.reason))
+            stderr().print(f"[{colour}]claim {safe(r.claim.id)} {safe(r.verdict)}[/]: {safe(reasons)}")
 
 
 def _with_table1_computed(inputs):
@@ -146,7 +164,8 @@ def _inside(target: Path, ws: Path) -> str | None:
         return None
 
 
-def _write_outside(target: Path, text: str) -> None:
+def _stage_outside(target: Path, text: str) -> Path:
+    """Write the report to a temporary file beside ``target`` (outside the workspace); the caller renames it."""
     import tempfile
 
     from trialkit.schemas.errors import InputOutputError
@@ -154,6 +173,8 @@ def _write_outside(target: Path, text: str) -> None:
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise InputOutputError(f"cannot write {target}: folder {folder} does not exist", "create it or pass another --out")
+    if target.is_dir():
+        raise InputOutputError(f"cannot write {target}: it is a folder", "pass a file name to --out")
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
@@ -162,7 +183,7 @@ def _write_outside(target: Path, text: str) -> None:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # a document to share: the usual permissions, not mkstemp's 0600
-        os.replace(tmp, target)
+        return Path(tmp)
     except OSError as exc:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)

@@ -38,17 +38,20 @@ def results(
     from trialkit.schemas.errors import InputOutputError
     from trialkit.schemas.ard import ARD_FILE, check_ard
 
+    from .transaction import reading
+
     ws = workspace_from(ctx, workspace)
     path = ws / ARD_FILE
-    if not path.exists():
-        raise InputOutputError(f"{path} does not exist: no analysis has written results to this workspace",
-                               "run trialkit biomarkers, survival or safety first (each writes its numbers to "
-                               "ard.parquet), or pass --workspace")
-    try:
-        ard = pl.read_parquet(path)
-    except Exception as exc:  # polars raises several kinds for a broken file
-        raise InputOutputError(f"{path} cannot be read as Parquet ({exc})",
-                               "delete it and re-run the stages that write it") from exc
+    with reading(ws):  # a consistent snapshot, never half a commit
+        if not path.exists():
+            raise InputOutputError(f"{path} does not exist: no analysis has written results to this workspace",
+                                   "run trialkit biomarkers, survival or safety first (each writes its numbers to "
+                                   "ard.parquet), or pass --workspace")
+        try:
+            ard = pl.read_parquet(path)
+        except Exception as exc:  # polars raises several kinds for a broken file
+            raise InputOutputError(f"{path} cannot be read as Parquet ({exc})",
+                                   "delete it and re-run the stages that write it") from exc
     check_ard(ard, path.name)
     rows = filter_ard(ard, analysis=analysis, stat=stat)
     if format is Format.json:

@@ -38,6 +38,7 @@ def run(
     from trialkit.schemas.errors import InputOutputError, UsageError
     from trialkit.analyses.plan import command_args, parse_plan
 
+    from .transaction import hold
     from .workspace import enable_read_cache
 
     ws = workspace_from(ctx, workspace)
@@ -56,14 +57,15 @@ def run(
     enable_read_cache()
     out = stdout()
 
-    for i, a in enumerate(parsed.analyses, start=1):
-        args = command_args(a) + ([] if plot else ["--no-plot"])
-        shown = " ".join(_quote(x) for x in ["trialkit", *args, "--workspace", str(ws)])
-        out.rule(f"[bold]{i}/{len(parsed.analyses)} {safe(a.name)}[/]", align="left")
-        out.print(f"[dim]$ {safe(shown)}[/]")
-        code = group.main(args=[*args, "--workspace", str(ws)], prog_name="trialkit", standalone_mode=False)
-        if code:
-            raise typer.Exit(code)
+    with hold(ws):  # one writer for the whole plan: no other run interleaves with its stages
+        for i, a in enumerate(parsed.analyses, start=1):
+            args = command_args(a) + ([] if plot else ["--no-plot"])
+            shown = " ".join(_quote(x) for x in ["trialkit", *args, "--workspace", str(ws)])
+            out.rule(f"[bold]{i}/{len(parsed.analyses)} {safe(a.name)}[/]", align="left")
+            out.print(f"[dim]$ {safe(shown)}[/]")
+            code = group.main(args=[*args, "--workspace", str(ws)], prog_name="trialkit", standalone_mode=False)
+            if code:
+                raise typer.Exit(code)
     if not parsed.analyses:
         raise UsageError(f"{path}: no analysis to run", "check --only")
     out.print(f"Ran {len(parsed.analyses)} analys{'is' if len(parsed.analyses) == 1 else 'es'} of {safe(path)} in "

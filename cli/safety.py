@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import (Format, FormatOpt, NameOpt, PopulationOpt, SubgroupOpt, WorkspaceOpt, emit_csv, emit_json,
+from .common import (rendered, Format, FormatOpt, NameOpt, PopulationOpt, SubgroupOpt, WorkspaceOpt, emit_csv, emit_json,
                      handles_errors, safe, stdout, workspace_from)
 
 OUT = "safety"
@@ -116,12 +116,14 @@ def safety(
         written.append(stage.write_json(target.path("safety.json"), obj))
         stage.write_ard(safety_ard(result, AnalysisMeta(target.name, population=selection.population_label,
                                                         subgroup=selection.subgroup_label, options=stage.options)))
-    if format is Format.json:
-        emit_json(obj)
-    elif format is Format.csv:
-        emit_csv(result.tables())
-    else:
-        _print(result, obj, ws, written, target, selection, rerun)
+        with rendered() as output:  # before the commit: printing cannot fail after it
+            if format is Format.json:
+                emit_json(obj)
+            elif format is Format.csv:
+                emit_csv(result.tables())
+            else:
+                _print(result, obj, ws, written, target, selection, rerun)
+    output.emit()
 
 
 def _quarantined_orphans(ws, pl) -> int:

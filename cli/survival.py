@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import (Format, FormatOpt, NameOpt, PopulationOpt, SubgroupOpt, WorkspaceOpt, emit_csv, emit_json,
+from .common import (rendered, Format, FormatOpt, NameOpt, PopulationOpt, SubgroupOpt, WorkspaceOpt, emit_csv, emit_json,
                      handles_errors, safe, stdout, workspace_from)
 
 FIGURES = ("km.png", "km.svg")
@@ -129,12 +129,14 @@ def survival(
                 stage.keep(target.path(fig))
         stage.write_json(target.path("survival.json"), report)
         stage.write_ard(survival_ard(res, _meta(target, selection, stage.options)))
-    if format is Format.json:
-        emit_json(report)
-    elif format is Format.csv:
-        emit_csv(res.tables())
-    else:
-        _print_summary(ws, res, plot, target, selection, report["notes"] + rerun)
+        with rendered() as output:  # before the commit: printing cannot fail after it
+            if format is Format.json:
+                emit_json(report)
+            elif format is Format.csv:
+                emit_csv(res.tables())
+            else:
+                _print_summary(ws, res, plot, target, selection, report["notes"] + rerun)
+    output.emit()
 
 
 def _meta(target, selection, options):

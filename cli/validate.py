@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from .common import (TableOrJson, TableOrJsonOpt, WorkspaceOpt, emit_json, handles_errors, safe, stderr, stdout,
-                     workspace_from)
+from .common import (rendered, TableOrJson, TableOrJsonOpt, WorkspaceOpt, emit_json, handles_errors, safe, stderr,
+                     stdout, workspace_from)
 
 QUARANTINE_REASON = "QUARANTINE_REASON"
 
@@ -80,10 +80,12 @@ def validate(ctx: typer.Context, format: TableOrJsonOpt = TableOrJson.table, wor
                 report["quarantined"].append(_quarantined_entry(schema.name, qfile, combined, new, summarise_quarantine))
         report["workspace_clean"] = not report["violations"] and not report["quarantined"]
         stage.write_json("validation.json", report)
-    if format is TableOrJson.json:
-        emit_json(report)
-    else:
-        _print_report(ws, report)
+        with rendered() as output:  # before the commit: printing cannot fail after it
+            if format is TableOrJson.json:
+                emit_json(report)
+            else:
+                _print_report(ws, report)
+    output.emit()
     if not report["workspace_clean"]:
         raise typer.Exit(1)
 

@@ -1,9 +1,9 @@
 """The workspace: where stages read their inputs and write their outputs.
 
-Every write goes through a ``Stage``: files are written to temporary names in
-their final folder and renamed into place only when the whole stage has
-succeeded, so a stage that fails (or is interrupted) leaves the workspace as
-it was. Each Parquet file carries the contract's key-value metadata, and
+Every write goes through a ``Stage``: it holds the workspace's lock for its
+whole run, writes its outputs into a transaction folder, and switches them in
+only when the whole stage has succeeded (``cli/transaction.py``), so a stage
+that fails or is killed leaves the workspace as it was. Each Parquet file carries the contract's key-value metadata, and
 ``manifest.json`` lists every file with its row count and SHA-256.
 """
 
@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trialkit.schemas.errors import InputOutputError, SchemaViolationError, UsageError
+
+from .transaction import Transaction, hold
 
 if TYPE_CHECKING:
     import polars as pl
@@ -155,17 +156,18 @@ class Stage:
     without an exception.
     """
 
-    def __init__(self, workspace: Path, command: str, options: dict[str, Any]) -> None:
+    def __init__(self, workspace: Path, command: str, options: dict[str, Any], *, creates_workspace: bool = False) -> None:
         self.workspace = workspace
         self.command = command
         self.options = {k: v for k, v in sorted(options.items()) if k not in _NOT_RECORDED}
         self.inputs: dict[str, str] = {}
         self._pending: list[tuple[Path, Path, dict]] = []  # (tmp, final, manifest entry)
         self._removals: list[Path] = []
-        self._created: list[Path] = []
         self._kept: set[Path] = set()
         self.analysis: dict[str, Any] | None = None  # the manifest's "analyses" entry this stage writes
         self.forget_analyses = False  # ingest: the data changed, so every analysis is gone
+        self.creates_workspace = creates_workspace
+        self._txn = Transaction(workspace)
 
     # ----------------------------------------------------------------- reading
     def path(self, relpath: str) -> Path:
@@ -228,30 +230,13 @@ class Stage:
             )
 
     # ----------------------------------------------------------------- writing
-    def _tmp_for(self, final: Path) -> Path:
-        folder = final.parent
-        missing = []
-        p = folder
-        while not p.exists():
-            missing.append(p)
-            p = p.parent
-        for d in reversed(missing):
-            try:
-                d.mkdir()
-            except OSError as exc:
-                raise InputOutputError(f"cannot create folder {d} ({exc.strerror})", "check the workspace path and its permissions") from exc
-            self._created.append(d)
-        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=folder)
-        os.close(fd)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the user's usual mode
-        return Path(tmp)
-
     def _write_tmp(self, final: Path, writer) -> Path:
-        """Write through ``writer`` to a temporary file beside ``final``; the file is pending from then on."""
-        tmp = self._tmp_for(final)
+        """Write through ``writer`` to a file in the stage's transaction folder; pending from then on."""
+        tmp = self._txn.new_file(final)
         self._pending.append((tmp, final, {}))
         try:
             writer(tmp)
+            os.chmod(tmp, 0o666 & ~_umask())
         except OSError as exc:
             raise InputOutputError(f"cannot write {final} ({exc.strerror})", "check free space and permissions") from exc
         return tmp
@@ -377,26 +362,25 @@ class Stage:
 
     # ----------------------------------------------------------- transaction
     def __enter__(self) -> Stage:
+        self._lock = hold(self.workspace, create=self.creates_workspace)
+        self._lock.__enter__()
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            self._rollback()
-            return
         try:
-            self._commit()
-        except BaseException:
-            self._rollback()
-            raise
+            if exc_type is not None:
+                self._rollback()
+                return
+            try:
+                self._commit()
+            except BaseException:
+                self._rollback()
+                raise
+        finally:
+            self._lock.__exit__(None, None, None)
 
     def _rollback(self) -> None:
-        for tmp, _final, _entry in self._pending:
-            tmp.unlink(missing_ok=True)
-        for d in reversed(self._created):
-            try:
-                d.rmdir()
-            except OSError:
-                pass
+        self._txn.abort()
         self._pending.clear()
 
     def _commit(self) -> None:
@@ -406,7 +390,8 @@ class Stage:
         removals = [p for p in self._removals if p not in finals and p not in self._kept]
         for path in removals:
             files.pop(path.relative_to(self.workspace).as_posix(), None)
-        for _tmp, final, entry in self._pending:
+        latest = {final: (tmp, entry) for tmp, final, entry in self._pending}  # a file written twice: the last
+        for final, (_tmp, entry) in latest.items():
             files[final.relative_to(self.workspace).as_posix()] = entry
         manifest["trialkit_version"] = trialkit_version()
         if self.forget_analyses:
@@ -416,13 +401,9 @@ class Stage:
                          command=self.command_line())
             manifest.setdefault("analyses", {})[entry.pop("name")] = entry
             manifest["analyses"] = dict(sorted(manifest["analyses"].items()))
-        if self._pending or removals or self.analysis is not None:
-            self._write_tmp(self.path(MANIFEST), lambda tmp: tmp.write_text(dumps(manifest), encoding="utf-8"))
-        for tmp, final, entry in self._pending:
-            if final.name != MANIFEST and _unchanged(final, entry):
-                tmp.unlink()  # unchanged output: leave the file (and its modification time) as it was
-            else:
-                os.replace(tmp, final)
-        for path in removals:
-            path.unlink(missing_ok=True)
+        if not (self._pending or removals or self.analysis is not None):
+            return
+        staged_manifest = self._write_tmp(self.path(MANIFEST), lambda tmp: tmp.write_text(dumps(manifest), encoding="utf-8"))
+        moves = [(tmp, final) for final, (tmp, entry) in latest.items() if not _unchanged(final, entry)]
+        self._txn.commit(moves, removals, staged_manifest, self.command_line())
         self._pending.clear()

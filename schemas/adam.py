@@ -9,13 +9,20 @@ no ABLFL means the baseline is the last value on or before day 1.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import date
+
 from .spec import DatasetSchema, Rule, Variable
 from .units import ALIASES, PARAMETERS
 
-__all__ = ["ADSL", "ADLB", "ADAE", "ADTTE", "ADEX", "SCHEMAS", "schema_for"]
+__all__ = ["ADSL", "ADLB", "ADAE", "ADTTE", "ADEX", "SCHEMAS", "schema_for", "DATE_RANGE", "MAX_DAYS"]
 
 V = Variable
 YN = ("Y", "N")
+#: Plausible dates of a clinical trial record; one outside is a damaged value or a wrong date origin.
+DATE_RANGE = (date(1900, 1, 1), date(2200, 12, 31))
+#: Plausible times and study days, in days (100 years); beyond is a wrong time unit or a damaged value.
+MAX_DAYS = 36525
 
 
 def _pl():
@@ -66,6 +73,41 @@ def _aval_plausible():
             .otherwise(expr)
         )
     return expr
+
+
+def _date_rule(name: str) -> Rule:
+    low, high = DATE_RANGE
+    return Rule(
+        f"{name}_date_range",
+        f"{name} between {low} and {high}; a date outside is a damaged value or a wrong date origin",
+        (name,),
+        lambda: _pl().col(name).is_between(_pl().lit(low), _pl().lit(high)),
+        name,
+        when_present=True,
+    )
+
+
+def _day_rule(name: str) -> Rule:
+    return Rule(
+        f"{name}_day_range",
+        f"{name} finite and within {MAX_DAYS} days (100 years) of the reference date; beyond is a wrong time unit "
+        "or a damaged value",
+        (name,),
+        lambda: _pl().col(name).abs() <= MAX_DAYS,  # NaN and infinities fail too
+        name,
+        when_present=True,
+    )
+
+
+def _with_plausible_dates_and_days(schema: DatasetSchema) -> DatasetSchema:
+    """Add a range rule for every date variable and every study day (a float variable named ...DY)."""
+    extra = [_date_rule(v.name) for v in schema.variables if v.dtype == "date"]
+    extra += [_day_rule(v.name) for v in schema.variables if v.dtype == "float" and v.name.endswith("DY")]
+    return replace(schema, rules=(*schema.rules, *extra))
+
+
+def _aval_time_plausible():
+    return _pl().col("AVAL") <= MAX_DAYS  # NaN and +infinity fail too; negative times break AVAL_min
 
 
 def _one_treatment_label():
@@ -211,6 +253,14 @@ ADTTE = DatasetSchema(
     rules=(
         Rule("one_row_per_subject_parameter", "one ADTTE row per USUBJID+PARAMCD", ("USUBJID", "PARAMCD"),
              _unique_over("USUBJID", "PARAMCD"), "PARAMCD", "key"),
+        Rule(
+            "aval_time_plausible",
+            f"AVAL is a time in days: beyond {MAX_DAYS} days (100 years) or not finite, check the time unit "
+            "(hours or seconds instead of days?) or the value",
+            ("AVAL",),
+            _aval_time_plausible,
+            "AVAL",
+        ),
         _rule_in_adsl("ADTTE"),
     ),
 )
@@ -240,6 +290,7 @@ ADEX = DatasetSchema(
     ),
 )
 
+ADSL, ADLB, ADAE, ADTTE, ADEX = (_with_plausible_dates_and_days(s) for s in (ADSL, ADLB, ADAE, ADTTE, ADEX))
 SCHEMAS: dict[str, DatasetSchema] = {s.file: s for s in (ADSL, ADLB, ADAE, ADTTE, ADEX)}
 
 

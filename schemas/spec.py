@@ -50,7 +50,10 @@ class Rule:
     result counts as valid. ``needs`` lists the variables it reads: a rule
     whose variables are absent from a dataset is skipped and reported so.
     ``scope`` "cross" marks rules that read another dataset (the checker adds
-    the helper column ``_IN_ADSL`` before evaluating them).
+    the helper column ``_IN_ADSL`` before evaluating them). ``when_present``
+    marks a check of one optional variable (a plausible date, a plausible
+    study day): a dataset without the variable has nothing to check, so the
+    rule is not reported as skipped.
     """
 
     name: str
@@ -59,6 +62,7 @@ class Rule:
     build: Callable[[], object]
     column: str
     scope: Literal["row", "key", "cross"] = "row"
+    when_present: bool = False
 
 
 @dataclass(frozen=True)

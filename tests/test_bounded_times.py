@@ -1,10 +1,12 @@
 """No grid of times grows with the size of a time: one AVAL of 1e300, or every time in milliseconds.
 
 Axis ticks, number-at-risk times, default landmarks, labels and the whole
-survival stage stay small whatever the largest time holds. These tests call the
-analyses directly (no validation in front of them, as a future rule refusing
-absurd AVAL would be), and run the heavy ones in a subprocess under a memory
-limit (RLIMIT_AS), so a regression fails the test instead of eating the machine.
+survival stage stay small whatever the largest time holds. Validation refuses
+ADTTE times beyond 100 years (rule aval_time_plausible), so most of these tests
+call the analyses directly, with no validation in front of them, and run the
+heavy ones in a subprocess under a memory limit (RLIMIT_AS), so a regression
+fails the test instead of eating the machine. The command-line tests check the
+user's paths: a refusal in one line, or the quarantine and then the analysis.
 """
 
 from __future__ import annotations
@@ -165,7 +167,7 @@ def _ingest(run_cli, tmp_path: Path, source: Path) -> Path:
     return ws
 
 
-def test_survival_command_on_millisecond_times_of_the_built_in_trial_is_bounded(tmp_path, run_cli):
+def test_survival_command_refuses_millisecond_times_in_one_line_within_a_memory_limit(tmp_path, run_cli):
     src = tmp_path / "src"
     src.mkdir()
     for f in SEED.glob("*.csv"):
@@ -175,15 +177,13 @@ def test_survival_command_on_millisecond_times_of_the_built_in_trial_is_bounded(
         df.write_csv(src / f.name)
     ws = _ingest(run_cli, tmp_path, src)
     got = _guarded(_cli(["survival", "--workspace", str(ws)]))
-    assert got["code"] == 0, got["err"]
-    doc = json.loads((ws / "survival" / "survival.json").read_text())
-    assert len(doc["settings"]["risk_table_times"]) <= 9 and len(doc["settings"]["landmark_times"]) <= 4
-    assert (ws / "survival" / "km.png").stat().st_size > 0
+    assert got["code"] == 1 and "trialkit bug" not in got["err"]
+    assert got["err"].startswith("Error: adtte.parquet (ADTTE), column AVAL: 24 row(s)")
     report = _guarded(_cli(["report", "--workspace", str(ws)]))
     assert report["code"] == 0, report["err"]
 
 
-def test_survival_command_on_the_pilot_with_one_aval_of_1e300_is_bounded(tmp_path, run_cli, pilot_dir):
+def test_pilot_with_one_aval_of_1e300_quarantined_then_analysed_within_a_memory_limit(tmp_path, run_cli, pilot_dir):
     import pyreadstat
 
     src = tmp_path / "src"
@@ -195,10 +195,12 @@ def test_survival_command_on_the_pilot_with_one_aval_of_1e300_is_bounded(tmp_pat
                        ).write_csv(src / "adtte.csv")
     (src / "adsl.xpt").symlink_to(pilot_dir / "adsl.xpt")
     ws = _ingest(run_cli, tmp_path, src)
-    got = _guarded(_cli(["survival", "--no-plot", "--workspace", str(ws)]))
-    assert got["code"] == 0, got["err"]
+    assert run_cli(["validate", "--workspace", ws]).exit_code == 1  # the 1e300 row is quarantined
+    for args in (["survival", "--workspace", str(ws)], ["report", "--workspace", str(ws)]):
+        got = _guarded(_cli(args))
+        assert got["code"] == 0, got["err"]
     doc = json.loads((ws / "survival" / "survival.json").read_text())
-    assert len(doc["settings"]["risk_table_times"]) <= 9
+    assert len(doc["settings"]["risk_table_times"]) <= 9 and sum(a["n"] for a in doc["arms"]) == adtte.height - 1
 
 
 @pytest.mark.parametrize("value", [math.inf, 1e300])

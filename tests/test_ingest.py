@@ -140,7 +140,9 @@ def test_parquet_outputs_carry_the_contract_metadata(seed_workspace):
 def test_manifest_lists_every_file_with_rows_and_hash(seed_workspace):
     manifest = json.loads((seed_workspace / "manifest.json").read_text())["files"]
     on_disk = {p.relative_to(seed_workspace).as_posix() for p in seed_workspace.rglob("*") if p.is_file()}
-    assert set(manifest) == on_disk - {"manifest.json"}
+    state = {p for p in on_disk if p.startswith(".trialkit/")}
+    assert state <= {".trialkit/lock", ".trialkit/commit.lock"}, "trialkit's own state: the locks, nothing left over"
+    assert set(manifest) == on_disk - {"manifest.json"} - state
     for rel, entry in manifest.items():
         path = seed_workspace / rel
         assert entry["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()

@@ -8,6 +8,8 @@ a rule is declared without a case here.
 
 from __future__ import annotations
 
+from datetime import date
+
 import polars as pl
 import pytest
 
@@ -20,6 +22,16 @@ def _set(column, row, value):
         values = df[column].to_list()
         values[row] = value
         return df.with_columns(pl.Series(column, values, dtype=df.schema[column]))
+
+    return mutate
+
+
+def _set_date(column, row, value):
+    """Set one date, adding the (optional) column when the built-in trial lacks it."""
+    def mutate(df: pl.DataFrame) -> pl.DataFrame:
+        if column not in df.columns:
+            df = df.with_columns(pl.lit(None, pl.Date).alias(column))
+        return _set(column, row, value)(df)
 
     return mutate
 
@@ -77,6 +89,20 @@ CASES = [
     ("adex", "usubjid_in_adsl", "USUBJID", _orphan, [0]),
     ("adex", "USUBJID_nullability", "USUBJID", _set("USUBJID", 1, None), [1]),
     ("adex", "EXDOSE_min", "EXDOSE", _set("EXDOSE", 1, -1.0), [1]),
+    # dates outside 1900-01-01..2200-12-31, study days and times beyond 100 years (or not finite)
+    ("adsl", "TRTSDT_date_range", "TRTSDT", _set_date("TRTSDT", 3, date(1899, 12, 31)), [3]),
+    ("adsl", "TRTEDT_date_range", "TRTEDT", _set_date("TRTEDT", 3, date(2201, 1, 1)), [3]),
+    ("adsl", "DTHDT_date_range", "DTHDT", _set_date("DTHDT", 3, date(9999, 12, 31)), [3]),
+    ("adlb", "ADT_date_range", "ADT", _set_date("ADT", 2, date(1066, 10, 14)), [2]),
+    ("adlb", "ADY_day_range", "ADY", _set("ADY", 2, 1e15), [2]),
+    ("adae", "ASTDT_date_range", "ASTDT", _set_date("ASTDT", 2, date(2999, 1, 1)), [2]),
+    ("adae", "ASTDY_day_range", "ASTDY", _set("ASTDY", 2, -36526.0), [2]),
+    ("adae", "AENDY_day_range", "AENDY", _set("AENDY", 2, float("inf")), [2]),
+    ("adtte", "STARTDT_date_range", "STARTDT", _set_date("STARTDT", 2, date(1850, 1, 1)), [2]),
+    ("adtte", "ADT_date_range", "ADT", _set_date("ADT", 2, date(2500, 1, 1)), [2]),
+    ("adtte", "aval_time_plausible", "AVAL", _set("AVAL", 2, 1e300), [2]),
+    ("adex", "ASTDT_date_range", "ASTDT", _set_date("ASTDT", 1, date(1800, 1, 1)), [1]),
+    ("adex", "ASTDY_day_range", "ASTDY", _set("ASTDY", 1, 40000.0), [1]),
 ]
 
 
@@ -146,6 +172,21 @@ def test_rules_whose_variables_are_absent_are_skipped_and_said(seed_frames):
     check = check_dataset(seed_frames["adlb"].drop("ABLFL"), SCHEMAS["adlb"], seed_frames["adsl"]["USUBJID"])
     assert check.clean
     assert "one_baseline" in check.skipped_rules
+
+
+def test_a_time_beyond_100_years_names_the_value_and_the_time_unit(seed_frames):
+    df = _set("AVAL", 2, 1e300)(seed_frames["adtte"])
+    check = check_dataset(df, SCHEMAS["adtte"], seed_frames["adsl"]["USUBJID"])
+    (v,) = [v for v in check.violations if v.rule == "aval_time_plausible"]
+    message = v.message("adtte.parquet")
+    assert "AVAL=1e+300" in message and "beyond 36525 days (100 years)" in message and "time unit" in message
+    assert check.quarantine.height == 1 and check.valid.height == df.height - 1
+
+
+def test_a_date_and_day_rule_of_an_absent_variable_is_not_reported_as_skipped(seed_frames):
+    check = check_dataset(seed_frames["adsl"], SCHEMAS["adsl"])
+    assert "TRTEDT" not in seed_frames["adsl"].columns
+    assert check.clean and not check.skipped_rules
 
 
 def test_plausible_range_is_not_judged_in_an_unknown_unit(seed_frames):

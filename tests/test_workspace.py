@@ -123,3 +123,20 @@ def test_a_write_that_fails_midway_leaves_no_temporary_file(workspace):
             stage.write_json("ok.json", {})
             stage._stage("broken.json", broken, {})
     assert _snapshot(workspace) == before
+
+
+def test_a_summary_that_fails_to_print_fails_the_stage_before_its_commit(workspace, run_cli, monkeypatch):
+    from trialkit.cli import survival
+
+    def broken(*args, **kwargs):
+        from rich.errors import MarkupError
+
+        raise MarkupError("closing tag '[/]' has nothing to close")
+
+    monkeypatch.setattr(survival, "_print_summary", broken)
+    monkeypatch.setenv("TRIALKIT_DEBUG", "")
+    before = _snapshot(workspace)
+    result = run_cli(["survival", "--no-plot", "-w", workspace])
+    assert result.exit_code == 1
+    assert "MarkupError" in result.stderr
+    assert _snapshot(workspace) == before, "nothing was committed"
