@@ -15,6 +15,7 @@ On the CDISC pilot, Table 1 is pinned two ways (tests marked realdata):
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -224,8 +225,10 @@ def _table1_text(html: str) -> str:
 
 
 def test_report_table1_option_shows_the_chosen_variables_in_order(seed_workspace, run_cli, tmp_path):
+    ws = tmp_path / "ws"
+    shutil.copytree(seed_workspace, ws)  # the report writes Table 1 into the ARD: not into the shared workspace
     out = tmp_path / "r.html"
-    r = run_cli(["report", "--workspace", seed_workspace, "--out", out, "--table1", "sex,AGE"])
+    r = run_cli(["report", "--workspace", ws, "--out", out, "--table1", "sex,AGE"])
     assert r.exit_code == 0, r.stderr
     text = _table1_text(out.read_text())
     assert text.index("Sex") < text.index("Age (years)")
