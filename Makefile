@@ -28,7 +28,7 @@ demo: $(STAMP)
 	@echo "Report: $(WORK)/report.html"
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=5
 
 bench: $(STAMP)
 	cd tests/bench && ../../$(BIN)/python run_bench.py --out ../../bench-results.json
