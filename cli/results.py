@@ -48,7 +48,7 @@ def results(
                                    "run trialkit biomarkers, survival or safety first (each writes its numbers to "
                                    "ard.parquet), or pass --workspace")
         try:
-            ard = pl.read_parquet(path)
+            ard = pl.read_parquet(path, glob=False)
         except Exception as exc:  # polars raises several kinds for a broken file
             raise InputOutputError(f"{path} cannot be read as Parquet ({exc})",
                                    "delete it and re-run the stages that write it") from exc

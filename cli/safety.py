@@ -131,7 +131,7 @@ def _quarantined_orphans(ws, pl) -> int:
     path = ws / "quarantine" / "adae.parquet"
     if not path.exists():
         return 0
-    q = pl.read_parquet(path)
+    q = pl.read_parquet(path, glob=False)
     if "QUARANTINE_REASON" not in q.columns:
         return 0
     return q.filter(pl.col("QUARANTINE_REASON").cast(pl.String).str.contains("usubjid_in_adsl")).height

@@ -204,11 +204,9 @@ def _acquire(path: Path, fcntl):
     if timeout == 0:
         raise InputOutputError(f"the workspace {path.parent.parent} is in use by {holder}",
                                f"wait for it to finish, or set {LOCK_TIMEOUT_ENV}=SECONDS to wait for it")
-    from rich.markup import escape
+    from .common import safe, stderr
 
-    from .common import stderr
-
-    stderr().print(f"waiting up to {timeout:g} s for the workspace, in use by {escape(holder)}")
+    stderr().print(f"waiting up to {timeout:g} s for the workspace, in use by {safe(holder)}")
     deadline = time.monotonic() + timeout
     while True:
         time.sleep(0.05)
@@ -289,11 +287,10 @@ def recover(ws: Path, *, locked: bool) -> list[str]:
     if stale:
         done.append(f"removed {len(stale)} temporary file(s) an interrupted run left")
     if done:
-        from .common import stderr
-        from rich.markup import escape
+        from .common import safe, stderr
 
         for line in done:
-            stderr().print(f"[yellow]Recovered:[/] {escape(line)}")
+            stderr().print(f"[yellow]Recovered:[/] {safe(line)}")
     return done
 
 

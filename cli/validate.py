@@ -111,7 +111,7 @@ def _read_quarantine(ws, relpath: str):
     if not path.exists():
         return None
     try:
-        return pl.read_parquet(path)
+        return pl.read_parquet(path, glob=False)
     except Exception as exc:  # polars raises several kinds for a broken file
         raise InputOutputError(f"{path} cannot be read as Parquet ({exc})",
                                "fix the source and re-run trialkit ingest, which starts a fresh quarantine") from exc

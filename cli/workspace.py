@@ -98,7 +98,7 @@ def read_output(workspace: Path, spec: OutputTable, folder: str | None = None) -
     stage = spec.stage
     try:
         meta = pq.read_schema(path).metadata or {}
-        df = pl.read_parquet(path)
+        df = pl.read_parquet(path, glob=False)
     except Exception as exc:  # pyarrow and polars raise several kinds for a broken file
         raise InputOutputError(f"{path} cannot be read as Parquet ({exc})", f"re-run trialkit {stage}") from exc
     name = meta.get(f"{META_PREFIX}schema".encode(), b"").decode("utf-8", "replace")
@@ -120,7 +120,7 @@ def read_ard(workspace: Path) -> pl.DataFrame | None:
     if not path.exists():
         return None
     try:
-        ard = pl.read_parquet(path)
+        ard = pl.read_parquet(path, glob=False)
     except Exception as exc:  # polars raises several kinds for a broken file
         raise InputOutputError(f"{path} cannot be read as Parquet ({exc})",
                                "delete it and re-run the analyses (trialkit run PLAN)") from exc
@@ -195,7 +195,7 @@ class Stage:
             df, sha, checked = cached
         else:
             try:
-                df = pl.read_parquet(path)
+                df = pl.read_parquet(path, glob=False)
             except Exception as exc:  # polars raises several kinds for a broken file
                 raise InputOutputError(f"{path} cannot be read as Parquet ({exc})", "re-run trialkit ingest") from exc
             sha, checked = sha256_file(path), False
@@ -218,7 +218,7 @@ class Stage:
         if dataset != "adsl" and self.has("adsl"):
             import polars as pl
 
-            adsl_ids = pl.read_parquet(self.path("adsl.parquet"), columns=["USUBJID"])["USUBJID"]
+            adsl_ids = pl.read_parquet(self.path("adsl.parquet"), columns=["USUBJID"], glob=False)["USUBJID"]
         check = check_dataset(df, schema, adsl_ids)
         if not check.clean:
             first = check.violations[0]

@@ -125,3 +125,11 @@ def test_a_workspace_folder_with_brackets_prints_literally(tmp_path, run_cli):
     result = run_cli(["ingest", "--workspace", ws])
     assert result.exit_code == 0, result.stderr
     assert f"Next: trialkit validate --workspace {ws}" in " ".join(result.stdout.split())
+
+
+def test_a_workspace_folder_with_glob_characters_is_read_as_a_plain_path(tmp_path, run_cli):
+    ws = tmp_path / "trial[1]"
+    for args in (["ingest"], ["validate"], ["survival", "--no-plot"], ["safety", "--no-plot"], ["report"],
+                 ["results", "--stat", "p"]):
+        result = run_cli([*args, "--workspace", ws])
+        assert result.exit_code == 0, (args, result.stderr)
