@@ -33,6 +33,16 @@ def pilot_dir() -> Path:
     return _require_shared()
 
 
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` (hidden ones included) with its SHA-256: equal snapshots, equal bytes."""
+    import hashlib
+
+    if not folder.exists():
+        return {}
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 def invoke(args: list[str], env: dict[str, str] | None = None):
     """Run the real trialkit command in-process; stdout and stderr are kept apart."""
     return CliRunner().invoke(app, [str(a) for a in args], env=env, catch_exceptions=False)

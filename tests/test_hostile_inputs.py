@@ -15,15 +15,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from conftest import PILOT, SEED
+from conftest import SEED, snapshot
 
 BUG = "trialkit bug"
 
 
-def _snapshot(folder: Path) -> dict[str, bytes]:
-    if not folder.exists():
-        return {}
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _source(tmp_path: Path, *names: str) -> Path:
@@ -58,9 +54,9 @@ def test_a_truncated_pilot_transport_file_is_refused_not_half_read(pilot_dir, tm
     src.mkdir()
     shutil.copy(pilot_dir / "adsl.xpt", src / "adsl.xpt")
     (src / "adtte.xpt").write_bytes((pilot_dir / "adtte.xpt").read_bytes()[:36720])
-    before = _snapshot(ready)
+    before = snapshot(ready)
     _assert_clean_error(run_cli(["ingest", src, "-w", ready]), 2, "adtte.xpt", "truncated")
-    assert _snapshot(ready) == before
+    assert snapshot(ready) == before
 
 
 def test_a_truncated_parquet_file_is_refused(tmp_path, run_cli, ready):
@@ -69,9 +65,9 @@ def test_a_truncated_parquet_file_is_refused(tmp_path, run_cli, ready):
     pl.read_csv(SEED / "adsl.csv", infer_schema=False).write_parquet(src / "adsl.parquet")
     data = (src / "adsl.parquet").read_bytes()
     (src / "adsl.parquet").write_bytes(data[: len(data) // 2])
-    before = _snapshot(ready)
+    before = snapshot(ready)
     _assert_clean_error(run_cli(["ingest", src, "-w", ready]), 2, "adsl.parquet")
-    assert _snapshot(ready) == before
+    assert snapshot(ready) == before
 
 
 def test_utf16_text_is_read_with_its_byte_order_mark_and_refused_cleanly_without(tmp_path, run_cli):
@@ -133,9 +129,9 @@ def test_one_enormous_time_is_refused_at_once_not_computed_for_ever(tmp_path, ru
     df.write_csv(src / "adtte.csv")
     ws = tmp_path / "ws"
     assert run_cli(["ingest", src, "-w", ws]).exit_code == 0
-    before = _snapshot(ws)
+    before = snapshot(ws)
     _assert_clean_error(run_cli(["survival", "--no-plot", "-w", ws]), 1, "adtte.parquet (ADTTE)", "AVAL")
-    assert _snapshot(ws) == before
+    assert snapshot(ws) == before
 
 
 # ------------------------------------------------------------------ 4. crash after commit, crash on valid input
@@ -188,11 +184,11 @@ def test_a_symlink_loop_is_an_io_error(tmp_path, run_cli):
 @pytest.mark.parametrize("option", [["--rho", "nan"], ["--rho", "inf"], ["--conf-level", "nan"],
                                     ["--rmst-tau", "nan"], ["--times", "nan"]])
 def test_a_number_option_that_is_not_finite_is_a_usage_error(ready, run_cli, option):
-    before = _snapshot(ready)
+    before = snapshot(ready)
     result = run_cli(["survival", "--no-plot", "-w", ready, *option])
     assert result.exit_code == 2, result.stderr
     assert BUG not in result.stderr and option[0] in result.stderr
-    assert _snapshot(ready) == before
+    assert snapshot(ready) == before
 
 
 # ------------------------------------------------------------------ 6. spreadsheet formulas, terminal escapes

@@ -14,7 +14,6 @@ adtte.sas7bdat``); the header parser is also tested on synthetic headers.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import struct
@@ -27,6 +26,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pyreadstat
 import pytest
+
+from conftest import snapshot
 
 from trialkit.cli.sasfiles import SAS7BDAT_MAGIC, Damaged, sas7bdat_header
 
@@ -51,11 +52,6 @@ def _xpt(path: Path, df: pl.DataFrame, version: int = 5, **kw) -> bytes:
     return path.read_bytes()
 
 
-def _snapshot(folder: Path) -> dict[str, str]:
-    if not folder.exists():
-        return {}
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +70,7 @@ def ws(tmp_path, ingested) -> Path:
 
 
 def _refused(run_cli, ws: Path, args: list, code: int, *fragments: str) -> str:
-    before = _snapshot(ws)
+    before = snapshot(ws)
     result = run_cli(["ingest", *args, "-w", ws])
     err = result.stderr
     assert result.exit_code == code, (result.exit_code, err, result.stdout)
@@ -84,7 +80,7 @@ def _refused(run_cli, ws: Path, args: list, code: int, *fragments: str) -> str:
     for fragment in fragments:
         assert fragment in errors[0], (fragment, errors[0])
     assert "Traceback" not in err + result.stdout and "trialkit bug" not in err, err
-    assert _snapshot(ws) == before, "a refused ingest changes nothing in the workspace"
+    assert snapshot(ws) == before, "a refused ingest changes nothing in the workspace"
     return errors[0]
 
 

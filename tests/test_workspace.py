@@ -7,12 +7,12 @@ import shutil
 import polars as pl
 import pytest
 
+from conftest import snapshot
+
 from trialkit.schemas.errors import SchemaViolationError
 from trialkit.cli.workspace import Stage
 
 
-def _snapshot(folder):
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture
@@ -27,21 +27,21 @@ def test_ingest_that_fails_on_its_second_file_leaves_the_workspace_as_it_was(wor
     src.mkdir()
     (src / "adsl.csv").write_text("USUBJID,TRT01A\nA,x\n")
     (src / "adtte.csv").write_text("USUBJID,PARAMCD,AVAL,CNSR\nA,OS,ten,0\n")
-    before = _snapshot(workspace)
+    before = snapshot(workspace)
     result = run_cli(["ingest", src, "-w", workspace])
     assert result.exit_code == 1
     assert "adtte.csv (ADTTE), column AVAL" in result.stderr
-    assert _snapshot(workspace) == before
+    assert snapshot(workspace) == before
 
 
 def test_a_stage_interrupted_after_staging_writes_leaves_no_trace(workspace):
-    before = _snapshot(workspace)
+    before = snapshot(workspace)
     with pytest.raises(KeyboardInterrupt):
         with Stage(workspace, "test", {}) as stage:
             stage.write_parquet("adsl.parquet", pl.DataFrame({"USUBJID": ["X"]}), "ADSL", "1.0")
             stage.write_json("survival/out.json", {"a": 1})
             raise KeyboardInterrupt
-    assert _snapshot(workspace) == before
+    assert snapshot(workspace) == before
     assert not (workspace / "survival").exists(), "folders a failed stage created are removed"
 
 
@@ -112,7 +112,7 @@ def test_outputs_get_the_users_usual_file_mode_not_the_temporary_files(workspace
 
 
 def test_a_write_that_fails_midway_leaves_no_temporary_file(workspace):
-    before = _snapshot(workspace)
+    before = snapshot(workspace)
 
     def broken(tmp):
         tmp.write_text("half")
@@ -122,7 +122,7 @@ def test_a_write_that_fails_midway_leaves_no_temporary_file(workspace):
         with Stage(workspace, "test", {}) as stage:
             stage.write_json("ok.json", {})
             stage._stage("broken.json", broken, {})
-    assert _snapshot(workspace) == before
+    assert snapshot(workspace) == before
 
 
 def test_a_summary_that_fails_to_print_fails_the_stage_before_its_commit(workspace, run_cli, monkeypatch):
@@ -135,8 +135,8 @@ def test_a_summary_that_fails_to_print_fails_the_stage_before_its_commit(workspa
 
     monkeypatch.setattr(survival, "_print_summary", broken)
     monkeypatch.setenv("TRIALKIT_DEBUG", "")
-    before = _snapshot(workspace)
+    before = snapshot(workspace)
     result = run_cli(["survival", "--no-plot", "-w", workspace])
     assert result.exit_code == 1
     assert "MarkupError" in result.stderr
-    assert _snapshot(workspace) == before, "nothing was committed"
+    assert snapshot(workspace) == before, "nothing was committed"

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import snapshot
+
 from trialkit.cli import transaction
 from trialkit.cli.workspace import Stage
 
@@ -26,8 +28,6 @@ with hold(Path({ws!r})):
 """
 
 
-def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def _holder(ws: Path, seconds: float) -> subprocess.Popen:
 
 def test_a_second_writer_fails_at_once_naming_the_holder_when_told_not_to_wait(workspace, run_cli):
     holder = _holder(workspace, 30)
-    before = _snapshot(workspace)
+    before = snapshot(workspace)
     try:
         result = run_cli(["survival", "--no-plot", "-w", workspace], env={"TRIALKIT_LOCK_TIMEOUT": "0"})
     finally:
@@ -55,7 +55,7 @@ def test_a_second_writer_fails_at_once_naming_the_holder_when_told_not_to_wait(w
     assert result.exit_code == 2
     assert f"in use by `trialkit survival --arm high` (PID {holder.pid}" in result.stderr
     assert "TRIALKIT_LOCK_TIMEOUT" in result.stderr
-    assert _snapshot(workspace) == before
+    assert snapshot(workspace) == before
 
 
 def test_a_second_writer_waits_for_the_first_then_runs(workspace, run_cli):
@@ -134,7 +134,7 @@ def test_the_next_command_finishes_a_commit_that_was_killed_while_switching_file
 
 
 def test_the_next_command_removes_what_a_run_killed_before_its_commit_left(workspace, run_cli):
-    before = _snapshot(workspace)
+    before = snapshot(workspace)
     leftover = workspace / ".trialkit" / "txn-99999-1" / "files"
     leftover.mkdir(parents=True)
     (leftover / "00001-adsl.parquet").write_bytes(b"half")
@@ -145,17 +145,17 @@ def test_the_next_command_removes_what_a_run_killed_before_its_commit_left(works
     assert "Recovered: removed 1 temporary file(s)" in result.stderr
     assert not (workspace / ".trialkit").exists()
     datasets = {k: v for k, v in before.items() if k.startswith("ad")}
-    assert {k: v for k, v in _snapshot(workspace).items() if k in datasets} == datasets
+    assert {k: v for k, v in snapshot(workspace).items() if k in datasets} == datasets
 
 
 def test_a_stage_folder_that_is_a_file_is_an_io_error_that_changes_nothing(workspace, run_cli):
     (workspace / "survival").write_text("not a folder")
-    before = _snapshot(workspace)
+    before = snapshot(workspace)
     result = run_cli(["survival", "--no-plot", "-w", workspace])
     assert result.exit_code == 2
     assert f"{workspace / 'survival'} is a file, not a folder" in result.stderr
     assert "Hint: move or delete" in result.stderr
-    assert _snapshot(workspace) == before
+    assert snapshot(workspace) == before
 
 
 def test_a_workspace_that_cannot_be_written_is_an_io_error_naming_it(workspace, run_cli, monkeypatch):
@@ -163,11 +163,11 @@ def test_a_workspace_that_cannot_be_written_is_an_io_error_naming_it(workspace, 
         raise PermissionError(13, "Permission denied", str(path))
 
     monkeypatch.setattr(transaction, "open", refuse, raising=False)
-    before = _snapshot(workspace)
+    before = snapshot(workspace)
     result = run_cli(["ingest", "-w", workspace])
     assert result.exit_code == 2
     assert f"cannot create the workspace lock {workspace / '.trialkit' / 'lock'} (Permission denied)" in result.stderr
-    assert _snapshot(workspace) == before
+    assert snapshot(workspace) == before
 
 
 def test_a_first_ingest_that_fails_leaves_no_workspace_behind(tmp_path, run_cli):
