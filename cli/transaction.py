@@ -40,9 +40,9 @@ JOURNAL = "journal.json"
 LOCK_TIMEOUT_ENV = "TRIALKIT_LOCK_TIMEOUT"
 DEFAULT_LOCK_TIMEOUT = 300.0
 
-#: workspace (resolved) -> [open lock file, depth]: the lock is re-entrant within one process (``trialkit run``
-#: holds it for a whole plan while each stage it runs takes it again).
-_HELD: dict[Path, list] = {}
+#: workspaces (resolved) whose lock this process holds: the lock is re-entrant within one process (``trialkit
+#: run`` holds it for a whole plan while each stage it runs takes it again).
+_HELD: set[Path] = set()
 _SEQ = itertools.count(1)
 #: commits made in this process (a one-item list, shared by reference): an interrupt after a commit says so
 COMMITS = [0]
@@ -153,11 +153,7 @@ def hold(ws: Path, *, create: bool = False) -> Iterator[None]:
 
     key = ws.resolve()
     if key in _HELD:
-        _HELD[key][1] += 1
-        try:
-            yield
-        finally:
-            _HELD[key][1] -= 1
+        yield
         return
     created = False
     if not ws.exists():
@@ -179,12 +175,12 @@ def hold(ws: Path, *, create: bool = False) -> Iterator[None]:
             f.flush()
         except OSError:
             pass  # the holder's name is a courtesy; the lock itself holds
-        _HELD[key] = [f, 1]
+        _HELD.add(key)
         try:
-            recover(ws, locked=True)
+            recover(ws)
             yield
         finally:
-            del _HELD[key]
+            _HELD.discard(key)
             _release(ws, f, fcntl)
     finally:
         if created:
@@ -260,9 +256,8 @@ def reading(ws: Path) -> Iterator[None]:
         f.close()
 
 
-def recover(ws: Path, *, locked: bool) -> list[str]:
+def recover(ws: Path) -> list[str]:
     """Finish or undo what interrupted runs left (the caller holds the writer lock); says what it did."""
-    assert locked
     state = _state(ws)
     done: list[str] = []
     if state.is_dir():
@@ -363,13 +358,10 @@ class Transaction:
             raise InputOutputError(f"cannot write {final}: a folder of that name is in the way",
                                    f"move or delete the folder {final}, then run the command again")
 
-    def commit(self, moves: list[tuple[Path, Path]], removals: list[Path], manifest: Path | None,
-               command: str) -> None:
+    def commit(self, moves: list[tuple[Path, Path]], removals: list[Path], manifest: Path, command: str) -> None:
         """Write the journal (the commit point), then switch the outputs in. SIGINT and SIGTERM wait until the
         switch is done, so an interrupted commit is one that was killed outright, which recovery finishes."""
-        if self.folder is None:  # nothing staged: only removals
-            self.new_file(self.ws / "manifest.json")
-        assert self.folder is not None
+        assert self.folder is not None, "the manifest is always staged"
         folders = {a for p in removals for a in p.relative_to(self.ws).parents if a != Path(".")}
         emptied = sorted((self.ws / a for a in folders), key=lambda p: (-len(p.parts), p))
         plan = {
@@ -378,7 +370,7 @@ class Transaction:
             "moves": [[src.name, dst.relative_to(self.ws).as_posix()] for src, dst in moves],
             "removals": [p.relative_to(self.ws).as_posix() for p in removals],
             "prune": [p.relative_to(self.ws).as_posix() for p in emptied],
-            "manifest": manifest.name if manifest is not None else None,
+            "manifest": manifest.name,
         }
         tmp = self.folder / f".{JOURNAL}.tmp"
         blocked = {signal.SIGINT, signal.SIGTERM}

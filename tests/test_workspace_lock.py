@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,17 @@ def workspace(seed_workspace, tmp_path):
     return ws
 
 
+@contextmanager
+def _held(ws: Path):
+    """Another process holding the workspace's lock for the block."""
+    holder = _holder(ws, 30)
+    try:
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def _holder(ws: Path, seconds: float) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-c", HOLD.format(ws=str(ws), seconds=seconds)], stdout=subprocess.PIPE,
                             text=True)
@@ -45,13 +57,9 @@ def _holder(ws: Path, seconds: float) -> subprocess.Popen:
 
 
 def test_a_second_writer_fails_at_once_naming_the_holder_when_told_not_to_wait(workspace, run_cli):
-    holder = _holder(workspace, 30)
-    before = snapshot(workspace)
-    try:
+    with _held(workspace) as holder:
+        before = snapshot(workspace)
         result = run_cli(["survival", "--no-plot", "-w", workspace], env={"TRIALKIT_LOCK_TIMEOUT": "0"})
-    finally:
-        holder.kill()
-        holder.wait()
     assert result.exit_code == 2
     assert f"in use by `trialkit survival --arm high` (PID {holder.pid}" in result.stderr
     assert "TRIALKIT_LOCK_TIMEOUT" in result.stderr
@@ -70,23 +78,15 @@ def test_a_second_writer_waits_for_the_first_then_runs(workspace, run_cli):
 
 
 def test_a_writer_that_waits_too_long_gives_up_with_exit_2(workspace, run_cli):
-    holder = _holder(workspace, 30)
-    try:
+    with _held(workspace):
         result = run_cli(["ingest", "-w", workspace], env={"TRIALKIT_LOCK_TIMEOUT": "0.3"})
-    finally:
-        holder.kill()
-        holder.wait()
     assert result.exit_code == 2
     assert "still in use by" in result.stderr and "after 0.3 s" in result.stderr
 
 
 def test_a_lock_timeout_that_is_not_a_number_is_a_usage_error(workspace, run_cli):
-    holder = _holder(workspace, 30)
-    try:
+    with _held(workspace):
         result = run_cli(["ingest", "-w", workspace], env={"TRIALKIT_LOCK_TIMEOUT": "soon"})
-    finally:
-        holder.kill()
-        holder.wait()
     assert result.exit_code == 2
     assert "TRIALKIT_LOCK_TIMEOUT='soon' is not a number of seconds" in result.stderr
 
