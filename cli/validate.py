@@ -39,6 +39,7 @@ def validate(ctx: typer.Context, format: TableOrJsonOpt = TableOrJson.table, wor
     report = {"workspace_clean": True, "datasets": [], "violations": [], "quarantined": []}
     with Stage(ws, "validate", {}) as stage:
         frames = {d: stage.read(d, validate=False) for d in present}
+        checks = {}
         adsl_ids = frames["adsl"]["USUBJID"] if "adsl" in frames and "USUBJID" in frames["adsl"].columns else None
         for name in DATASETS:
             schema = schema_for(name)
@@ -51,7 +52,7 @@ def validate(ctx: typer.Context, format: TableOrJsonOpt = TableOrJson.table, wor
                 if previous is not None:
                     report["quarantined"].append(_quarantined_entry(schema.name, qfile, previous, 0, summarise_quarantine))
                 continue
-            check = check_dataset(frames[name], schema, adsl_ids)
+            check = checks[name] = check_dataset(frames[name], schema, adsl_ids)
             new = check.quarantine.height
             combined = previous
             if new:
@@ -79,6 +80,10 @@ def validate(ctx: typer.Context, format: TableOrJsonOpt = TableOrJson.table, wor
             if combined is not None and combined.height:
                 report["quarantined"].append(_quarantined_entry(schema.name, qfile, combined, new, summarise_quarantine))
         report["workspace_clean"] = not report["violations"] and not report["quarantined"]
+        # what the stages may trust without checking again: each dataset as validate leaves it (kept rows only)
+        report["checked"] = {f"{d}.parquet": {"schema": f"{schema_for(d).name} {schema_for(d).version}",
+                                              "sha256": stage.pending_sha256(f"{d}.parquet") or stage.inputs[f"{d}.parquet"]}
+                             for d in present if not checks[d].structural}
         stage.write_json("validation.json", report)
         with rendered() as output:  # before the commit: printing cannot fail after it
             if format is TableOrJson.json:

@@ -207,12 +207,39 @@ class Stage:
             _READ_CACHE[key] = (df, sha, checked)
         return df
 
+    def pending_sha256(self, relpath: str) -> str | None:
+        """The SHA-256 of a file this stage has staged for ``relpath`` (None when it writes none)."""
+        final = self.path(relpath)
+        return next((entry.get("sha256") for _tmp, dest, entry in reversed(self._pending) if dest == final), None)
+
+    def _validated_earlier(self, dataset: str, sha: str, schema) -> bool:
+        """Whether ``trialkit validate`` found these very bytes clean under this schema version (validation.json).
+
+        Its record names each dataset's SHA-256 and ADSL's (the cross-dataset rules read ADSL): any change to
+        either, or to the schema version, and the stage checks the data again.
+        """
+        import json
+
+        try:
+            checked = json.loads(self.path("validation.json").read_text(encoding="utf-8")).get("checked") or {}
+        except (OSError, ValueError, AttributeError):
+            return False
+        entry = checked.get(f"{dataset}.parquet")
+        if not isinstance(entry, dict) or entry.get("sha256") != sha or entry.get("schema") != f"{schema.name} {schema.version}":
+            return False
+        if dataset == "adsl" or not self.has("adsl"):
+            return True
+        adsl = checked.get("adsl.parquet")
+        return isinstance(adsl, dict) and adsl.get("sha256") == self.inputs.get("adsl.parquet", sha256_file(self.path("adsl.parquet")))
+
     def _refuse_invalid(self, dataset: str, df: pl.DataFrame, path: Path) -> None:
         from trialkit.analyses.validation import check_dataset
         from trialkit.schemas.adam import schema_for
 
         schema = schema_for(dataset)
         if schema is None:
+            return
+        if self._validated_earlier(dataset, self.inputs.get(f"{dataset}.parquet", ""), schema):
             return
         adsl_ids = None
         if dataset != "adsl" and self.has("adsl"):
