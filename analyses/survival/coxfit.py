@@ -100,12 +100,12 @@ class _Sorted:
         first = np.flatnonzero(np.append(True, bs[1:] != bs[:-1]))
         self.bounds = list(zip(first.tolist(), [*first[1:].tolist(), nb]))   # stratum -> block range
         self.pos_d = np.flatnonzero(dead)
-        self.dead = dead
         self.db = self.block[self.pos_d]                              # block of each death
         counts = np.bincount(self.db, minlength=nb)
         first_death = np.cumsum(counts) - counts                      # index into deaths of each block's first
         rank = np.arange(len(self.db)) - first_death[self.db]
         self.frac = rank / counts[self.db] if ties == "efron" else np.zeros(len(self.db))
+        self.dstart = np.flatnonzero(rank == 0)                       # first death of each block with deaths
         self.nb = nb
 
 
@@ -135,7 +135,9 @@ def _evaluate(d: _Sorted, beta: np.ndarray):
     wd = w[d.pos_d]
     d0 = np.bincount(db, weights=wd, minlength=nb)
     xd = x[d.pos_d]
-    d1 = np.stack([np.bincount(db, weights=wd * xd[:, j], minlength=nb) for j in range(x.shape[1])], axis=1)
+    d1 = np.zeros((nb, x.shape[1]))
+    if len(db):  # deaths are grouped by block: sum each run
+        d1[db[d.dstart]] = np.add.reduceat(wd[:, None] * xd, d.dstart, axis=0)
     phi = s0[db] - f * d0[db]
     with np.errstate(divide="ignore", invalid="ignore"):
         loglik = float(eta[d.pos_d].sum() - np.log(phi).sum() - m * len(phi))
@@ -148,7 +150,8 @@ def _evaluate(d: _Sorted, beta: np.ndarray):
     g2 = np.bincount(db, weights=f * f * inv2, minlength=nb)
     score = xd.sum(axis=0) - c1 @ s1 + c2 @ d1
     big_c = _segmented_cumsum(c1, d.bounds, reverse=True)
-    v = w * (big_c[d.block] - np.where(d.dead, c2[d.block], 0.0))
+    v = w * big_c[d.block]
+    v[d.pos_d] -= wd * c2[db]
     cross = (s1 * g1[:, None]).T @ d1
     info = (x.T @ (v[:, None] * x) - (s1 * g0[:, None]).T @ s1 + cross + cross.T - (d1 * g2[:, None]).T @ d1)
     return loglik, score, info
