@@ -165,3 +165,10 @@ def test_fit_cox_survives_huge_linear_predictors():
     t, e, x, _ = _synthetic()
     fit = fit_cox(t, e, x * 1e3)  # eta in the hundreds: exp would overflow uncentred
     assert fit.converged and np.all(np.isfinite(fit.coef))
+
+
+def test_polish_moves_past_r_stopping_point_towards_the_exact_mle():
+    t, e, x, s = _synthetic()
+    r_like, polished = fit_cox(t, e, x, s), fit_cox(t, e, x, s, polish=True)
+    assert np.abs(polished.score).max() <= np.abs(r_like.score).max()
+    np.testing.assert_allclose(polished.coef, r_like.coef, rtol=1e-6)
