@@ -1,155 +1,189 @@
-"""Cox proportional hazards with the arm as a factor against a reference arm.
+"""Cox proportional hazards: the arm against a reference arm, with strata and covariates.
 
-The coefficients are the unpenalised partial-likelihood MLE fitted by
-scikit-survival (``CoxPHSurvivalAnalysis(alpha=0, ties=...)``: Newton-Raphson
-from 0 with step-halving, stopping when the log-likelihood changes by less
-than 1e-9 relatively, as R's ``coxph``). Standard errors are Wald, from the
-observed information at the MLE, computed here for Efron's or Breslow's
-handling of ties: with w = exp(x'b), at an event time with the d tied events
-D and the risk set R, for l = 0..d-1 (Breslow: l/d replaced by 0)
+Each number is R's, from ``fit <- coxph(Surv(AVAL, 1 - CNSR) ~ TRT01A + <covariates> + strata(<strata>),
+data, ties = "efron" | "breslow")`` (the engine: ``coxfit.fit_cox``; the design: ``modeldata.model_data``):
 
-    phi_l = sum_R w - (l/d) sum_D w,   a_l = same sums of w x,   B_l = of w x x'
-    score  = sum_D x - sum_l a_l / phi_l
-    info   = sum_l B_l / phi_l - a_l a_l' / phi_l^2
-
-HR = exp(b), CI = exp(b -/+ z se), p = 2 (1 - Phi(|b / se|)): R's
-``summary(coxph(Surv(AVAL, 1 - CNSR) ~ TRT01A, ties=))``.
+- terms: coef = ``coef(fit)``, se = ``sqrt(diag(vcov(fit)))`` (Wald, from the observed information at
+  the MLE), hr, lower, upper = ``summary(fit, conf.int = conf_level)$conf.int``: exp(b), exp(b -/+ z se),
+  p = ``summary(fit)$coefficients[, "Pr(>|z|)"]``, 2 (1 - Phi(|b / se|));
+- tests: ``summary(fit)``'s likelihood ratio (``$logtest``), Wald (``$waldtest``) and
+  "Score (logrank) test" (``$sctest``): chisq, df, p.
 
 Not estimable, with the reason instead of numbers:
-- an arm without events: its HR is 0 (the MLE is at -infinity). Its row is
-  not estimable and the other arms' HRs are the limit of the MLE, which is the
-  fit without that arm (R: ``coxph(..., subset = TRT01A != arm)``);
-- a reference arm without events: every HR against it is infinite;
-- separation beyond that (monotone likelihood): R's test, a Newton step
-  |V u| > 1e-9 and > sqrt(1e-9) |b| at the reported b, for a |b| > 10;
-- no convergence in 100 iterations, or a singular information matrix.
+- an arm without events: its HR is 0 (the MLE is at -infinity). Its row is not estimable and the other
+  estimates are the limit of the MLE, which is the fit without that arm's subjects
+  (R: ``coxph(..., subset = TRT01A != arm)``);
+- a reference arm without events: every HR against it is infinite (nothing is fitted);
+- separation beyond that (monotone likelihood): R's test, a Newton step |V u| > 1e-9 and
+  > sqrt(1e-9) |b| at the reported b, for a |b| > 10 (coxph's "coefficient may be infinite");
+- no convergence in 100 iterations, or a singular information matrix;
+- a design column aliased with earlier ones (R reports NA for it).
+
+``cox_by_group`` keeps the treatment-only view (one row per non-reference arm, ``COX_COLUMNS``).
 """
 
 from __future__ import annotations
 
 import math
-import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
 from trialkit.analyses.columns import require_columns
-from trialkit.schemas.errors import DataError
+from trialkit.analyses.survival.coxfit import CoxFit, CoxProblem, fit_cox
+from trialkit.analyses.survival import coxfit
 from trialkit.analyses.survival.km import SURVIVAL_DATA_HINT
+from trialkit.analyses.survival.modeldata import ModelData, model_data
 
-__all__ = ["COX_COLUMNS", "cox_by_group", "cox_information"]
+__all__ = ["COX_COLUMNS", "COX_TERM_COLUMNS", "COX_TEST_COLUMNS", "CoxResult", "cox_by_group", "cox_model",
+           "cox_information", "arm_view"]
 
+#: the treatment-only view: one row per non-reference arm (what the report and ARD read)
 COX_COLUMNS = {"arm": pl.String, "reference": pl.String, "ties": pl.String, "coef": pl.Float64, "se": pl.Float64,
                "hr": pl.Float64, "lower": pl.Float64, "upper": pl.Float64, "p": pl.Float64, "conf_level": pl.Float64,
                "estimable": pl.Boolean, "reason": pl.String}
+#: one row per coefficient: treatment arms, then each covariate's levels (level null for a numeric covariate)
+COX_TERM_COLUMNS = {"term": pl.String, "level": pl.String, "reference": pl.String, "coef": pl.Float64,
+                    "se": pl.Float64, "hr": pl.Float64, "lower": pl.Float64, "upper": pl.Float64, "p": pl.Float64,
+                    "conf_level": pl.Float64, "ties": pl.String, "estimable": pl.Boolean, "reason": pl.String}
+#: summary(fit)'s three global tests
+COX_TEST_COLUMNS = {"test": pl.String, "chisq": pl.Float64, "df": pl.Int64, "p": pl.Float64, "n": pl.Int64,
+                    "events": pl.Int64, "strata": pl.String, "ties": pl.String}
+TESTS = ("likelihood ratio", "Wald", "score (log-rank)")
 _EPS = 1e-9
+_MAX_ITER = 100
+
+
+@dataclass(frozen=True, eq=False)
+class CoxResult:
+    """A fitted Cox model: its coefficients (``terms``), global tests (``tests``), the engine's fit and notes."""
+
+    terms: pl.DataFrame
+    tests: pl.DataFrame
+    fit: CoxFit | None
+    notes: tuple[str, ...]
+
+
+def arm_view(terms: pl.DataFrame) -> pl.DataFrame:
+    """The treatment rows of a ``COX_TERM_COLUMNS`` frame as ``COX_COLUMNS`` (arm = level)."""
+    rows = terms.filter(pl.col("term") == "TRT01A").rename({"level": "arm"})
+    return rows.select(list(COX_COLUMNS)).cast(COX_COLUMNS)
 
 
 def cox_information(x: np.ndarray, time: np.ndarray, event: np.ndarray, beta: np.ndarray,
-                    ties: str = "efron") -> tuple[float, np.ndarray, np.ndarray]:
-    """Log partial likelihood, score vector and observed information matrix at ``beta``."""
-    p = x.shape[1]
-    eta = x @ beta
-    w = np.exp(eta - eta.max())  # scaled for stability; the sums below are ratios, loglik corrected at the end
-    loglik, score, info = 0.0, np.zeros(p), np.zeros((p, p))
-    order = np.argsort(-time, kind="stable")
-    x, time, event, w, eta = x[order], time[order], event[order], w[order], eta[order]
-    s0, s1, s2 = 0.0, np.zeros(p), np.zeros((p, p))
-    i, n = 0, len(time)
-    while i < n:
-        j = i
-        while j < n and time[j] == time[i]:
-            j += 1
-        block = slice(i, j)
-        wx = w[block, None] * x[block]
-        s0 += w[block].sum()
-        s1 += wx.sum(axis=0)
-        s2 += x[block].T @ wx
-        dead = event[block] > 0
-        d = int(dead.sum())
-        if d:
-            xd, wd = x[block][dead], w[block][dead]
-            d0, d1, d2 = wd.sum(), (wd[:, None] * xd).sum(axis=0), xd.T @ (wd[:, None] * xd)
-            loglik += eta[block][dead].sum()
-            score += xd.sum(axis=0)
-            for l in range(d):
-                f = l / d if ties == "efron" else 0.0
-                phi, a, b = s0 - f * d0, s1 - f * d1, s2 - f * d2
-                loglik -= math.log(phi) + eta.max()
-                score -= a / phi
-                info += b / phi - np.outer(a, a) / phi**2
-        i = j
-    return loglik, score, info
+                    ties: str = "efron", strata: np.ndarray | None = None) -> tuple[float, np.ndarray, np.ndarray]:
+    """Log partial likelihood, score vector and observed information at ``beta`` (the former signature;
+    ``coxfit.cox_information`` takes time, event, x first)."""
+    return coxfit.cox_information(time, event, x, beta, strata, ties)
 
 
-def _row(arm, reference, ties, conf_level, **values) -> dict:
-    base = {"arm": arm, "reference": reference, "ties": ties, "coef": None, "se": None, "hr": None, "lower": None,
-            "upper": None, "p": None, "conf_level": float(conf_level), "estimable": False, "reason": None}
-    return {**base, **values}
+def _z(conf_level: float) -> float:
+    from scipy.special import ndtri
+
+    return float(ndtri(1 - (1 - conf_level) / 2))
 
 
-def _fit(x: np.ndarray, time: np.ndarray, event: np.ndarray, ties: str) -> np.ndarray:
-    from sklearn.exceptions import ConvergenceWarning
-    from sksurv.linear_model import CoxPHSurvivalAnalysis
+def _separated(fit: CoxFit) -> np.ndarray:
+    """coxph's infinite-coefficient check at the reported b (its warning), for |b| > 10."""
+    keep = ~fit.aliased
+    step = np.zeros(len(fit.coef))
+    v = fit.var[np.ix_(keep, keep)]
+    step[keep] = np.abs(v @ fit.score[keep])
+    b = np.abs(np.nan_to_num(fit.coef))
+    return keep & (b > 10) & (step > _EPS) & (step > math.sqrt(_EPS) * b)
 
-    y = np.empty(len(time), dtype=[("event", bool), ("time", float)])
-    y["event"], y["time"] = event > 0, time
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", ConvergenceWarning)
-        model = CoxPHSurvivalAnalysis(alpha=0, ties=ties, n_iter=100, tol=1e-9)
-        model.fit(x, y)
-    return np.asarray(model.coef_, dtype=float)
+
+def _tests(fit: CoxFit | None, md: ModelData, ties: str) -> pl.DataFrame:
+    from scipy.special import chdtrc
+
+    rows = []
+    for name, attr in zip(TESTS, ("lr_test", "wald_test", "score_test")):
+        chisq = None if fit is None else getattr(fit, attr)
+        ok = chisq is not None and np.isfinite(chisq) and fit.df > 0
+        rows.append({"test": name, "chisq": float(chisq) if ok else None, "df": fit.df if fit is not None else None,
+                     "p": float(chdtrc(fit.df, max(chisq, 0.0))) if ok else None,
+                     "n": fit.n if fit is not None else md.frame.height,
+                     "events": fit.events if fit is not None else int(md.event.sum()),
+                     "strata": md.strata_label, "ties": ties})
+    return pl.DataFrame(rows, schema=COX_TEST_COLUMNS)
+
+
+def cox_model(md: ModelData, ties: str = "efron", conf_level: float = 0.95) -> CoxResult:
+    """Fit the model ``md`` describes; one ``terms`` row per design column, three ``tests`` rows (module docstring)."""
+    trt = md.terms[0]
+    arm = md.frame["TRT01A"].to_numpy()
+    events = md.event
+    ev = {g: float(events[arm == g].sum()) for g in md.groups}
+    cols = [(t, lev, col) for t in md.terms for lev, col in zip(t.levels, t.columns)]
+    base = {"coef": None, "se": None, "hr": None, "lower": None, "upper": None, "p": None,
+            "conf_level": float(conf_level), "ties": ties, "estimable": False, "reason": None}
+    rows = {col: {"term": t.name, "level": lev, "reference": t.reference, **base} for t, lev, col in cols}
+    notes: list[str] = []
+
+    def finish(fit: CoxFit | None) -> CoxResult:
+        terms = pl.DataFrame([rows[c] for _, _, c in cols], schema=COX_TERM_COLUMNS) if cols \
+            else pl.DataFrame(schema=COX_TERM_COLUMNS)
+        return CoxResult(terms, _tests(fit, md, ties), fit, tuple(notes))
+
+    if ev[md.reference] == 0:
+        why = f"no events in the reference arm {md.reference}: every hazard ratio against it is infinite"
+        for _, _, c in cols:
+            rows[c]["reason"] = why if c in trt.columns else f"not fitted: {why}"
+        notes.append(why)
+        return finish(None)
+    empty = [g for g in trt.levels if ev[g] == 0]
+    for g, c in zip(trt.levels, trt.columns):
+        if g in empty:
+            rows[c]["reason"] = f"no events in {g}: its hazard ratio is 0 (monotone likelihood), not estimable"
+    note = f"fitted without {', '.join(empty)} (no events): the limit of the MLE" if empty else None
+    if note:
+        notes.append(note)
+    fit_cols = [c for c in md.columns if c not in {trt.columns[trt.levels.index(g)] for g in empty}]
+    keep_rows = ~np.isin(arm, empty)
+    x = md.x[keep_rows][:, [md.columns.index(c) for c in fit_cols]]
+    strata = md.strata_codes
+    failure, fit = None, None
+    try:
+        fit = fit_cox(md.time[keep_rows], events[keep_rows], x, None if strata is None else strata[keep_rows],
+                      ties, max_iter=_MAX_ITER, tol=_EPS)
+        if not fit.converged:
+            failure = f"the Cox model did not converge in {_MAX_ITER} iterations"
+        else:
+            sep = _separated(fit)
+            if sep.any():
+                names = [dict(zip(trt.columns, trt.levels)).get(c, c) for c, s in zip(fit_cols, sep) if s]
+                failure = (f"monotone likelihood (separation) for {', '.join(names)}: a hazard ratio is infinite "
+                           "or 0, the model is not estimable")
+    except CoxProblem as exc:
+        failure = f"the Cox model cannot be fitted ({exc})"
+    except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
+        failure = f"the Cox model cannot be fitted ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+    if failure:
+        notes.append(failure)
+    from scipy.special import ndtr
+
+    z = _z(conf_level)
+    for k, c in enumerate(fit_cols):
+        if failure:
+            rows[c]["reason"] = failure
+            continue
+        b, v = fit.coef[k], fit.var[k, k]
+        if fit.aliased[k]:
+            rows[c]["reason"] = "aliased with other columns of the model (R reports NA): not estimable"
+            continue
+        if not (np.isfinite(b) and np.isfinite(v) and v > 0):
+            rows[c]["reason"] = "the information matrix is singular"
+            continue
+        b, se = float(b), math.sqrt(v)
+        rows[c].update(coef=b, se=se, hr=math.exp(b), lower=math.exp(b - z * se), upper=math.exp(b + z * se),
+                       p=float(2 * ndtr(-abs(b / se))), estimable=True, reason=note if c in trt.columns else None)
+    return finish(fit if fit is not None and fit.converged else None)
 
 
 def cox_by_group(data: pl.DataFrame, groups: list[str], reference: str, ties: str = "efron",
                  conf_level: float = 0.95) -> pl.DataFrame:
-    """One row per non-reference arm: coef, se, hr, lower, upper, p (Wald), estimable, reason."""
+    """One row per non-reference arm (``COX_COLUMNS``) of ``coxph(Surv(AVAL, 1 - CNSR) ~ TRT01A, ties=)``."""
     require_columns(data, ("TRT01A", "AVAL", "CNSR"), dataset="the survival data", purpose="the Cox model",
                     hint=SURVIVAL_DATA_HINT)
-    if reference not in groups:
-        raise DataError(f"the reference arm {reference!r} is not among the analysed arms", "pick one of: " + ", ".join(groups))
-    from scipy.special import ndtr, ndtri
-
-    others = [g for g in groups if g != reference]
-    events = {g: int((1 - data.filter(pl.col("TRT01A") == g)["CNSR"]).sum()) for g in groups}
-    row = lambda g, **v: _row(g, reference, ties, conf_level, **v)  # noqa: E731
-    if events[reference] == 0:
-        why = f"no events in the reference arm {reference}: every hazard ratio against it is infinite"
-        return _frame([row(g, reason=why) for g in others])
-    fitted = [g for g in others if events[g] > 0]
-    rows = {g: row(g, reason=f"no events in {g}: its hazard ratio is 0 (monotone likelihood), not estimable")
-            for g in others if events[g] == 0}
-    note = f"fitted without {', '.join(rows)} (no events): the limit of the MLE" if rows else None
-    if fitted:
-        sub = data.filter(pl.col("TRT01A").is_in([reference, *fitted]))
-        labels = sub["TRT01A"].to_list()
-        x = np.array([[1.0 if lab == g else 0.0 for g in fitted] for lab in labels])
-        time = sub["AVAL"].to_numpy().astype(float)
-        event = (1 - sub["CNSR"].to_numpy()).astype(float)
-        failure = None
-        try:
-            beta = _fit(x, time, event, ties)
-            _, u, info = cox_information(x, time, event, beta, ties)
-            var = np.linalg.inv(info)
-            step = np.abs(var @ u)
-            diverging = [g for g, b, s in zip(fitted, beta, step) if abs(b) > 10 and s > _EPS and s > math.sqrt(_EPS) * abs(b)]
-            if diverging:
-                failure = (f"monotone likelihood (separation) for {', '.join(diverging)}: a hazard ratio is infinite or 0, "
-                           "the model is not estimable")
-        except Warning:
-            failure = "the Cox model did not converge in 100 iterations"
-        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
-            failure = f"the Cox model cannot be fitted ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
-        z = float(ndtri(1 - (1 - conf_level) / 2))
-        for k, g in enumerate(fitted):
-            if failure or not (np.isfinite(beta[k]) and var[k, k] > 0):
-                rows[g] = row(g, reason=failure or "the information matrix is singular")
-                continue
-            b, se = float(beta[k]), math.sqrt(var[k, k])
-            rows[g] = row(g, coef=b, se=se, hr=math.exp(b), lower=math.exp(b - z * se), upper=math.exp(b + z * se),
-                          p=float(2 * ndtr(-abs(b / se))), estimable=True, reason=note)
-    return _frame([rows[g] for g in others])
-
-
-def _frame(rows: list[dict]) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema=COX_COLUMNS) if rows else pl.DataFrame(schema=COX_COLUMNS)
+    return arm_view(cox_model(model_data(data, groups, reference), ties, conf_level).terms)
