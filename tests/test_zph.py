@@ -6,6 +6,8 @@ in TRT01AN order and every dataset sorted by USUBJID:
 
     fit <- coxph(Surv(AVAL, 1 - CNSR) ~ TRT01A + AGE + SEX [+ strata(SURG)], colon, ties = "efron" | "breslow")
     fit <- coxph(Surv(AVAL, 1 - CNSR) ~ TRT01A + KARNO + strata(CELLTYPE), veteran, ties = ...)
+    fit <- coxph(Surv(AVAL, 1 - CNSR) ~ TRT01A + KARNO + KARNO_NS + strata(CELLTYPE), veteran, ties = ...)
+           (KARNO_NS = KARNO * (CELLTYPN != 1): constant within a stratum, NA residuals there)
     fit <- coxph(Surv(AVAL, 1 - CNSR) ~ TRT01A, seed trial, ties = ...)
     cox.zph(fit, transform = "km" | "rank" | "identity" | "log")$table               # chisq, df, p
     cox.zph(fit, transform, terms = FALSE)$y, $x, $time, $var                           # scaled residuals
@@ -44,6 +46,7 @@ def _trial(folder: Path, extra: list[str]) -> pl.DataFrame:
 DATA = {
     "colon": _trial(ROOT / "fixtures" / "r_datasets" / "colon", ["AGE", "SEX", "SURG"]),
     "veteran": _trial(ROOT / "fixtures" / "r_datasets" / "veteran", ["KARNO", "CELLTYPN"]),
+    "veteranpartial": _trial(ROOT / "fixtures" / "r_datasets" / "veteran", ["KARNO", "CELLTYPN"]),
     "seed": _trial(ROOT / "fixtures" / "seed_trial", []),
 }
 
@@ -59,8 +62,10 @@ def _inputs(name: str) -> dict:
         cols += [d["AGE"].cast(float).to_numpy(), (d["SEX"] == "M").cast(float).to_numpy()]
         if name.startswith("colon_surg"):
             strata = (d["SURG"] == "Short").cast(int).to_numpy()  # strata(SURG): levels Long, Short
-    elif dataset == "veteran":
+    elif dataset.startswith("veteran"):
         cols.append(d["KARNO"].cast(float).to_numpy())
+        if dataset == "veteranpartial":  # KARNO_NS = KARNO * (CELLTYPN != 1): constant in the squamous stratum
+            cols.append((d["KARNO"] * (d["CELLTYPN"] != 1)).cast(float).to_numpy())
         strata = d["CELLTYPN"].to_numpy()
     return {"time": d["AVAL"].to_numpy(), "event": 1 - d["CNSR"].to_numpy(), "x": np.column_stack(cols),
             "strata": strata}
@@ -171,6 +176,13 @@ def test_bad_options_are_refused_with_the_reason(change, error, text):
     with pytest.raises(error) as caught:
         _zph("colon_efron_km", **change)
     assert text in caught.value.message
+
+
+def test_a_constant_design_column_is_a_data_error():
+    args = _inputs("veteran_efron_km")
+    x = np.column_stack([args["x"], np.ones(len(args["time"]))])
+    with pytest.raises(DataError, match="singular"):
+        cox_zph(args["time"], args["event"], x, args["strata"], [*R["veteran_efron_km"]["coef"], 0.0])
 
 
 def test_no_events_and_log_of_time_zero_are_data_errors():

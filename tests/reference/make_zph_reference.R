@@ -9,6 +9,7 @@
 #   colon   fixtures/r_datasets/colon, ADTTE PARAMCD OS merged with ADSL; TRT01A a factor with levels in
 #           TRT01AN order (Observation the reference), AGE numeric, SEX a factor (F the reference)
 #   veteran fixtures/r_datasets/veteran, PARAMCD OS; TRT01A factor (TRT01AN order), KARNO, CELLTYPE strata
+#           veteranpartial adds KARNO_NS = KARNO * (CELLTYPN != 1), constant within the squamous stratum
 #   seed    fixtures/seed_trial, PARAMCD OS; TRT01A factor (TRT01AN order)
 #
 # For each case, the R calls behind each number:
@@ -99,6 +100,14 @@ for (ties in c("efron", "breslow")) for (tr in c("km", "rank", "identity", "log"
   name <- sprintf("veteran_%s_%s", ties, tr)
   cases[[name]] <- case_part(name, veteran, Surv(AVAL, 1 - CNSR) ~ TRT01A + KARNO + strata(CELLTYPE), ties, tr,
                              residuals = ties == "efron" && tr == "km")
+}
+# a column constant (0) within one stratum (squamous): its residuals there are NA, and the scaling of the
+# others uses only the strata where both columns vary (cox.zph's used / wtmat)
+veteran$KARNO_NS <- veteran$KARNO * (veteran$CELLTYPN != 1)
+for (ties in c("efron", "breslow")) {
+  name <- sprintf("veteranpartial_%s_km", ties)
+  cases[[name]] <- case_part(name, veteran, Surv(AVAL, 1 - CNSR) ~ TRT01A + KARNO + KARNO_NS + strata(CELLTYPE),
+                             ties, "km", residuals = TRUE)
 }
 for (ties in c("efron", "breslow")) for (tr in c("km", "rank")) {
   name <- sprintf("seed_%s_%s", ties, tr)
