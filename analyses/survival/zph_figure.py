@@ -1,6 +1,7 @@
 """The proportional-hazards figure: scaled Schoenfeld residuals against time, as R's ``plot.cox.zph``.
 
-One panel per design column of ``cox_zph``'s result: the residuals (small translucent points) against the
+One panel per design column of ``cox_zph``'s result: the residuals (small translucent points; an even
+spread of ``MAX_POINTS`` of them when there are more, said in the panel) against the
 transformed time the test used, a smooth of them with its 2-SE band, and a dashed line at the fitted
 coefficient. Under proportional hazards the smooth stays flat near that line; the term's cox.zph p is in
 the panel title. The x axis is spaced by the transform (1 - KM, rank, log or plain time) but labelled in
@@ -28,10 +29,12 @@ from trialkit.analyses.formatting import format_number, format_p_statement, prin
 from trialkit.analyses.survival.zph import ZphResult
 from trialkit.analyses.timescale import nice_step
 
-__all__ = ["SMOOTH_COLUMNS", "zph_smooth", "zph_figure", "render_zph_figure"]
+__all__ = ["MAX_POINTS", "SMOOTH_COLUMNS", "zph_smooth", "zph_figure", "render_zph_figure"]
 
 SMOOTH_COLUMNS = {"transformed_time": pl.Float64, "fit": pl.Float64, "lower": pl.Float64, "upper": pl.Float64}
 _AXIS_NAMES = {"km": "spaced as 1 - Kaplan-Meier", "rank": "spaced by rank", "log": "log scale", "identity": ""}
+#: the most residuals drawn per panel (an even spread of them; the smooth uses all)
+MAX_POINTS = 20_000
 _POINTS, _SMOOTH, _COEF = "#6b6b6b", OKABE_ITO[0], OKABE_ITO[1]
 
 
@@ -60,8 +63,11 @@ def zph_smooth(transformed_time, residual, var: float, df: int = 4, nsmo: int = 
     basis = _natural_spline_basis(both, knots)
     pmat, xmat = basis[:nsmo], basis[nsmo:]
     keep = np.isfinite(y)
+    if keep.sum() < df:
+        return empty
     q, r = np.linalg.qr(xmat[keep])
-    if keep.sum() < df or np.linalg.matrix_rank(xmat[keep]) < df:
+    diag = np.abs(np.diag(r))
+    if diag.min() <= 1e-7 * diag.max():  # rank below df, by R's qr tolerance
         return empty
     coef = np.linalg.solve(r, q.T @ y[keep])
     fit = pmat @ coef
@@ -112,9 +118,14 @@ def _panel(ax, result: ZphResult, column: str, term: str, coef: float, var: floa
     part = result.residuals.filter(pl.col("column") == column)
     t, tt = part["time"].to_numpy(), part["transformed_time"].to_numpy()
     y = part["residual"].to_numpy().astype(float)
-    shown = np.isfinite(y)
+    finite = np.flatnonzero(np.isfinite(y))
+    shown = finite[np.unique(np.linspace(0, finite.size - 1, MAX_POINTS).astype(np.int64))] if finite.size > MAX_POINTS \
+        else finite  # evenly spread over the events (in R's order: by stratum, then time)
     ax.scatter(tt[shown], y[shown], s=5, color=_POINTS, alpha=0.35, linewidths=0, label="Scaled Schoenfeld residual",
-               rasterized=bool(shown.sum() > 5000), zorder=2)
+               rasterized=bool(shown.size > 5000), zorder=2)
+    if shown.size < finite.size:
+        ax.text(0.99, 0.98, f"{shown.size:,} of {finite.size:,} residuals shown", transform=ax.transAxes, ha="right",
+                va="top", fontsize=6.5, color="#555555")
     smooth = zph_smooth(tt, y, var)
     if smooth.height:
         sx = smooth["transformed_time"].to_numpy()
@@ -123,7 +134,7 @@ def _panel(ax, result: ZphResult, column: str, term: str, coef: float, var: floa
         ax.plot(sx, smooth["fit"].to_numpy(), color=_SMOOTH, linewidth=1.6, label="Spline smooth (df = 4)", zorder=4)
     ax.axhline(coef, color=_COEF, linestyle=(0, (5, 2)), linewidth=1.1, label=f"Coefficient ({format_number(coef, 3)})",
                zorder=4)
-    if shown.any():
+    if finite.size:
         positions, labels = _time_ticks(result, t, tt)
         ax.set_xticks(positions, labels)
     axis = _AXIS_NAMES[result.transform]
