@@ -169,6 +169,8 @@ def test_multi_column_term_names_its_columns_by_number():
     ({"transform": "sqrt"}, UsageError, "transform 'sqrt' is not one of km, rank, identity, log"),
     ({"ties": "exact"}, UsageError, "ties 'exact' is not one of efron, breslow"),
     ({"terms": [("TRT01A", [0, 1]), ("AGE", [2])]}, UsageError, "the terms must share out the 4 design columns"),
+    ({"column_names": ["a", "b"]}, UsageError, "2 column names for 4 design columns"),
+    ({"terms": [("TRT01A", 0)]}, UsageError, "terms must be (name, list of design column indices) pairs"),
     ({"coef": [0.1, 0.2]}, DataError, "2 coefficients for 4 design columns"),
     ({"var": np.eye(2)}, DataError, "the variance matrix is (2, 2), not 4 x 4"),
 ])

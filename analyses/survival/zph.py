@@ -59,7 +59,8 @@ class ZphResult:
     """``table``: one row per term, then GLOBAL (term, chisq, df, p, transform).
 
     ``residuals``: one row per event per design column, columns first, events in R's order (stratum, time,
-    input order): time, transformed_time, stratum (None without strata), term, column, residual (None where
+    input order): time, transformed_time, stratum (the given integer code; for text labels their position
+    among the sorted labels; None without strata), term, column, residual (None where
     the column is constant within the event's stratum). ``columns``: one row per design column: column,
     term, coef, var (of its scaled residuals). ``transform`` and ``ties`` as given.
     """
@@ -110,9 +111,15 @@ def _as_inputs(time, event, x, strata, coef, var):
 
 
 def _terms(terms, p: int, names) -> tuple[list[tuple[str, list[int]]], list[str]]:
+    if names is not None and len(names) != p:
+        raise UsageError(f"cox_zph: {len(names)} column names for {p} design columns", "give one name per column")
     if terms is None:
         terms = [(names[j] if names is not None else f"x{j + 1}", [j]) for j in range(p)]
-    terms = [(str(name), [int(j) for j in cols]) for name, cols in terms]
+    try:
+        terms = [(str(name), [int(j) for j in cols]) for name, cols in terms]
+    except (TypeError, ValueError):
+        raise UsageError("cox_zph: terms must be (name, list of design column indices) pairs",
+                         'e.g. [("TRT01A", [0, 1]), ("AGE", [2])]') from None
     flat = sorted(j for _, cols in terms for j in cols)
     if flat != list(range(p)) or any(not cols for _, cols in terms):
         raise UsageError(f"cox_zph: the terms must share out the {p} design columns 0..{p - 1}, each once",
@@ -122,10 +129,7 @@ def _terms(terms, p: int, names) -> tuple[list[tuple[str, list[int]]], list[str]
         for name, cols in terms:
             for k, j in enumerate(cols):
                 names[j] = name if len(cols) == 1 else f"{name}{k + 1}"
-    names = [str(c) for c in names]
-    if len(names) != p:
-        raise UsageError(f"cox_zph: {len(names)} column names for {p} design columns", "give one name per column")
-    return terms, names
+    return terms, [str(c) for c in names]
 
 
 def _transform(time: np.ndarray, event: np.ndarray, transform: str) -> np.ndarray:
