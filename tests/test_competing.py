@@ -25,8 +25,9 @@ import pytest
 from r_reference import same
 
 from trialkit.analyses.survival.cif_figure import render_cif_figure
-from trialkit.analyses.survival.competing import (cif_landmarks, cumulative_incidence, derive_competing_data,
-                                                  event_type_data, gray_test, has_competing_events)
+from trialkit.analyses.survival.competing import (analyse_competing, cif_landmarks, competing_json, cumulative_incidence,
+                                                  derive_competing_data, event_type_data, gray_test,
+                                                  has_competing_events)
 from trialkit.analyses.survival.figure import time_axis
 from trialkit.analyses.survival.km import derive_survival_data, km_table
 from trialkit.schemas.errors import ColumnNotFoundError, DataError, UsageError
@@ -268,3 +269,18 @@ def test_cif_figure_is_reproducible_with_svg_text_as_text():
     svg = first["svg"].decode()
     for text in ("Cumulative incidence", "Liver transplant", "Placebo (n=154)", "Time (months)"):
         assert text in svg
+
+
+# ------------------------------------------------------------ the whole analysis
+def test_analyse_competing_runs_the_stage_part_as_cuminc_with_strata():
+    adtte, adsl = _pbc_tte(), pl.read_csv(PBC / "adsl.csv")
+    ref = R["pbc"]
+    data = derive_survival_data(adtte, adsl, "DTHTX", ref["arms"])
+    res = analyse_competing(adtte, data, "DTHTX", ref["arms"], times=ref["times"], adsl=adsl, strata="sex")
+    assert res.types == ("Death", "Liver transplant") and res.strata == "SEX"
+    assert set(res.tables()) == {"cif", "cif_landmarks", "gray"}
+    same(res.gray["chisq"], ref["gray"]["rho0_strata"]["chisq"])
+    same(_curve(res.landmarks, "Placebo", "Death")["estimate"], ref["landmarks"]["Placebo"]["Death"]["estimate"])
+    out = competing_json(res)
+    assert out["event_types"] == ["Death", "Liver transplant"] and len(out["gray"]) == 2
+    json.dumps(out)  # plain JSON types only

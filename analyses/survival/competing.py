@@ -30,6 +30,8 @@ all-types Kaplan-Meier of the arm, n at risk, d_k events of type k), does not.
 - ``gray_test``: Gray's (1988) K-sample test that the arms share the CIF of
   each type, as ``cuminc(AVAL, status, TRT01A, strata = , rho = )$Tests``
   (stat, pv, df); see ``gray_test`` for the statistic and its variance.
+- ``analyse_competing``: all of the above for one endpoint, as the survival
+  stage calls it; ``competing_json`` its part of the stage's JSON.
 
 Every function works per arm, stratum or type (a handful of loops) and is
 vectorised over subjects and times with numpy.
@@ -58,6 +60,9 @@ __all__ = [
     "cumulative_incidence",
     "cif_landmarks",
     "gray_test",
+    "CompetingResults",
+    "analyse_competing",
+    "competing_json",
 ]
 
 DEFAULT_EVENT_TYPE = "EVNTDESC"
@@ -317,11 +322,13 @@ def _chisq_sf(x: float, df: int) -> float:
     return float(chdtrc(df, x))
 
 
-def _gray_stratum(time: np.ndarray, code: np.ndarray, gidx: np.ndarray, n_groups: int,
+def _gray_stratum(inv: np.ndarray, t_n: int, code: np.ndarray, gidx: np.ndarray, n_groups: int,
                   rho: float) -> tuple[np.ndarray, np.ndarray]:
-    """Score (G) and variance (G x G) of Gray's test in one stratum; code 0 censored, 1 the type, 2 another type."""
-    ut, inv = np.unique(time, return_inverse=True)
-    t_n = len(ut)
+    """Score (G) and variance (G x G) of Gray's test in one stratum.
+
+    ``inv``: each subject's index among the stratum's ``t_n`` distinct times; ``code`` 0 censored, 1 the type
+    tested, 2 another type; ``gidx`` the group (0..G-1).
+    """
     cell = gidx * t_n + inv
     size = n_groups * t_n
 
@@ -418,14 +425,15 @@ def gray_test(data: pl.DataFrame, groups: list[str], strata: str | None = None, 
     else:
         labels = sub[strata].cast(pl.String).to_numpy()
         layers = [labels == s for s in np.unique(labels)]
+    times = [np.unique(time[layer], return_inverse=True) for layer in layers]
     n_groups = len(present)
     rows = []
     for k, ty in enumerate(types):
         code = np.where(codes == k + 1, 1, np.where(codes > 0, 2, 0))
         score = np.zeros(n_groups)
         var = np.zeros((n_groups, n_groups))
-        for layer in layers:
-            s, v = _gray_stratum(time[layer], code[layer], gidx[layer], n_groups, float(rho))
+        for layer, (ut, inv) in zip(layers, times):
+            s, v = _gray_stratum(inv, len(ut), code[layer], gidx[layer], n_groups, float(rho))
             score += s
             var += v
         rows.append({"event": ty, **_statistic(score, var, n_groups - 1), "rho": float(rho), "strata": strata})
@@ -444,3 +452,76 @@ def _statistic(score: np.ndarray, var: np.ndarray, df: int) -> dict:
                 "reason": "the variance matrix is singular: no events of this type where two or more groups are at risk"}
     chisq = float(s @ np.linalg.solve(v, s))
     return {"chisq": chisq, "df": df, "p": _chisq_sf(chisq, df), "reason": None}
+
+
+# ------------------------------------------------------------ the whole analysis
+@dataclass(frozen=True)
+class CompetingResults:
+    """The competing-risks part of the survival stage; frames as their functions document them."""
+
+    endpoint: str
+    variable: str
+    types: tuple[str, ...]
+    conf_level: float
+    rho: float
+    strata: str | None
+    cif: pl.DataFrame
+    landmarks: pl.DataFrame
+    gray: pl.DataFrame
+    notes: tuple[str, ...]
+
+    def tables(self) -> dict[str, pl.DataFrame]:
+        """Each result as a frame, named as its Parquet file would be in survival/."""
+        return {"cif": self.cif, "cif_landmarks": self.landmarks, "gray": self.gray}
+
+
+def analyse_competing(adtte: pl.DataFrame, data: pl.DataFrame, endpoint: str, groups: list[str], *,
+                      event_type: str | None = None, conf_level: float = 0.95, times: list[float] | tuple = (),
+                      adsl: pl.DataFrame | None = None, strata: str | None = None, rho: float = 0.0) -> CompetingResults:
+    """Event types, CIF, landmarks and (with two or more arms) Gray's test for one endpoint.
+
+    ``data``: the survival data of the endpoint (``km.derive_survival_data``); ``groups``: the arms with
+    subjects, in dose order; ``times``: landmark days; ``strata``: an ADSL variable for Gray's test (then
+    ``adsl`` is needed).
+    """
+    events = event_type_data(adtte, endpoint, event_type)
+    frame = derive_competing_data(data, events)
+    notes = list(events.notes)
+    if strata is not None:
+        if adsl is None:
+            raise UsageError(f"Gray's test with strata {strata} needs ADSL", "pass adsl to analyse_competing")
+        hits = [c for c in adsl.columns if c.lower() == strata.strip().lower()]
+        if not hits or "USUBJID" not in adsl.columns:
+            raise UsageError(f"--strata {strata!r} is not an ADSL variable", f"ADSL holds: {', '.join(adsl.columns)}")
+        strata = hits[0]
+        frame = frame.drop(strata, strict=False).join(adsl.select("USUBJID", strata), on="USUBJID", how="left")
+    cif = cumulative_incidence(frame, groups, conf_level)
+    present = [g for g in groups if g in set(frame["TRT01A"].to_list())]
+    if len(present) >= 2 and events.types:
+        gray = gray_test(frame, present, strata=strata, rho=rho)
+        notes += [f"Gray's test, {r['event']}: {r['reason']}" for r in gray.iter_rows(named=True) if r["reason"]]
+    else:
+        gray = pl.DataFrame(schema=GRAY_SCHEMA)
+        notes.append("one group: cumulative incidence only, no Gray's test")
+    return CompetingResults(endpoint, events.variable, events.types, float(conf_level), float(rho), strata, cif,
+                            cif_landmarks(cif, list(times)), gray, tuple(notes))
+
+
+def competing_json(res: CompetingResults) -> dict:
+    """The competing-risks object of the survival JSON: settings, landmarks, Gray's tests, notes."""
+    return {
+        "endpoint": res.endpoint,
+        "event_type_variable": res.variable,
+        "event_types": list(res.types),
+        "settings": {
+            "conf_level": res.conf_level, "rho": res.rho, "strata": res.strata,
+            "std_err": "cmprsk cuminc variance (delta method, tie-corrected), sqrt(var)",
+            "limits": "log(-log): exp(-exp(log(-log F) -/+ z se / (F log F)))",
+            "r_equivalent": ("survfit(Surv(AVAL, factor(status)) ~ TRT01A) (estimates); "
+                             f"cmprsk::cuminc(AVAL, status, TRT01A, rho = {res.rho:g}"
+                             f"{f', strata = {res.strata}' if res.strata else ''}) (variance, Gray's test)"),
+        },
+        "landmarks": res.landmarks.to_dicts(),
+        "gray": res.gray.to_dicts(),
+        "notes": list(res.notes),
+    }
