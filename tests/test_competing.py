@@ -284,3 +284,9 @@ def test_analyse_competing_runs_the_stage_part_as_cuminc_with_strata():
     out = competing_json(res)
     assert out["event_types"] == ["Death", "Liver transplant"] and len(out["gray"]) == 2
     json.dumps(out)  # plain JSON types only
+
+
+def test_cif_figure_of_an_empty_table_is_a_no_data_error():
+    empty = cumulative_incidence(_synthetic(), ["Arm D"])
+    with pytest.raises(DataError, match="no curve to draw"):
+        render_cif_figure(empty, pl.DataFrame({"arm": ["Arm D"], "n": [0]}), time_axis(20))

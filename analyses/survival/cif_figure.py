@@ -28,6 +28,7 @@ import polars as pl
 
 from trialkit.analyses.figures import LINETYPES, palette_for, printable_texts, quiet_missing_glyphs, theme_journal
 from trialkit.analyses.survival.figure import TimeAxis
+from trialkit.schemas.errors import NoDataError
 
 __all__ = ["cif_plot", "render_cif_figure"]
 
@@ -154,7 +155,10 @@ def render_cif_figure(cif: pl.DataFrame, arms: pl.DataFrame, axis: TimeAxis, *, 
                       width: float | None = None) -> dict[str, bytes]:
     """{"png": bytes, "svg": bytes} of ``cif_plot`` (see it for the arguments); ``width`` in inches overrides the
     default (3.3 inches a panel)."""
-    n_types = max(cif["event"].n_unique(), 1)
+    if cif.height == 0:
+        raise NoDataError("the cumulative incidence table is empty: there is no curve to draw",
+                          "check that the endpoint has records in the selected arms")
+    n_types = cif["event"].n_unique()
     w, h = _size(n_types)
     plot = cif_plot(cif, arms, axis, title=title, style_order=style_order, bands=bands, conf_label=conf_label)
     return _render(plot, width or w, h)

@@ -450,7 +450,10 @@ def _statistic(score: np.ndarray, var: np.ndarray, df: int) -> dict:
     if not (scale > 0).all() or np.linalg.matrix_rank(v / np.outer(scale, scale), tol=1e-7) < df:
         return {"chisq": None, "df": df, "p": None,
                 "reason": "the variance matrix is singular: no events of this type where two or more groups are at risk"}
-    chisq = float(s @ np.linalg.solve(v, s))
+    try:
+        chisq = float(s @ np.linalg.solve(v, s))
+    except np.linalg.LinAlgError:
+        return {"chisq": None, "df": df, "p": None, "reason": "the variance matrix is singular"}
     return {"chisq": chisq, "df": df, "p": _chisq_sf(chisq, df), "reason": None}
 
 
