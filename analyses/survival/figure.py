@@ -229,14 +229,19 @@ def km_figure(km: pl.DataFrame, arms: pl.DataFrame, risk: pl.DataFrame, axis: Ti
     renderer = canvas.get_renderer()
     # left margin: the widest of the y axis's labels and the tables' arm names
     row_label_w = max([_text_width(renderer, fig, a, 8, "bold") for a in labels] + [0.0])
-    left = max(0.8, row_label_w + 0.2)
+    tables = [("Number at risk", "n_risk")] + ([("Cumulative number of events", "cum_events")] if events_table else [])
+    cells = risk.filter(pl.col("arm").is_in(labels))
+    widest = max([len(str(v)) for c in tables for v in cells[c[1]].to_list()] + [1])
+    room = (width - max(0.8, row_label_w + 0.25) - _RIGHT) * 72 / max(len(breaks), 1)  # points between ticks
+    cell_size = max(4.5, min(8.0, (room - 3) / (0.62 * widest)))
+    label_gap = 0.31 * cell_size * widest + 5  # points from the panel's left edge: past the half of a count at 0
+    left = max(0.8, row_label_w + label_gap / 72 + 0.1)
     panel_w = width - left - _RIGHT
     titles = _title_lines(param_title, title, width - 0.2)
     title_h = sum(size / 72 * 1.35 for _, size, _w in titles) + (0.1 if titles else 0.0)
     legend_items = [f"{a} (n={sizes[a]})" for a in labels]
     ncol = _legend_columns(renderer, fig, legend_items, width - 0.3)
     legend_h = _LEGEND_ROW_H * math.ceil(len(labels) / ncol) + 0.12
-    tables = [("Number at risk", "n_risk")] + ([("Cumulative number of events", "cum_events")] if events_table else [])
     table_h = len(tables) * (_TABLE_TITLE_H + _ROW_H * len(labels)) + 0.08
     height = title_h + legend_h + _PANEL_H + _XLABEL_H + table_h + 0.1
     fig.set_size_inches(width, height)
@@ -287,7 +292,7 @@ def km_figure(km: pl.DataFrame, arms: pl.DataFrame, risk: pl.DataFrame, axis: Ti
         rows_top = top + _TABLE_TITLE_H
         table = fig.add_axes((left / width, fy(rows_top + _ROW_H * len(labels)), panel_w / width,
                               _ROW_H * len(labels) / height))
-        _draw_table(table, risk, column, labels, per, ax.get_xlim(), colours, panel_w, len(breaks))
+        _draw_table(table, cells, column, labels, per, ax.get_xlim(), colours, cell_size, label_gap)
         top = rows_top + _ROW_H * len(labels)
     return fig
 
@@ -345,21 +350,17 @@ def _place_labels(ax, renderer, lines: list[tuple[str, float, str]], curves: dic
                 fontsize=size, color=colour)
 
 
-def _draw_table(ax, risk: pl.DataFrame, column: str, labels: list[str], per: float, xlim, colours: dict[str, str],
-                panel_w: float, n_ticks: int) -> None:
-    """One row of counts per arm under the panel's ticks; the font shrinks so the widest count fits its column."""
+def _draw_table(ax, cells: pl.DataFrame, column: str, labels: list[str], per: float, xlim, colours: dict[str, str],
+                size: float, label_gap: float) -> None:
+    """One row of counts per arm under the panel's ticks, the arm's name ``label_gap`` points left of the panel."""
     ax.set_xlim(xlim)
     ax.set_ylim(len(labels) - 0.5, -0.5)
     ax.axis("off")
-    cells = risk.filter(pl.col("arm").is_in(labels))
-    widest = max([len(str(v)) for v in cells[column].to_list()] + [1])
-    room = panel_w * 72 / max(n_ticks, 1)  # points between ticks
-    size = max(4.5, min(8.0, (room - 3) / (0.62 * widest)))
     for i, arm in enumerate(labels):
         part = cells.filter(pl.col("arm") == arm)
         for t, n in zip(part["time"].to_list(), part[column].to_list()):
             ax.text(t / per, i, str(n), ha="center", va="center", fontsize=size, color=_INK)
-        ax.annotate(arm, xy=(0, i), xycoords=("axes fraction", "data"), xytext=(-8, 0), textcoords="offset points",
+        ax.annotate(arm, xy=(0, i), xycoords=("axes fraction", "data"), xytext=(-label_gap, 0), textcoords="offset points",
                     ha="right", va="center", fontsize=8, color=colours[arm], fontweight="bold")
 
 
