@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from trialkit.analyses.survival.figure import MAX_BREAKS, km_figure, render_km_figure, time_axis
+from trialkit.analyses.survival.figure import MAX_BREAKS, format_hr_label, km_figure, render_km_figure, time_axis
 from trialkit.analyses.survival.forest_figure import forest_figure, render_forest_figure
 from trialkit.analyses.survival.km import derive_survival_data, km_medians, km_table, risk_table
 from trialkit.schemas.errors import DataError, UsageError
@@ -336,3 +336,32 @@ def test_forest_figure_renders_the_same_bytes_with_text_in_svg():
 def test_forest_figure_needs_its_columns():
     with pytest.raises(DataError, match="the forest frame lacks column\\(s\\) p_interaction"):
         forest_figure(_forest().drop("p_interaction"))
+
+
+# ------------------------------------------------------------------------------------------------ HR label
+def _cox(rows):
+    from trialkit.analyses.survival.cox import COX_COLUMNS
+
+    return pl.DataFrame([dict(zip(("arm", "hr", "lower", "upper", "estimable"), r), reference="Observation",
+                              ties="efron", coef=None, se=None, p=None, conf_level=0.95, reason=None) for r in rows],
+                        schema=COX_COLUMNS)
+
+
+def test_hr_label_names_the_reference_and_the_confidence_level():
+    one = _cox([("Levamisole+5-FU", 0.68676, 0.5470, 0.8622, True)])
+    assert format_hr_label(one) == "HR 0.687 (95% CI 0.547, 0.862) vs Observation"
+    two = _cox([("Levamisole", 0.97676, 0.7876, 1.2114, True), ("Levamisole+5-FU", 0.68676, 0.5470, 0.8622, True)])
+    assert format_hr_label(two).split("\n") == ["HR (95% CI) vs Observation", "Levamisole 0.977 (0.788, 1.211)",
+                                                "Levamisole+5-FU 0.687 (0.547, 0.862)"]
+    assert format_hr_label(_cox([("Levamisole", None, None, None, False)])) is None
+
+
+def test_a_label_of_several_lines_stacks_them_clear_of_the_curves(colon3):
+    km, arms, risk, axis = colon3
+    label = format_hr_label(_cox([("Levamisole", 0.97676, 0.7876, 1.2114, True),
+                                  ("Levamisole+5-FU", 0.68676, 0.5470, 0.8622, True)]))
+    fig = _drawn(km_figure(km, arms, risk, axis, hr_label=label, p_label="Log-rank p = 0.0004", bands=True,
+                           median_lines=True, conf_label="95% CI (log-log)"))
+    boxes = [_extent(fig, t) for t in fig.axes[0].texts]
+    assert [t.get_text() for t in fig.axes[0].texts] == label.split("\n") + ["Log-rank p = 0.0004", "95% CI (log-log)"]
+    assert all(a.y0 >= b.y1 - 0.5 for a, b in zip(boxes, boxes[1:]))  # each line above the next

@@ -12,7 +12,8 @@ survminer's ``ggsurvplot`` and ggsurvfit offer them:
 - ``median_lines``: a dashed segment along S = 0.5 to the longest median, and
   from S = 0.5 down to the axis at each arm's median (``print(survfit)``'s
   median; an arm whose curve never reaches 0.5 has none).
-- ``p_label``, ``hr_label`` and the CI wording: one block of text, put in the
+- ``p_label``, ``hr_label`` (lines split at "\\n"; ``format_hr_label`` writes it
+  from the Cox frame) and the CI wording: one block of text, put in the
   first of the panel's bottom-left, bottom-right, top-right corners that no
   curve, band or median line crosses (the least crossed when all are).
 - Under the panel, on its x axis: the number at risk at each tick
@@ -42,11 +43,12 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from trialkit.analyses.formatting import DECIMALS, format_ci
 from trialkit.analyses.figures import LINETYPES, palette_for, quiet_missing_glyphs, render
 from trialkit.analyses.timescale import DAYS_PER, TIME_UNITS, days_per_unit, nice_step
 from trialkit.schemas.errors import UsageError
 
-__all__ = ["MAX_BREAKS", "TimeAxis", "time_axis", "km_figure", "render_km_figure"]
+__all__ = ["MAX_BREAKS", "TimeAxis", "time_axis", "format_hr_label", "km_figure", "render_km_figure"]
 
 #: the most ticks (and number-at-risk times) an axis has, whatever its step and limit
 MAX_BREAKS = 20
@@ -112,6 +114,24 @@ def _checked_step(break_by: float, span: float, unit: str) -> float:
         raise UsageError(f"--break-by {break_by:g} gives {_count(ticks)} ticks over {span:.4g} {unit}; a time axis has at "
                          f"most {MAX_BREAKS}", f"give --break-by {fits:g} or more, or a longer --time-unit")
     return float(break_by)
+
+
+def format_hr_label(cox: pl.DataFrame) -> str | None:
+    """The Cox hazard ratios as the figure's ``hr_label`` (None when none is estimable).
+
+    One arm: "HR 0.687 (95% CI 0.547, 0.862) vs Observation"; several: a line "HR (95% CI) vs Observation" and a
+    line "Levamisole 0.977 (0.787, 1.21)" per arm; ``cox`` has COX_COLUMNS (``cox_by_group``).
+    """
+    rows = cox.filter(pl.col("estimable").fill_null(False) & pl.col("hr").is_not_null())
+    if rows.height == 0:
+        return None
+    level = f"{rows['conf_level'][0]:.0%} CI" if rows["conf_level"][0] is not None else "CI"
+    reference = rows["reference"][0]
+    cis = [format_ci(h, lo, up, DECIMALS["ratio"]) for h, lo, up in rows.select("hr", "lower", "upper").iter_rows()]
+    if rows.height == 1:
+        h, rest = cis[0].split(" (", 1)
+        return f"HR {h} ({level} {rest} vs {reference}"
+    return "\n".join([f"HR ({level}) vs {reference}"] + [f"{a} {c}" for a, c in zip(rows["arm"].to_list(), cis)])
 
 
 # ----------------------------------------------------------------------------------------------- the data drawn
@@ -281,7 +301,8 @@ def km_figure(km: pl.DataFrame, arms: pl.DataFrame, risk: pl.DataFrame, axis: Ti
             ax.plot([m, m], [0.5, 0], color=colours[a], linestyle=(0, (4, 3)), linewidth=0.7)
             obstacles.append((m, m, 0.0, 0.5))
     _style_panel(ax, breaks, axis.unit, y_label)
-    lines = [(t, 8.5, _INK) for t in (hr_label, p_label) if t] + ([(conf_label, 7.5, _GREY)] if conf_label and bands else [])
+    lines = [(part, 8.5, _INK) for t in (hr_label, p_label) if t for part in str(t).split("\n")]
+    lines += [(conf_label, 7.5, _GREY)] if conf_label and bands else []
     if lines:
         _place_labels(ax, renderer, lines, curves, obstacles, bands)
 
