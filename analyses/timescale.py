@@ -15,6 +15,9 @@ times with a unit, and read them back the same way:
   1, 2, 4 weeks; 2, 3, 6 months; 1, 2, 3, 5, 10 years, then 20, 50, 100,
   200, 500, ... years) up to a limit: the smallest step that gives at most
   ``most`` times.
+- ``TIME_UNITS`` / ``days_per_unit``: the display units of figure axes by
+  name ("days", "weeks", "months", "years"), in days, and the check of a
+  unit given by the user (``UsageError`` listing the names).
 - ``nice_step``: the smallest of 1, 2, 5 x 10^k at least a given size, which
   keeps every grid of times (landmarks, axis ticks) bounded in count whatever
   the largest time in the data (a time of 1e300 days, or times in
@@ -29,16 +32,26 @@ import sys
 
 from trialkit.schemas.errors import UsageError
 
-__all__ = ["DAYS_PER", "ROUND_STEPS", "parse_time", "parse_times", "time_label", "round_times_within", "nice_step"]
+__all__ = ["DAYS_PER", "TIME_UNITS", "ROUND_STEPS", "days_per_unit", "parse_time", "parse_times", "time_label", "round_times_within", "nice_step"]
 
 DAYS_PER = {"d": 1.0, "w": 7.0, "m": 30.4375, "y": 365.25}
 _NAMES = {"d": "day", "w": "week", "m": "month", "y": "year"}
+#: display units of time axes, by the name an axis title uses, in days
+TIME_UNITS = {"days": DAYS_PER["d"], "weeks": DAYS_PER["w"], "months": DAYS_PER["m"], "years": DAYS_PER["y"]}
 
 #: round steps (number, unit), smallest first; each at most 2.5 times the one before
 ROUND_STEPS = ((1, "d"), (2, "d"), (3, "d"), (1, "w"), (2, "w"), (4, "w"), (2, "m"), (3, "m"), (6, "m"),
                (1, "y"), (2, "y"), (3, "y"), (5, "y"), (10, "y"))
 
 _TIME = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([dwmy]?)\s*$", re.IGNORECASE)
+
+
+def days_per_unit(unit, option: str = "--time-unit") -> float:
+    """Days in one ``unit`` ("days", "weeks", "months", "years"; a str enum's value is read); UsageError otherwise."""
+    name = getattr(unit, "value", unit)
+    if name not in TIME_UNITS:
+        raise UsageError(f"{option} {name!r} is not a time unit", f"give one of {', '.join(TIME_UNITS)}")
+    return TIME_UNITS[name]
 
 
 def parse_time(text: str, option: str = "--times") -> float:

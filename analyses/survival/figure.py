@@ -1,44 +1,67 @@
-"""The Kaplan-Meier figure: step curves, censoring marks, number-at-risk table.
+"""The Kaplan-Meier figure: step curves, censoring marks, number-at-risk and events tables.
 
-plotnine draws the curves (Okabe-Ito colours and one line type per arm, so the
-figure reads in greyscale; ``+`` marks censored subjects; optional stepped
-confidence bands; the test p-value in the panel; a legend with group sizes).
-plotnine compositions give every stacked panel the same height, so the
-number-at-risk table is a matplotlib axis added under the panel of the same
-figure, with the panel's x limits: its columns sit exactly under the ticks.
+Drawn with matplotlib alone (no plotnine: its import alone took longer than R's
+whole survfit + survdiff + coxph), in the look of the other trialkit figures:
+Okabe-Ito colours and one line type per arm, so the figure reads in greyscale;
+``+`` marks censored subjects; a legend "Arm (n=N)" over the panel. Options, as
+survminer's ``ggsurvplot`` and ggsurvfit offer them:
 
-Time axis (``time_axis``): months (30.4375 days) when the longest follow-up
-exceeds one year (365.25 days), days otherwise; ticks every 1, 2, 3, 6, 12, 24,
-36 or 60 months (1, 2, 5, 7, 14, 30, 60, 90, 180 or 365 days), the smallest step
-giving at most 8 intervals; past 40 years, every 1, 2 or 5 x 10^k years
-(``timescale.nice_step``). So the axis has at most 9 ticks whatever the longest
-time (1e300 days, or times in milliseconds, give a handful of ticks), and
-``TimeAxis.breaks_days`` never returns more than ``MAX_BREAKS``. The table shows
-the number at risk at each tick.
+- ``bands``: stepped, translucent confidence bands of every curve, in its colour
+  (``survfit``'s ``lower`` / ``upper``; undefined limits leave a gap; at S = 1
+  the band is the line itself).
+- ``median_lines``: a dashed segment along S = 0.5 to the longest median, and
+  from S = 0.5 down to the axis at each arm's median (``print(survfit)``'s
+  median; an arm whose curve never reaches 0.5 has none).
+- ``p_label``, ``hr_label`` (lines split at "\\n"; ``format_hr_label`` writes it
+  from the Cox frame) and the CI wording: one block of text, put in the
+  first of the panel's bottom-left, bottom-right, top-right corners that no
+  curve, band or median line crosses (the least crossed when all are).
+- Under the panel, on its x axis: the number at risk at each tick
+  (``summary(fit, times)``'s n.risk) and, with ``events_table``, the
+  cumulative number of events up to each tick, one row per arm.
+- ``param_title`` (the endpoint's PARAM) over the figure, ``title`` (which
+  analysis: population, subgroup) under it.
+
+Time axis (``time_axis``): automatic (unit None), months (30.4375 days) when the
+longest follow-up exceeds one year (365.25 days), days otherwise; ticks every 1,
+2, 3, 6, 12, 24, 36 or 60 months (1, 2, 5, 7, 14, 30, 60, 90, 180 or 365 days),
+the smallest step giving at most 8 intervals; past 40 years, every 1, 2 or 5 x
+10^k years (``timescale.nice_step``). A ``unit`` ("days", "weeks", "months",
+"years") keeps that unit with its own round steps (weeks 1, 2, 4, 8, 13, 26, 52,
+104; years 1, 2 or 5 x 10^k); ``break_by`` sets the step in that unit, refused
+(``UsageError``) when it would give more than ``MAX_BREAKS`` ticks. So the axis
+has at most 9 ticks automatically and ``MAX_BREAKS`` at most, whatever the
+longest time (1e300 days, or times in milliseconds, give a handful of ticks).
 """
 
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
-from trialkit.analyses.figures import LINETYPES, palette_for, quiet_missing_glyphs, render, theme_journal
-from trialkit.analyses.timescale import DAYS_PER, nice_step
+from trialkit.analyses.formatting import DECIMALS, format_ci
+from trialkit.analyses.figures import LINETYPES, palette_for, quiet_missing_glyphs, render
+from trialkit.analyses.timescale import DAYS_PER, TIME_UNITS, days_per_unit, nice_step
+from trialkit.schemas.errors import UsageError
 
-__all__ = ["MAX_BREAKS", "TimeAxis", "time_axis", "km_plot", "km_figure", "render_km_figure"]
+__all__ = ["MAX_BREAKS", "TimeAxis", "time_axis", "format_hr_label", "km_figure", "render_km_figure"]
 
 #: the most ticks (and number-at-risk times) an axis has, whatever its step and limit
 MAX_BREAKS = 20
 _INTERVALS = 8
-_STEPS = {"months": (1, 2, 3, 6, 12, 24, 36, 60), "days": (1, 2, 5, 7, 14, 30, 60, 90, 180, 365, 730)}
-_DASHES = {"solid": (None, None), "dashed": (0, (5, 2)), "dotted": (0, (1, 1.5)), "dashdot": (0, (5, 2, 1, 2))}
+_STEPS = {"days": (1, 2, 5, 7, 14, 30, 60, 90, 180, 365, 730), "weeks": (1, 2, 4, 8, 13, 26, 52, 104),
+          "months": (1, 2, 3, 6, 12, 24, 36, 60), "years": ()}
+_DASHES = {"solid": (0, ()), "dashed": (0, (5, 2)), "dotted": (0, (1, 1.5)), "dashdot": (0, (5, 2, 1, 2))}
+_INK, _GREY = "#222222", "#555555"
 
 
 @dataclass(frozen=True)
 class TimeAxis:
-    """Display unit ("months" or "days"), days per unit, tick step (in units) and the ticks in days."""
+    """Display unit ("days", "weeks", "months" or "years"), days per unit, tick step (in units) and the limit in days."""
 
     unit: str
     days_per_unit: float
@@ -52,18 +75,66 @@ class TimeAxis:
         return [k * self.step * self.days_per_unit for k in range(n + 1)]
 
 
-def time_axis(max_time_days: float) -> TimeAxis:
-    """Months when the longest follow-up exceeds a year, else days; at most 8 tick intervals, whatever the time."""
-    if not math.isfinite(max_time_days):
-        raise ValueError(f"time_axis needs a finite longest time, got {max_time_days!r}")
-    unit, per = ("months", DAYS_PER["m"]) if max_time_days > DAYS_PER["y"] else ("days", 1.0)
-    span = max(max_time_days, 1.0) / per
-    step = next((s for s in _STEPS[unit] if span / s <= _INTERVALS), None)
-    if step is None:  # past 40 years (the day steps reach past a year): 1, 2, 5 x 10^k years
-        step = nice_step(span / 12 / _INTERVALS) * 12
-    return TimeAxis(unit, per, float(step), float(max(max_time_days, step * per)))
+def _count(x: float) -> str:
+    return f"{x:,.0f}" if x < 1e15 else f"{x:.3g}"
 
 
+def time_axis(last_day: float, unit: str | None = None, break_by: float | None = None) -> TimeAxis:
+    """The time axis up to ``last_day`` (days): in ``unit`` (None: months past a year, else days), ticks every
+    ``break_by`` units (None: the smallest round step giving at most 8 intervals).
+
+    ``UsageError`` for an unknown unit, a step that is not a positive number, or one giving more than
+    ``MAX_BREAKS`` ticks.
+    """
+    if not math.isfinite(last_day):
+        raise ValueError(f"time_axis needs a finite longest time, got {last_day!r}")
+    if unit is None:
+        unit = "months" if last_day > DAYS_PER["y"] else "days"
+    unit = getattr(unit, "value", unit)
+    per = days_per_unit(unit)
+    span = max(last_day, 1.0) / per
+    if break_by is not None:
+        step = _checked_step(break_by, span, unit)
+    else:
+        step = next((s for s in _STEPS[unit] if span / s <= _INTERVALS), None)
+        if step is None and unit == "months":  # past 40 years (the day steps reach past a year): 1, 2, 5 x 10^k years
+            step = nice_step(span / 12 / _INTERVALS) * 12
+        elif step is None:
+            step = nice_step(span / _INTERVALS)
+    return TimeAxis(unit, per, float(step), float(max(last_day, step * per)))
+
+
+def _checked_step(break_by: float, span: float, unit: str) -> float:
+    if not (isinstance(break_by, (int, float)) and math.isfinite(break_by) and break_by > 0):
+        raise UsageError(f"--break-by {break_by!r} is not a positive number of {unit}",
+                         f"give the tick step in {unit}, e.g. --break-by 6 --time-unit months")
+    ticks = math.floor(span / break_by + 1e-9) + 1
+    if ticks > MAX_BREAKS:
+        fits = nice_step(span / (MAX_BREAKS - 1))
+        raise UsageError(f"--break-by {break_by:g} gives {_count(ticks)} ticks over {span:.4g} {unit}; a time axis has at "
+                         f"most {MAX_BREAKS}", f"give --break-by {fits:g} or more, or a longer --time-unit")
+    return float(break_by)
+
+
+def format_hr_label(cox: pl.DataFrame) -> str | None:
+    """The Cox hazard ratios as the figure's ``hr_label`` (None when none is estimable).
+
+    One arm: "HR 0.687 (95% CI 0.547, 0.862) vs Observation"; several: a line "HR (95% CI) vs Observation" and a
+    line "Levamisole 0.977 (0.787, 1.21)" per arm; ``cox`` has COX_COLUMNS (``cox_by_group``).
+    """
+    rows = cox.filter(pl.col("estimable").fill_null(False) & pl.col("hr").is_not_null())
+    if rows.height == 0:
+        return None
+    level = f"{rows['conf_level'][0]:.0%} CI" if rows["conf_level"][0] is not None else "CI"
+    reference = rows["reference"][0]
+    cis = [format_ci(h, lo, up, DECIMALS["ratio"]) for h, lo, up in rows.select("hr", "lower", "upper").iter_rows()]
+    if rows.height == 1:
+        h, rest = cis[0].split(" (", 1)
+        return f"HR {h} ({level} {rest} vs {reference}"
+    return "\n".join([f"HR ({level}) vs {reference}"] + [f"{a} {c}" for a, c in zip(rows["arm"].to_list(), cis)])
+
+
+# ----------------------------------------------------------------------------------------------- the data drawn
 def _curves(km: pl.DataFrame, per: float) -> pl.DataFrame:
     """Each arm's curve from (0, 1) (dropping at once when there are events at time 0), times in display units."""
     first = km.group_by("arm", maintain_order=True).first()
@@ -74,22 +145,37 @@ def _curves(km: pl.DataFrame, per: float) -> pl.DataFrame:
     return both.with_columns((pl.col("time") / per).alias("x"))
 
 
-def _bands(curves: pl.DataFrame) -> pl.DataFrame:
-    """Stepped ribbons: each interval's limits held until the next time; undefined limits at S = 1 drawn as 1."""
-    rows = []
-    for arm, part in curves.group_by("arm", maintain_order=True):
-        xs, s = part["x"].to_list(), part["survival"].to_list()
-        lo, up = part["lower"].to_list(), part["upper"].to_list()
-        for i in range(len(xs)):
-            if s[i] == 1:
-                lo_i = up_i = 1.0
-            elif lo[i] is None or up[i] is None:
-                continue
-            else:
-                lo_i, up_i = lo[i], up[i]
-            end = xs[i + 1] if i + 1 < len(xs) else xs[i]
-            rows += [{"arm": arm[0], "x": xs[i], "lo": lo_i, "up": up_i}, {"arm": arm[0], "x": end, "lo": lo_i, "up": up_i}]
-    return pl.DataFrame(rows, schema={"arm": pl.String, "x": pl.Float64, "lo": pl.Float64, "up": pl.Float64})
+@dataclass(frozen=True)
+class _Curve:
+    """One arm's step curve in display units: x, S, the band's limits (NaN: undefined), censored points."""
+
+    x: np.ndarray
+    s: np.ndarray
+    lo: np.ndarray
+    up: np.ndarray
+    censored: np.ndarray
+
+    def span(self, x0: float, x1: float, bands: bool) -> tuple[float, float] | None:
+        """The lowest and highest value the curve (and its band) takes over [x0, x1]; None when it is not there."""
+        if x1 < self.x[0] or x0 > self.x[-1]:
+            return None
+        i0 = max(int(np.searchsorted(self.x, x0, side="right")) - 1, 0)
+        i1 = max(int(np.searchsorted(self.x, min(x1, self.x[-1]), side="right")) - 1, i0)
+        part = [self.s[i0:i1 + 1]]
+        if bands:
+            part += [self.lo[i0:i1 + 1], self.up[i0:i1 + 1]]
+        values = np.concatenate(part)
+        values = values[np.isfinite(values)]
+        return (float(values.min()), float(values.max())) if values.size else None
+
+
+def _curve(part: pl.DataFrame) -> _Curve:
+    s = part["survival"].to_numpy().astype(float)
+    lo = part["lower"].fill_null(np.nan).to_numpy().astype(float)
+    up = part["upper"].fill_null(np.nan).to_numpy().astype(float)
+    at_one = s == 1
+    lo, up = np.where(at_one, 1.0, lo), np.where(at_one, 1.0, up)  # undefined limits at S = 1 drawn as the line
+    return _Curve(part["x"].to_numpy().astype(float), s, lo, up, (part["n_censor"].to_numpy() > 0))
 
 
 def _styles(labels: list[str], style_order: list[str] | None) -> tuple[dict[str, str], dict[str, str]]:
@@ -100,90 +186,220 @@ def _styles(labels: list[str], style_order: list[str] | None) -> tuple[dict[str,
     return {a: colours[a] for a in labels}, {a: types[a] for a in labels}
 
 
-def km_plot(km: pl.DataFrame, arms: pl.DataFrame, axis: TimeAxis, *, p_label: str | None = None,
-            bands: bool = False, y_label: str = "Survival probability", conf_label: str | None = None,
-            style_order: list[str] | None = None, title: str | None = None):
-    """The plotnine panel: steps per arm, + at censorings, optional CI bands, p-value, legend "Arm (n=N)".
+def _medians_in_units(medians: pl.DataFrame | None, km: pl.DataFrame, labels: list[str], per: float) -> dict[str, float]:
+    """Each arm's median in display units (arms whose curve never reaches 0.5 left out)."""
+    if medians is None:
+        from trialkit.analyses.survival.km import km_medians
 
-    ``title`` names the analysis over the figure (e.g. a subgroup's), so the figure cannot be taken for another.
+        medians = km_medians(km)
+    found = medians.filter(pl.col("arm").is_in(labels) & pl.col("median").is_not_null() & pl.col("median").is_not_nan())
+    return {a: m / per for a, m in zip(found["arm"].to_list(), found["median"].to_list())}
 
-    ``style_order`` (the trial's arms in dose order) fixes each arm's colour and line type across figures.
-    """
-    from plotnine import (aes, annotate, element_blank, element_text, geom_point, geom_ribbon, geom_step, ggplot, guides,
-                          guide_legend, labs, scale_color_manual, scale_fill_manual, scale_linetype_manual,
-                          scale_x_continuous, scale_y_continuous, theme)
 
-    labels = [a for a in arms["arm"].to_list() if a in set(km["arm"].to_list())]
-    sizes = dict(zip(arms["arm"].to_list(), arms["n"].to_list()))
-    legend = [f"{a} (n={sizes[a]})" for a in labels]
-    colours, linetypes = _styles(labels, style_order)
-    curves = _curves(km, axis.days_per_unit).with_columns(pl.col("arm").cast(pl.Enum(labels)))
-    censored = curves.filter(pl.col("n_censor") > 0)
-    xmax = max(axis.limit_days / axis.days_per_unit, curves["x"].max() or 0.0)  # the last time, not lost to rounding
-    breaks = [b / axis.days_per_unit for b in axis.breaks_days]
-    scale = dict(breaks=labels, labels=legend, name="")
-    p = ggplot(curves.to_pandas(), aes("x", "survival", colour="arm", linetype="arm"))
-    if bands:
-        ribbons = _bands(curves).with_columns(pl.col("arm").cast(pl.Enum(labels)))
-        p += geom_ribbon(aes("x", ymin="lo", ymax="up", fill="arm"), data=ribbons.to_pandas(), inherit_aes=False,
-                         alpha=0.15, show_legend=False)
-        p += scale_fill_manual(values=colours, **scale)
-    p += geom_step(direction="hv", size=0.7)
-    p += geom_point(data=censored.to_pandas(), shape="+", size=2.6, stroke=0.5, show_legend=False)
-    if p_label:
-        p += annotate("text", x=xmax * 0.02, y=0.04, label=p_label, ha="left", va="bottom", size=8.5)
-    if conf_label and bands:
-        p += annotate("text", x=xmax * 0.02, y=0.12, label=conf_label, ha="left", va="bottom", size=7.5, color="#555555")
-    p += scale_color_manual(values=colours, **scale)
-    p += scale_linetype_manual(values=linetypes, **scale)
-    p += scale_x_continuous(limits=(0, xmax), breaks=breaks, labels=[f"{b:g}" for b in breaks], expand=(0.01, 0))
-    p += scale_y_continuous(limits=(0, 1), breaks=[0, 0.25, 0.5, 0.75, 1.0],
-                            labels=["0%", "25%", "50%", "75%", "100%"], expand=(0.02, 0))
-    p += labs(x=f"Time ({axis.unit})", y=y_label, **({"title": title} if title else {}))
-    p += guides(colour=guide_legend(nrow=1 if len(labels) <= 3 else 2), linetype=guide_legend())
-    p += theme_journal(9) + theme(legend_title=element_blank(), legend_key_width=26, legend_text=element_text(size=8.5),
-                                  panel_grid_major=element_blank(), axis_ticks_length=3,
-                                  plot_title=element_text(size=8.5, ha="left"))
-    return p
+# ----------------------------------------------------------------------------------------------- layout (inches)
+_PANEL_H = 3.3
+_ROW_H = 0.17
+_TABLE_TITLE_H = 0.24
+_XLABEL_H = 0.48
+_LEGEND_ROW_H = 0.24
+_RIGHT = 0.3
+
+
+def _text_width(renderer, fig, text: str, size: float, weight: str = "normal") -> float:
+    """Width in inches of ``text`` at ``size`` points, as the renderer lays it out."""
+    t = fig.text(0, 0, text, fontsize=size, fontweight=weight)
+    width = t.get_window_extent(renderer).width / fig.dpi
+    t.remove()
+    return width
+
+
+def _title_lines(param_title: str | None, title: str | None, width_in: float) -> list[tuple[str, float, str]]:
+    """(line, size, weight) of the titles, wrapped to the figure's width."""
+    lines = []
+    for text, size, weight in ((param_title, 10.0, "bold"), (title, 8.5, "normal")):
+        if text:
+            chars = max(int(width_in * 72 / (size * 0.6)), 20)
+            lines += [(line, size, weight) for line in textwrap.wrap(str(text), chars)]
+    return lines
 
 
 def km_figure(km: pl.DataFrame, arms: pl.DataFrame, risk: pl.DataFrame, axis: TimeAxis, *, width: float = 7.0,
-              **plot_options):
-    """The matplotlib figure: ``km_plot`` with the number-at-risk table under its panel, on the same x axis."""
-    from plotnine import theme
+              p_label: str | None = None, hr_label: str | None = None, bands: bool = False,
+              median_lines: bool = False, medians: pl.DataFrame | None = None, events_table: bool = True,
+              y_label: str = "Survival probability", conf_label: str | None = None,
+              style_order: list[str] | None = None, title: str | None = None, param_title: str | None = None):
+    """The matplotlib figure (see the module docstring); ``render_km_figure`` turns it into PNG and SVG."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
-    labels = [a for a in arms["arm"].to_list() if a in set(km["arm"].to_list())]
-    table_h = 0.24 + 0.2 * len(labels)  # inches under the x-axis title: table title, then one row per arm
-    height = 4.3 + table_h
-    plot = km_plot(km, arms, axis, **plot_options) + theme(figure_size=(width, height), plot_margin_bottom=table_h / height)
-    with quiet_missing_glyphs():
-        fig = plot.draw()
-        fig.get_layout_engine().execute(fig)  # plotnine's layout, run once then frozen: the added axis keeps its place
-    fig.set_layout_engine("none")
-    panel = fig.axes[0]
-    box = panel.get_position()
-    rows_h = 0.2 * len(labels) / height
-    table = fig.add_axes((box.x0, 0.08 / height, box.width, rows_h))
-    _draw_risk_table(table, risk, labels, axis, panel.get_xlim(), _styles(labels, plot_options.get("style_order"))[0])
+    present = set(km["arm"].to_list())
+    labels = [a for a in arms["arm"].to_list() if a in present]
+    sizes = dict(zip(arms["arm"].to_list(), arms["n"].to_list()))
+    colours, linetypes = _styles(labels, style_order)
+    per = axis.days_per_unit
+    curves_frame = _curves(km, per)
+    curves = {a: _curve(curves_frame.filter(pl.col("arm") == a)) for a in labels}
+    xmax = max(axis.limit_days / per, curves_frame["x"].max() or 0.0)  # the last time, not lost to rounding
+    breaks = [b / per for b in axis.breaks_days]
+    meds = _medians_in_units(medians, km, labels, per) if median_lines else {}
+
+    fig = Figure(figsize=(width, 6.0), dpi=100)
+    canvas = FigureCanvasAgg(fig)
+    renderer = canvas.get_renderer()
+    # left margin: the widest of the y axis's labels and the tables' arm names
+    row_label_w = max([_text_width(renderer, fig, a, 8, "bold") for a in labels] + [0.0])
+    tables = [("Number at risk", "n_risk")] + ([("Cumulative number of events", "cum_events")] if events_table else [])
+    cells = risk.filter(pl.col("arm").is_in(labels))
+    widest = max([len(str(v)) for c in tables for v in cells[c[1]].to_list()] + [1])
+    room = (width - max(0.8, row_label_w + 0.25) - _RIGHT) * 72 / max(len(breaks), 1)  # points between ticks
+    cell_size = max(4.5, min(8.0, (room - 3) / (0.62 * widest)))
+    label_gap = 0.31 * cell_size * widest + 5  # points from the panel's left edge: past the half of a count at 0
+    left = max(0.8, row_label_w + label_gap / 72 + 0.1)
+    panel_w = width - left - _RIGHT
+    titles = _title_lines(param_title, title, width - 0.2)
+    title_h = sum(size / 72 * 1.35 for _, size, _w in titles) + (0.1 if titles else 0.0)
+    legend_items = [f"{a} (n={sizes[a]})" for a in labels]
+    ncol = _legend_columns(renderer, fig, legend_items, width - 0.3)
+    legend_h = _LEGEND_ROW_H * math.ceil(len(labels) / ncol) + 0.12
+    table_h = len(tables) * (_TABLE_TITLE_H + _ROW_H * len(labels)) + 0.08
+    height = title_h + legend_h + _PANEL_H + _XLABEL_H + table_h + 0.1
+    fig.set_size_inches(width, height)
+
+    def fy(inches_from_top: float) -> float:
+        return 1 - inches_from_top / height
+
+    y = 0.12
+    for line, size, weight in titles:
+        y += size / 72 * 1.35
+        fig.text(left / width, fy(y), line, fontsize=size, fontweight=weight, ha="left", va="baseline", color=_INK)
+    panel_top = title_h + legend_h
+    ax = fig.add_axes((left / width, fy(panel_top + _PANEL_H), panel_w / width, _PANEL_H / height))
+    handles = [Line2D([], [], color=colours[a], linestyle=_DASHES[linetypes[a]], linewidth=1.1) for a in labels]
+    fig.legend(handles, legend_items, loc="lower center", bbox_to_anchor=((left + panel_w / 2) / width, fy(panel_top)),
+               ncol=ncol, frameon=False, fontsize=8.5, handlelength=2.8, columnspacing=1.6, borderaxespad=0.1)
+
+    xpad = 0.01 * xmax
+    ax.set_xlim(-xpad, xmax + xpad)
+    ax.set_ylim(-0.02, 1.02)
+    for a in labels:
+        c = curves[a]
+        if bands:
+            ok = np.isfinite(c.lo) & np.isfinite(c.up)
+            ax.fill_between(c.x, np.where(ok, c.lo, np.nan), np.where(ok, c.up, np.nan), step="post", color=colours[a],
+                            alpha=0.15, linewidth=0)
+        ax.plot(c.x, c.s, drawstyle="steps-post", color=colours[a], linestyle=_DASHES[linetypes[a]], linewidth=1.1,
+                solid_joinstyle="miter")
+        ax.plot(c.x[c.censored], c.s[c.censored], linestyle="none", marker="+", markersize=5, markeredgewidth=0.8,
+                color=colours[a])
+    obstacles = []
+    if meds:
+        top = max(meds.values())
+        ax.plot([0, top], [0.5, 0.5], color="#777777", linestyle=(0, (4, 3)), linewidth=0.7)
+        obstacles.append((0.0, top, 0.5, 0.5))
+        for a, m in meds.items():
+            ax.plot([m, m], [0.5, 0], color=colours[a], linestyle=(0, (4, 3)), linewidth=0.7)
+            obstacles.append((m, m, 0.0, 0.5))
+    _style_panel(ax, breaks, axis.unit, y_label)
+    lines = [(part, 8.5, _INK) for t in (hr_label, p_label) if t for part in str(t).split("\n")]
+    lines += [(conf_label, 7.5, _GREY)] if conf_label and bands else []
+    if lines:
+        _place_labels(ax, renderer, lines, curves, obstacles, bands)
+
+    top = panel_top + _PANEL_H + _XLABEL_H
+    for name, column in tables:
+        fig.text(0.1 / width, fy(top + _TABLE_TITLE_H - 0.06), name, fontsize=8.5, fontweight="bold", ha="left",
+                 va="baseline", color=_INK)
+        rows_top = top + _TABLE_TITLE_H
+        table = fig.add_axes((left / width, fy(rows_top + _ROW_H * len(labels)), panel_w / width,
+                              _ROW_H * len(labels) / height))
+        _draw_table(table, cells, column, labels, per, ax.get_xlim(), colours, cell_size, label_gap)
+        top = rows_top + _ROW_H * len(labels)
     return fig
 
 
-def _draw_risk_table(ax, risk: pl.DataFrame, labels: list[str], axis: TimeAxis, xlim, colours: dict[str, str]) -> None:
+def _legend_columns(renderer, fig, items: list[str], room: float) -> int:
+    """Columns of the legend: all in one row up to 3 arms, else in two rows, fewer when the entries are too wide."""
+    ncol = len(items) if len(items) <= 3 else math.ceil(len(items) / 2)
+    widths = [_text_width(renderer, fig, t, 8.5) + 0.6 for t in items]  # the line sample and spacing
+    while ncol > 1 and max(sum(widths[i:i + ncol]) for i in range(0, len(widths), ncol)) > room:
+        ncol -= 1
+    return ncol
+
+
+def _style_panel(ax, breaks: list[float], unit: str, y_label: str) -> None:
+    ax.set_xticks(breaks, [f"{b:g}" for b in breaks])
+    ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0], ["0%", "25%", "50%", "75%", "100%"])
+    ax.tick_params(labelsize=8, length=3, width=0.6, color="#333333", labelcolor=_INK)
+    for spine in ax.spines.values():
+        spine.set_linewidth(0.6)
+        spine.set_color("#333333")
+    ax.set_xlabel(f"Time ({unit})", fontsize=9, color=_INK)
+    ax.set_ylabel(y_label, fontsize=9, color=_INK)
+
+
+def _place_labels(ax, renderer, lines: list[tuple[str, float, str]], curves: dict[str, _Curve],
+                  obstacles: list[tuple[float, float, float, float]], bands: bool) -> None:
+    """The label block in the first corner nothing crosses (else the least crossed), one text per line."""
+    fig = ax.figure
+    box = ax.get_window_extent(renderer)
+    widths = [_text_width(renderer, fig, t, size) * fig.dpi for t, size, _c in lines]
+    heights = [size * 1.4 / 72 * fig.dpi for _t, size, _c in lines]
+    w_frac, h_frac = (max(widths) + 8) / box.width, (sum(heights) + 6) / box.height
+    (x_lo, x_hi), (y_lo, y_hi) = ax.get_xlim(), ax.get_ylim()
+    pad_x, pad_y = 0.015, 0.03
+    corners = [("left", "bottom", pad_x, pad_y), ("right", "bottom", 1 - pad_x - w_frac, pad_y),
+               ("right", "top", 1 - pad_x - w_frac, 1 - pad_y - h_frac)]
+
+    def crossings(fx: float, fy: float) -> int:
+        x0, x1 = x_lo + fx * (x_hi - x_lo), x_lo + (fx + w_frac) * (x_hi - x_lo)
+        y0, y1 = y_lo + fy * (y_hi - y_lo), y_lo + (fy + h_frac) * (y_hi - y_lo)
+        hits = 0
+        for c in curves.values():
+            span = c.span(x0, x1, bands)
+            hits += span is not None and span[0] <= y1 and span[1] >= y0
+        hits += sum(ox1 >= x0 and ox0 <= x1 and oy1 >= y0 and oy0 <= y1 for ox0, ox1, oy0, oy1 in obstacles)
+        return hits
+
+    scores = [crossings(fx, fy) for _h, _v, fx, fy in corners]
+    ha, _v, fx, fy = corners[scores.index(min(scores))]
+    x = fx if ha == "left" else fx + w_frac
+    y = fy + h_frac - 3 / box.height
+    for (text, size, colour), h in zip(lines, heights):
+        y -= h / box.height
+        ax.text(x + (4 if ha == "left" else -4) / box.width, y, text, transform=ax.transAxes, ha=ha, va="bottom",
+                fontsize=size, color=colour)
+
+
+def _draw_table(ax, cells: pl.DataFrame, column: str, labels: list[str], per: float, xlim, colours: dict[str, str],
+                size: float, label_gap: float) -> None:
+    """One row of counts per arm under the panel's ticks, the arm's name ``label_gap`` points left of the panel."""
     ax.set_xlim(xlim)
     ax.set_ylim(len(labels) - 0.5, -0.5)
     ax.axis("off")
     for i, arm in enumerate(labels):
-        part = risk.filter(pl.col("arm") == arm)
-        for t, n in zip(part["time"].to_list(), part["n_risk"].to_list()):
-            ax.text(t / axis.days_per_unit, i, str(n), ha="center", va="center", fontsize=8, color="#222222")
-        ax.annotate(arm, xy=(0, i), xycoords=("axes fraction", "data"), xytext=(-8, 0), textcoords="offset points",
+        part = cells.filter(pl.col("arm") == arm)
+        for t, n in zip(part["time"].to_list(), part[column].to_list()):
+            ax.text(t / per, i, str(n), ha="center", va="center", fontsize=size, color=_INK)
+        ax.annotate(arm, xy=(0, i), xycoords=("axes fraction", "data"), xytext=(-label_gap, 0), textcoords="offset points",
                     ha="right", va="center", fontsize=8, color=colours[arm], fontweight="bold")
-    ax.annotate("Number at risk", xy=(0, -0.5), xycoords=("axes fraction", "data"), xytext=(-8, 6),
-                textcoords="offset points", ha="right", va="bottom", fontsize=8.5, fontweight="bold")
 
 
-def render_km_figure(km: pl.DataFrame, arms: pl.DataFrame, risk: pl.DataFrame, axis: TimeAxis, **options) -> dict[str, bytes]:
-    """PNG (300 dpi) and SVG bytes of ``km_figure``."""
-    fig = km_figure(km, arms, risk, axis, **options)
+def render_km_figure(km: pl.DataFrame, arms: pl.DataFrame, risk: pl.DataFrame, axis: TimeAxis, *,
+                     p_label: str | None = None, hr_label: str | None = None, bands: bool = False,
+                     median_lines: bool = False, medians: pl.DataFrame | None = None, events_table: bool = True,
+                     y_label: str = "Survival probability", conf_label: str | None = None,
+                     style_order: list[str] | None = None, title: str | None = None, param_title: str | None = None,
+                     width: float = 7.0) -> dict[str, bytes]:
+    """PNG (300 dpi) and SVG bytes of ``km_figure``, the same for the same input.
+
+    ``km``: arm, time, n_risk, n_event, n_censor, survival, lower, upper (``km_table``); ``arms``: arm, n;
+    ``risk``: arm, time, n_risk, cum_events (``risk_table`` at ``axis.breaks_days``); ``medians``: arm, median in
+    days (``km_medians``; computed from ``km`` when None and ``median_lines``).
+    """
+    with quiet_missing_glyphs():
+        fig = km_figure(km, arms, risk, axis, width=width, p_label=p_label, hr_label=hr_label, bands=bands,
+                        median_lines=median_lines, medians=medians, events_table=events_table, y_label=y_label,
+                        conf_label=conf_label, style_order=style_order, title=title, param_title=param_title)
     w, h = fig.get_size_inches()
-    return render(fig, w, h)
+    return render(fig, w, h, tight=False)
