@@ -270,7 +270,7 @@ def _arms(km: pl.DataFrame) -> list[tuple[str, pl.DataFrame]]:
 
 def _values(part: pl.DataFrame, column: str) -> np.ndarray:
     """A column as floats, NaN where null."""
-    return part[column].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    return part[column].cast(pl.Float64).to_numpy()  # polars gives NaN for null floats
 
 
 def km_table(data: pl.DataFrame, groups: list[str], conf_type: str = "log-log", conf_level: float = 0.95) -> pl.DataFrame:
@@ -366,8 +366,11 @@ def _frame(rows: list[dict], schema: dict) -> pl.DataFrame:
 
 def _approx_right(knots: np.ndarray, values: np.ndarray, p: np.ndarray) -> np.ndarray:
     """R's approx(knots, values, p, method = "constant", f = 1)$y: the value at the smallest knot >= p; NaN outside."""
-    order = np.argsort(knots, kind="stable")
-    k, v = knots[order], values[order].astype(float)
+    if np.all(knots[1:] >= knots[:-1]):  # a survival curve's 1 - S: already in order
+        k, v = knots, values.astype(float)
+    else:
+        order = np.argsort(knots, kind="stable")
+        k, v = knots[order], values[order].astype(float)
     pos = np.searchsorted(k, p, side="left")
     out = v[np.minimum(pos, len(k) - 1)]
     return np.where((pos == len(k)) | (p < k[0]), np.nan, out)
