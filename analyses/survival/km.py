@@ -17,16 +17,29 @@ derives, and returns a polars frame with fixed columns:
 - ``km_medians``: the median and its CI as ``print(fit)``: the first time the
   curve (resp. lower, upper confidence curve) is <= 0.5; when the curve is
   exactly 0.5 on a flat stretch, the midpoint of that stretch.
+- ``km_quantiles``: the times S(t) falls to 1 - p (p = 0.25, 0.5, 0.75 by
+  default) and their confidence limits, as
+  ``quantile(fit, probs = c(.25, .5, .75), conf.int = TRUE)``: the limits are
+  the same search run on the lower and upper confidence curves.
 - ``km_rmst``: the restricted mean up to tau and its standard error as
   ``print(fit, rmean=tau)``; ``extrapolated`` is true when tau is after the
   arm's last time (the area then includes S(t) carried forward).
 - ``risk_table``: at risk, cumulative events and censorings at given times.
 
-Confidence limits follow ``survfit_confint``: plain S +/- z se(S); log
-exp(log S +/- z se_log); log-log exp(-exp(log(-log S) -/+ z se_log / log S)).
-Limits R reports as NA (log at S = 0, log-log at S in {0, 1}, anything after
-the curve reaches 0) are null. Times are not merged with ``aeqSurv``: AVAL in
-whole days never needs it.
+Confidence limits follow ``survfit_confint`` with se = se(log S), z the normal
+quantile of the level (se(S) = se * S):
+
+- plain (SAS: linear): S -/+ z se S, cut to [0, 1];
+- log: exp(log S -/+ z se), upper cut at 1;
+- log-log (SAS: loglog): exp(-exp(log(-log S) -/+ z se / log S));
+- logit: 1 - 1 / (1 + exp(log(S / (1 - S)) -/+ z se / (1 - S)));
+- arcsine (R: arcsin, SAS: asinsqrt): sin(arcsin(sqrt S) -/+ z se sqrt(S / (1 - S)) / 2)^2,
+  the angle kept within [0, pi / 2].
+
+Limits R reports as NA or NaN (log, logit and arcsine at S = 0; log-log at S in
+{0, 1}; logit and arcsine at S = 1, where se = 0; anything after the curve
+reaches 0) are null. Times are not merged with ``aeqSurv``: AVAL in whole days
+never needs it.
 """
 
 from __future__ import annotations
@@ -42,7 +55,9 @@ from trialkit.schemas.errors import DataError, NoDataError, UsageError
 
 __all__ = [
     "CONF_TYPES",
+    "CONF_TYPE_ALIASES",
     "TIES",
+    "normalise_conf_type",
     "SurvivalSettings",
     "resolve_settings",
     "select_endpoint",
@@ -51,11 +66,21 @@ __all__ = [
     "km_table",
     "km_landmarks",
     "km_medians",
+    "km_quantiles",
     "km_rmst",
     "risk_table",
 ]
 
-CONF_TYPES = ("log-log", "log", "plain")
+#: canonical confidence-limit types, in the order R's survfit documents them
+CONF_TYPES = ("log", "log-log", "plain", "logit", "arcsine")
+#: every accepted spelling (lower case) -> its canonical name: R's conf.type and SAS's CONFTYPE= values
+CONF_TYPE_ALIASES = {
+    "log": "log",
+    "log-log": "log-log", "loglog": "log-log",
+    "plain": "plain", "linear": "plain",
+    "logit": "logit",
+    "arcsine": "arcsine", "arcsin": "arcsine", "asin": "arcsine", "asinsqrt": "arcsine",
+}
 TIES = ("efron", "breslow")
 PARITY = {"r": {"conf_type": "log", "ties": "efron"}, "sas": {"conf_type": "log-log", "ties": "breslow"}}
 DEFAULTS = {"conf_type": "log-log", "ties": "efron"}
@@ -95,6 +120,8 @@ def resolve_settings(parity: str | None, conf_type: str | None, ties: str | None
     if not math.isfinite(rho):
         raise UsageError(f"--rho {rho} is not a finite number",
                          "use for example --rho 0 (log-rank) or --rho 1 (Peto-Peto)")
+    if conf_type is not None:
+        conf_type = normalise_conf_type(conf_type)
     chosen, sources = {}, {}
     for key, given, allowed in (("conf_type", conf_type, CONF_TYPES), ("ties", ties, TIES)):
         if given is not None and given not in allowed:
@@ -107,6 +134,18 @@ def resolve_settings(parity: str | None, conf_type: str | None, ties: str | None
         else:
             chosen[key], sources[key] = DEFAULTS[key], "default"
     return SurvivalSettings(chosen["conf_type"], float(conf_level), chosen["ties"], float(rho), parity, sources)
+
+
+def normalise_conf_type(text: str) -> str:
+    """The canonical name (one of ``CONF_TYPES``) of a confidence-limit type written as R or SAS writes it, in any case.
+
+    log; log-log or loglog; plain or linear; logit; arcsine, arcsin, asin or asinsqrt.
+    """
+    key = str(text).strip().lower()
+    if key not in CONF_TYPE_ALIASES:
+        raise UsageError(f"--conf-type {text!r} is not one of {', '.join(CONF_TYPES)}",
+                         "use one of log, log-log (loglog), plain (linear), logit, arcsine (arcsin, asin, asinsqrt)")
+    return CONF_TYPE_ALIASES[key]
 
 
 # ------------------------------------------------------------------------ data
@@ -174,8 +213,9 @@ def _z(conf_level: float) -> float:
 
 def _confint(surv: np.ndarray, se_log: np.ndarray, conf_type: str, conf_level: float) -> tuple[np.ndarray, np.ndarray]:
     """R's survfit_confint(p, se, logse=TRUE, conf.type, conf.int); NaN where R gives NA/NaN."""
+    conf_type = normalise_conf_type(conf_type)
     z = _z(conf_level)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if conf_type == "plain":
             se2 = se_log * surv * z
             return np.maximum(surv - se2, 0.0), np.minimum(surv + se2, 1.0)
@@ -186,14 +226,26 @@ def _confint(surv: np.ndarray, se_log: np.ndarray, conf_type: str, conf_level: f
             xx = np.where((surv == 0) | (surv == 1), np.nan, surv)
             se2 = z * se_log / np.log(xx)
             return np.exp(-np.exp(np.log(-np.log(xx)) - se2)), np.exp(-np.exp(np.log(-np.log(xx)) + se2))
-    raise UsageError(f"conf-type {conf_type!r} is not one of {', '.join(CONF_TYPES)}")
+        xx = np.where(surv == 0, np.nan, surv)
+        if conf_type == "logit":  # se of logit S = se_log / (1 - S); R writes 1 + S / (1 - S)
+            se2 = z * se_log * (1 + xx / (1 - xx))
+            logit = np.log(surv / (1 - surv))
+            return 1 - 1 / (1 + np.exp(logit - se2)), 1 - 1 / (1 + np.exp(logit + se2))
+        # arcsine: se of arcsin(sqrt S) = se_log sqrt(S / (1 - S)) / 2
+        se2 = 0.5 * z * se_log * np.sqrt(xx / (1 - xx))
+        angle = np.arcsin(np.sqrt(xx))
+        return np.sin(np.maximum(0.0, angle - se2)) ** 2, np.sin(np.minimum(np.pi / 2, angle + se2)) ** 2
 
 
 def _curve(time: np.ndarray, event: np.ndarray) -> dict[str, np.ndarray]:
     """survfitKM for one group: distinct times, at risk, events, censored, S(t), se of log S(t)."""
-    ut, inv = np.unique(time, return_inverse=True)
-    n_event = np.bincount(inv, weights=event, minlength=len(ut))
-    n_total = np.bincount(inv, minlength=len(ut)).astype(float)
+    if len(time) > 1 and not np.all(time[1:] >= time[:-1]):  # derive_survival_data's frames come sorted by AVAL
+        order = np.argsort(time)  # ties need no order: their counts are summed
+        time, event = time[order], event[order]
+    starts = np.flatnonzero(np.concatenate([[True], time[1:] != time[:-1]]))
+    ut = time[starts]
+    n_event = np.add.reduceat(event, starts)
+    n_total = np.diff(np.append(starts, len(time))).astype(float)
     n_risk = len(time) - np.concatenate([[0.0], np.cumsum(n_total)[:-1]])
     with np.errstate(divide="ignore", invalid="ignore"):
         surv = np.cumprod((n_risk - n_event) / n_risk)
@@ -207,10 +259,28 @@ def _null_nonfinite(df: pl.DataFrame) -> pl.DataFrame:
     return df.with_columns(pl.when(pl.col(c).is_finite()).then(pl.col(c)).otherwise(None).alias(c) for c in floats)
 
 
+def _arms(km: pl.DataFrame) -> list[tuple[str, pl.DataFrame]]:
+    """(arm, its rows) in the table's order; km_table's arms are consecutive blocks, taken as slices (no copy)."""
+    runs = km.select(pl.col("arm").rle()).unnest("arm")
+    if runs["value"].n_unique() == runs.height:
+        starts = np.concatenate([[0], np.cumsum(runs["len"].to_numpy())[:-1]])
+        return [(a, km.slice(int(o), int(n))) for a, o, n in zip(runs["value"].to_list(), starts, runs["len"].to_list())]
+    return [(a, km.filter(pl.col("arm") == a)) for a in km["arm"].unique(maintain_order=True).to_list()]
+
+
+def _values(part: pl.DataFrame, column: str) -> np.ndarray:
+    """A column as floats, NaN where null."""
+    return part[column].cast(pl.Float64).to_numpy()  # polars gives NaN for null floats
+
+
 def km_table(data: pl.DataFrame, groups: list[str], conf_type: str = "log-log", conf_level: float = 0.95) -> pl.DataFrame:
-    """The Kaplan-Meier table per arm (see the module docstring for the columns and their definitions)."""
+    """The Kaplan-Meier table per arm (see the module docstring for the columns and their definitions).
+
+    ``conf_type`` is any name ``normalise_conf_type`` accepts; the ``conf_type`` column holds its canonical name.
+    """
     require_columns(data, ("TRT01A", "AVAL", "CNSR"), dataset="the survival data", purpose="the Kaplan-Meier table",
                     hint=SURVIVAL_DATA_HINT)
+    conf_type = normalise_conf_type(conf_type)
     frames = []
     for g in groups:
         sub = data.filter(pl.col("TRT01A") == g)
@@ -220,8 +290,9 @@ def km_table(data: pl.DataFrame, groups: list[str], conf_type: str = "log-log", 
         lower, upper = _confint(c["survival"], c["std_err_log"], conf_type, conf_level)
         with np.errstate(invalid="ignore"):
             std_err = c["std_err_log"] * c["survival"]
-        frames.append(pl.DataFrame({"arm": [g] * len(c["time"]), **{k: c[k] for k in ("time", "n_risk", "n_event", "n_censor", "survival")},
-                                    "std_err": std_err, "std_err_log": c["std_err_log"], "lower": lower, "upper": upper}))
+        frames.append(pl.DataFrame({**{k: c[k] for k in ("time", "n_risk", "n_event", "n_censor", "survival")},
+                                    "std_err": std_err, "std_err_log": c["std_err_log"], "lower": lower, "upper": upper})
+                      .with_columns(pl.lit(g, dtype=pl.String).alias("arm")))
     if not frames:
         return pl.DataFrame(schema=KM_SCHEMA)
     out = pl.concat(frames).with_columns(pl.col(c).cast(pl.Int64) for c in ("n_risk", "n_event", "n_censor"))
@@ -229,36 +300,36 @@ def km_table(data: pl.DataFrame, groups: list[str], conf_type: str = "log-log", 
         pl.lit(conf_type).alias("conf_type"), pl.lit(float(conf_level)).alias("conf_level"))
 
 
-def _with_origin(km: pl.DataFrame) -> pl.DataFrame:
-    """survfit0: a row at time 0 with S = 1, se = 0 and limits 1 when the first time is later (per arm)."""
-    first = km.group_by("arm", maintain_order=True).first().filter(pl.col("time") != 0)
-    origin = first.with_columns(pl.lit(0.0).alias("time"), pl.lit(0).cast(pl.Int64).alias("n_event"),
-                                pl.lit(0).cast(pl.Int64).alias("n_censor"), pl.lit(1.0).alias("survival"),
-                                pl.lit(0.0).alias("std_err"), pl.lit(0.0).alias("std_err_log"),
-                                pl.lit(1.0).alias("lower"), pl.lit(1.0).alias("upper"))
-    order = {a: i for i, a in enumerate(km["arm"].unique(maintain_order=True).to_list())}
-    both = pl.concat([origin.select(km.columns), km]).with_columns(pl.col("arm").replace_strict(order).alias("_o"))
-    return both.sort("_o", "time", maintain_order=True).drop("_o")
+def _at(t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row of the last time <= each x, whether x comes before the curve's start so survfit0's origin applies)."""
+    i = np.searchsorted(t, x, side="right") - 1
+    return np.maximum(i, 0), (i < 0) & (t[0] != 0)
+
+
+def _left_by(t: np.ndarray, counts: np.ndarray, x: np.ndarray, side: str) -> np.ndarray:
+    """Sum of counts at times < x (side "left") or <= x (side "right"), for each x."""
+    return np.concatenate([[0], np.cumsum(counts)])[np.searchsorted(t, x, side=side)]
 
 
 def km_landmarks(km: pl.DataFrame, times: list[float]) -> pl.DataFrame:
-    """arm, time, n_risk, survival, std_err, lower, upper, extrapolated at each time: ``summary(fit, times=, extend=TRUE)``."""
-    rows = []
-    for arm, part in _with_origin(km).group_by("arm", maintain_order=True):
+    """arm, time, n_risk, survival, std_err, lower, upper, extrapolated at each time: ``summary(fit, times=, extend=TRUE)``.
+
+    Before the first time of a curve (when it is after 0), survfit0's origin: S = 1, se = 0, limits 1.
+    """
+    schema = {"arm": pl.String, "time": pl.Float64, "n_risk": pl.Int64, "survival": pl.Float64, "std_err": pl.Float64,
+              "lower": pl.Float64, "upper": pl.Float64, "extrapolated": pl.Boolean}
+    x = np.asarray(times, dtype=float)
+    frames = []
+    for arm, part in _arms(km):
         t = part["time"].to_numpy()
-        last = float(t.max())
         leaving = (part["n_event"] + part["n_censor"]).to_numpy()
-        for x in times:
-            i = max(int(np.searchsorted(t, x, side="right")) - 1, 0)  # last row with time <= x (the origin at worst)
-            r = part.row(i, named=True)
-            rows.append({"arm": arm[0], "time": float(x), "n_risk": int(leaving[t >= x].sum()), "survival": r["survival"],
-                         "std_err": r["std_err"], "lower": r["lower"], "upper": r["upper"], "extrapolated": bool(x > last)})
-    return _frame(rows, {"arm": pl.String, "time": pl.Float64, "n_risk": pl.Int64, "survival": pl.Float64,
-                         "std_err": pl.Float64, "lower": pl.Float64, "upper": pl.Float64, "extrapolated": pl.Boolean})
-
-
-def _frame(rows: list[dict], schema: dict) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
+        row, origin = _at(t, x)
+        cols = {c: np.where(origin, first, _values(part, c)[row])
+                for c, first in (("survival", 1.0), ("std_err", 0.0), ("lower", 1.0), ("upper", 1.0))}
+        frames.append(pl.DataFrame({"arm": [arm] * len(x), "time": x,
+                                    "n_risk": leaving.sum() - _left_by(t, leaving, x, "left"), **cols,
+                                    "extrapolated": x > t.max()}, schema=schema))
+    return _null_nonfinite(pl.concat(frames)) if frames else pl.DataFrame(schema=schema)
 
 
 def _minmin(y: np.ndarray, x: np.ndarray) -> float | None:
@@ -273,14 +344,99 @@ def _minmin(y: np.ndarray, x: np.ndarray) -> float | None:
 
 
 def km_medians(km: pl.DataFrame) -> pl.DataFrame:
-    """arm, median, lower, upper as ``print(fit)`` (null when the curve or limit never reaches 0.5)."""
+    """arm, median, lower, upper as ``print(fit)`` (null when the curve or limit never reaches 0.5).
+
+    This is survmean's search, the first time the curve is <= 0.5. It equals the p = 0.5 row of ``km_quantiles``
+    except where R's two functions differ too: a curve that ends (last time censored) exactly at 0.5, where
+    ``print`` gives the time it got there and ``quantile`` the midpoint of that time and the last one; and a
+    confidence curve that rises again after first crossing 0.5 (the plain, log, logit or arcsine upper limit can),
+    where ``quantile`` takes the time of the curve's highest value <= 0.5.
+    """
     rows = []
-    for arm, part in _with_origin(km).group_by("arm", maintain_order=True):
+    for arm, part in _arms(km):
         t = part["time"].to_numpy()
-        col = {c: part[c].fill_null(np.nan).to_numpy().astype(float) for c in ("survival", "lower", "upper")}
-        rows.append({"arm": arm[0], "median": _minmin(col["survival"], t), "lower": _minmin(col["lower"], t),
-                     "upper": _minmin(col["upper"], t)})
+        rows.append({"arm": arm, **{k: _minmin(_values(part, c), t)
+                                    for k, c in (("median", "survival"), ("lower", "lower"), ("upper", "upper"))}})
     return _frame(rows, {"arm": pl.String, "median": pl.Float64, "lower": pl.Float64, "upper": pl.Float64})
+
+
+def _frame(rows: list[dict], schema: dict) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
+
+
+def _approx_right(knots: np.ndarray, values: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """R's approx(knots, values, p, method = "constant", f = 1)$y: the value at the smallest knot >= p; NaN outside."""
+    if np.all(knots[1:] >= knots[:-1]):  # a survival curve's 1 - S: already in order
+        k, v = knots, values.astype(float)
+    else:
+        order = np.argsort(knots, kind="stable")
+        k, v = knots[order], values[order].astype(float)
+    pos = np.searchsorted(k, p, side="left")
+    out = v[np.minimum(pos, len(k) - 1)]
+    return np.where((pos == len(k)) | (p < k[0]), np.nan, out)
+
+
+def _first_of_equal(y: np.ndarray) -> np.ndarray:
+    """Positions R's ``!duplicated(y)`` keeps: the first of each value, NaN counting as one value."""
+    nan = np.isnan(y)
+    v = y[~nan]
+    if not np.all(v[1:] >= v[:-1]):  # a confidence curve that turns back: equal values need not be neighbours
+        return np.sort(np.unique(y, return_index=True)[1])
+    keep = np.zeros(len(y), dtype=bool)
+    keep[~nan] = np.concatenate([[True], v[1:] != v[:-1]])
+    if nan.any():
+        keep[np.argmax(nan)] = True
+    return np.flatnonzero(keep)
+
+
+def _findq(x: np.ndarray, y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """R's survival:::findq: the times the cumulative curve y (1 - S, from 0 at the origin) reaches each p.
+
+    The first time y >= p (within tol); where y equals p on a stretch, the midpoint of its start and the next
+    change; when that stretch is the curve's last, the midpoint of its start and the last time.
+    """
+    if not np.nanmax(y) >= p.min():
+        return np.full(len(p), np.nan)
+    xmax = x[-1]
+    keep = _first_of_equal(y)
+    x, y = x[keep], y[keep]
+    ok = ~np.isnan(y)
+    index = np.arange(len(y))[ok]
+    i1 = _approx_right(y[ok] + _TOL, index, p)
+    i2 = _approx_right(y[ok] - _TOL, index, p)
+
+    def at(i: np.ndarray) -> np.ndarray:
+        return np.where(np.isnan(i), np.nan, x[np.nan_to_num(i).astype(np.int64)])
+
+    quant = (at(i1) + at(i2)) / 2
+    quant = np.where(p == 0, x[0], quant)
+    if not np.isnan(y[-1]):
+        quant = np.where(np.abs(p - y[-1]) < _TOL, (at(i1) + xmax) / 2, quant)
+    return quant
+
+
+def km_quantiles(km: pl.DataFrame, probs=(0.25, 0.5, 0.75)) -> pl.DataFrame:
+    """arm, prob, time, lower, upper, conf_type, conf_level: ``quantile(fit, probs, conf.int = TRUE)`` per arm.
+
+    The p quantile is the time S(t) falls to 1 - p (``time`` null when it never does); ``lower`` and ``upper`` are
+    the same search on the lower and upper confidence curves (so they carry the table's conf type and level). On
+    a stretch where S is exactly 1 - p, the midpoint of its start and the next drop (or the last time).
+    """
+    p = np.asarray(list(probs), dtype=float)
+    if p.size == 0 or not np.all((p >= 0) & (p <= 1)):  # also NaN
+        raise UsageError(f"quantile probabilities {list(probs)} are not all between 0 and 1",
+                         "give probabilities such as 0.25, 0.5, 0.75")
+    schema = {"arm": pl.String, "prob": pl.Float64, "time": pl.Float64, "lower": pl.Float64, "upper": pl.Float64,
+              "conf_type": pl.String, "conf_level": pl.Float64}
+    frames = []
+    for arm, part in _arms(km):
+        x = np.concatenate([[0.0], part["time"].to_numpy().astype(float)])
+        found = {k: _findq(x, np.concatenate([[0.0], 1 - _values(part, c)]), p)
+                 for k, c in (("time", "survival"), ("lower", "lower"), ("upper", "upper"))}
+        frames.append(pl.DataFrame({"arm": [arm] * len(p), "prob": p, **found,
+                                    "conf_type": [part["conf_type"][0]] * len(p),
+                                    "conf_level": np.full(len(p), part["conf_level"][0], dtype=float)}, schema=schema))
+    return _null_nonfinite(pl.concat(frames)) if frames else pl.DataFrame(schema=schema)
 
 
 def km_rmst(km: pl.DataFrame, tau: float) -> pl.DataFrame:
@@ -292,7 +448,7 @@ def km_rmst(km: pl.DataFrame, tau: float) -> pl.DataFrame:
     if not tau > 0:
         raise UsageError(f"--rmst-tau {tau} is not a positive time", "give the restriction time in days, e.g. --rmst-tau 730")
     rows = []
-    for arm, part in km.group_by("arm", maintain_order=True):
+    for arm, part in _arms(km):
         keep = part.filter(pl.col("time") <= tau)
         t, s = keep["time"].to_numpy(), keep["survival"].to_numpy()
         n, d = keep["n_risk"].to_numpy().astype(float), keep["n_event"].to_numpy().astype(float)
@@ -303,20 +459,21 @@ def km_rmst(km: pl.DataFrame, tau: float) -> pl.DataFrame:
         hh = np.append(hh, 0.0)
         rect = np.diff(np.concatenate([[0.0], temptime])) * np.concatenate([[1.0], tempsurv[:-1]])
         var = float(np.sum(np.cumsum(rect[1:][::-1]) ** 2 * hh[::-1][1:]))
-        rows.append({"arm": arm[0], "tau": float(tau), "rmst": float(rect.sum()), "se": math.sqrt(var),
+        rows.append({"arm": arm, "tau": float(tau), "rmst": float(rect.sum()), "se": math.sqrt(var),
                      "extrapolated": bool(tau > part["time"].max())})
     return _frame(rows, RMST_SCHEMA)
 
 
 def risk_table(km: pl.DataFrame, times: list[float]) -> pl.DataFrame:
     """arm, time, n_risk (AVAL >= t), cum_events and cum_censored (AVAL <= t) at each time."""
-    rows = []
-    for arm, part in km.group_by("arm", maintain_order=True):
+    schema = {"arm": pl.String, "time": pl.Float64, "n_risk": pl.Int64, "cum_events": pl.Int64, "cum_censored": pl.Int64}
+    x = np.asarray(times, dtype=float)
+    frames = []
+    for arm, part in _arms(km):
         t = part["time"].to_numpy()
         ev, cn = part["n_event"].to_numpy(), part["n_censor"].to_numpy()
-        for x in times:
-            upto = t <= x
-            rows.append({"arm": arm[0], "time": float(x), "n_risk": int((ev + cn)[t >= x].sum()),
-                         "cum_events": int(ev[upto].sum()), "cum_censored": int(cn[upto].sum())})
-    return _frame(rows, {"arm": pl.String, "time": pl.Float64, "n_risk": pl.Int64, "cum_events": pl.Int64,
-                         "cum_censored": pl.Int64})
+        frames.append(pl.DataFrame({"arm": [arm] * len(x), "time": x,
+                                    "n_risk": (ev + cn).sum() - _left_by(t, ev + cn, x, "left"),
+                                    "cum_events": _left_by(t, ev, x, "right"), "cum_censored": _left_by(t, cn, x, "right")},
+                                   schema=schema))
+    return pl.concat(frames) if frames else pl.DataFrame(schema=schema)
