@@ -35,9 +35,12 @@ Test names: "log-rank" (rho = gamma = 0), "G-rho" (gamma = 0, R's name),
 "Fleming-Harrington(rho, gamma)" otherwise. The ``strata`` column of the frames holds
 ``strata_label`` (by default the name of the strata column), null when unstratified.
 
-The counting is one ``bincount`` over (stratum, time, group) cells and the variance one
-matrix product over death times x groups: 1,000,000 subjects in 3 groups and 4 strata
-take a few tenths of a second.
+The counting is one sort of the times, one stable sort of the stratum codes and one
+``bincount`` over (stratum, time, group) cells; the variance is one matrix product over
+cells x groups; the only Python loop is over strata. 1,000,000 subjects in 3 groups and 4
+strata: about 0.17 s of CPU for the stratified test with times in whole days, 0.35 s with
+1,000,000 distinct times (the former per-death-time loop took 10 s unstratified);
+``pairwise_logrank`` counts the cells once for all pairs.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ from trialkit.analyses.survival.km import SURVIVAL_DATA_HINT
 from trialkit.schemas.errors import DataError, UsageError
 
 __all__ = ["LOGRANK_SCHEMA", "PAIRWISE_SCHEMA", "TREND_SCHEMA", "LogrankResult", "TrendResult", "holm", "logrank_test",
-           "pairwise_logrank", "parse_fh", "weighted_test_name", "trend_test"]
+           "pairwise_logrank", "parse_fh", "trend_test", "weighted_test_name"]
 
 
 LOGRANK_SCHEMA = {"test": pl.String, "rho": pl.Float64, "gamma": pl.Float64, "groups": pl.String, "strata": pl.String,
@@ -177,6 +180,10 @@ def _cells(data: pl.DataFrame, groups: list[str], strata: str | None):
     gcode = data["TRT01A"].cast(pl.String).cast(pl.Enum(groups), strict=False).to_physical().to_numpy()
     mine = ~np.isnan(gcode) if gcode.dtype.kind == "f" else np.ones(len(gcode), dtype=bool)
     gcode = gcode[mine].astype(np.int64)
+    blank = data.select(pl.col("AVAL", "CNSR").is_null().sum()).row(0)
+    if any(blank):
+        raise DataError(f"the survival data: {blank[0]} subject(s) without AVAL and {blank[1]} without CNSR",
+                        SURVIVAL_DATA_HINT)
     time = data["AVAL"].cast(pl.Float64).to_numpy()[mine]
     event = 1.0 - data["CNSR"].cast(pl.Float64).to_numpy()[mine]
     order = np.argsort(time)
