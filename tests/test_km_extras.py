@@ -266,11 +266,12 @@ def test_rmst_contrasts_with_the_reference_alone_are_an_empty_frame():
 
 # ------------------------------------------------------------------ speed
 def test_a_million_subjects_in_three_arms_take_well_under_two_seconds():
+    # CPU seconds of this process, so other jobs on a busy machine do not count: about 0.2 s here (wall 0.3 s idle)
     rng = np.random.default_rng(11)
     n = 1_000_000
     data = pl.DataFrame({"TRT01A": rng.choice(["A", "B", "C"], n), "AVAL": np.ceil(rng.exponential(700, n)),
                          "CNSR": (rng.random(n) < 0.4).astype(np.int64)}).sort("TRT01A", "AVAL")
-    start = time.perf_counter()
+    start = time.process_time()
     km = km_table(data, ["A", "B", "C"], "logit")
     km_landmarks(km, [30, 182.625, 365.25, 730.5])
     km_medians(km)
@@ -278,4 +279,4 @@ def test_a_million_subjects_in_three_arms_take_well_under_two_seconds():
     rmst_contrasts(km_rmst(km, 730.5), "A")
     risk_table(km, [0, 365.25, 730.5, 1095.75])
     median_follow_up(data, ["A", "B", "C"])
-    assert time.perf_counter() - start < 2.0
+    assert time.process_time() - start < 2.0

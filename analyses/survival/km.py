@@ -349,8 +349,8 @@ def km_medians(km: pl.DataFrame) -> pl.DataFrame:
     This is survmean's search, the first time the curve is <= 0.5. It equals the p = 0.5 row of ``km_quantiles``
     except where R's two functions differ too: a curve that ends (last time censored) exactly at 0.5, where
     ``print`` gives the time it got there and ``quantile`` the midpoint of that time and the last one; and a
-    confidence curve that rises again after first crossing 0.5 (the plain, log, logit or arcsine upper limit can),
-    where ``quantile`` takes the time of the curve's highest value <= 0.5.
+    confidence limit that rises again after first falling to 0.5 or below (a limit, unlike S, can turn back up
+    where few remain at risk), where ``quantile`` takes the time of the limit's highest value <= 0.5.
     """
     rows = []
     for arm, part in _arms(km):
