@@ -271,6 +271,20 @@ def test_cif_figure_is_reproducible_with_svg_text_as_text():
         assert text in svg
 
 
+def test_cif_figure_draws_without_importing_plotnine():
+    import subprocess
+    import sys
+
+    code = ("import sys, polars as pl; from trialkit.analyses.survival.cif_figure import render_cif_figure; "
+            "from trialkit.analyses.survival.figure import time_axis; "
+            "cif = pl.DataFrame({'arm': ['A'], 'event': ['Death'], 'time': [5.0], 'n_risk': [3], 'n_event': [1], "
+            "'estimate': [1 / 3], 'std_err': [0.27], 'lower': [0.01], 'upper': [0.8]}); "
+            "render_cif_figure(cif, pl.DataFrame({'arm': ['A'], 'n': [3]}), time_axis(10)); "
+            "print('plotnine' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 # ------------------------------------------------------------ the whole analysis
 def test_analyse_competing_runs_the_stage_part_as_cuminc_with_strata():
     adtte, adsl = _pbc_tte(), pl.read_csv(PBC / "adsl.csv")
