@@ -5,10 +5,11 @@ type and marker so figures read in greyscale. ``render`` returns PNG (300 dpi)
 and SVG bytes that are identical for identical inputs (fixed SVG hash salt,
 no date or software in the metadata). SVG text stays text (``svg.fonttype``
 "none"): it can be searched, copied and edited, and the file is smaller; the
-viewer draws it in the named font family (DejaVu Sans, else its sans-serif). Text from the data is drawn without control
-characters or ANSI escape sequences (``formatting.printable``): no font has a
-glyph for them, and matplotlib's warning about a missing glyph would quote the
-raw character on the terminal.
+viewer draws it in the named font family (DejaVu Sans, else its sans-serif).
+Text from the data is drawn without control characters or ANSI escape
+sequences (``formatting.printable``): no font has a glyph for them, and
+matplotlib's warning about a missing glyph would quote the raw character on
+the terminal.
 """
 
 from __future__ import annotations

@@ -32,7 +32,8 @@ import sys
 
 from trialkit.schemas.errors import UsageError
 
-__all__ = ["DAYS_PER", "TIME_UNITS", "ROUND_STEPS", "days_per_unit", "parse_time", "parse_times", "time_label", "round_times_within", "nice_step"]
+__all__ = ["DAYS_PER", "TIME_UNITS", "ROUND_STEPS", "days_per_unit", "parse_time", "parse_times", "time_label",
+           "round_times_within", "nice_step"]
 
 DAYS_PER = {"d": 1.0, "w": 7.0, "m": 30.4375, "y": 365.25}
 _NAMES = {"d": "day", "w": "week", "m": "month", "y": "year"}
@@ -49,7 +50,7 @@ _TIME = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([dwmy]?)\s*$", re.IGNORECASE)
 def days_per_unit(unit, option: str = "--time-unit") -> float:
     """Days in one ``unit`` ("days", "weeks", "months", "years"; a str enum's value is read); UsageError otherwise."""
     name = getattr(unit, "value", unit)
-    if name not in TIME_UNITS:
+    if not isinstance(name, str) or name not in TIME_UNITS:
         raise UsageError(f"{option} {name!r} is not a time unit", f"give one of {', '.join(TIME_UNITS)}")
     return TIME_UNITS[name]
 

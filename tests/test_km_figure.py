@@ -356,6 +356,14 @@ def test_hr_label_names_the_reference_and_the_confidence_level():
     assert format_hr_label(_cox([("Levamisole", None, None, None, False)])) is None
 
 
+def test_hr_label_reads_the_treatment_rows_of_a_model_with_covariates():
+    terms = pl.DataFrame({"term": ["TRT01A", "TRT01A", "AGE"], "level": ["Levamisole", "Levamisole+5-FU", None],
+                          "reference": ["Observation", "Observation", None], "hr": [0.97676, 0.68676, 1.01],
+                          "lower": [0.7876, 0.5470, 0.99], "upper": [1.2114, 0.8622, 1.02], "conf_level": [0.95] * 3,
+                          "estimable": [False, True, True]})
+    assert format_hr_label(terms) == "HR 0.687 (95% CI 0.547, 0.862) vs Observation"
+
+
 def test_a_label_of_several_lines_stacks_them_clear_of_the_curves(colon3):
     km, arms, risk, axis = colon3
     label = format_hr_label(_cox([("Levamisole", 0.97676, 0.7876, 1.2114, True),

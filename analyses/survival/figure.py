@@ -120,8 +120,11 @@ def format_hr_label(cox: pl.DataFrame) -> str | None:
     """The Cox hazard ratios as the figure's ``hr_label`` (None when none is estimable).
 
     One arm: "HR 0.687 (95% CI 0.547, 0.862) vs Observation"; several: a line "HR (95% CI) vs Observation" and a
-    line "Levamisole 0.977 (0.787, 1.21)" per arm; ``cox`` has COX_COLUMNS (``cox_by_group``).
+    line "Levamisole 0.977 (0.787, 1.21)" per arm. ``cox`` has COX_COLUMNS (``cox_by_group``: arm, reference, hr,
+    lower, upper, conf_level, estimable), or COX_TERM_COLUMNS (term, level, ...), whose TRT01A rows are the arms.
     """
+    if "term" in cox.columns:
+        cox = cox.filter(pl.col("term") == "TRT01A").rename({"level": "arm"})
     rows = cox.filter(pl.col("estimable").fill_null(False) & pl.col("hr").is_not_null())
     if rows.height == 0:
         return None
