@@ -203,7 +203,7 @@ def run_case(case: Case, places: Places, runs: int) -> dict:
 
 
 # ---- the table -------------------------------------------------------------------------------------------
-COLUMNS = (("case", 30, "<"), ("trialkit s", 10, ">"), ("other s", 8, ">"), ("ratio", 6, ">"),
+COLUMNS = (("case", 29, "<"), ("trialkit s", 10, ">"), ("other s", 8, ">"), ("ratio", 6, ">"),
            ("target", 9, ">"), ("ok", 4, ">"), ("peak MB", 8, ">"))
 
 
