@@ -195,7 +195,11 @@ def run_case(case: Case, places: Places, runs: int) -> dict:
         verdicts.append(result["wall_median_s"] <= case.target_s)
     if case.target_mib is not None:
         verdicts.append(result["peak_rss_max_mib"] <= case.target_mib)
-    result["versus"] = [compare(o, result, values, runs, case.warmup) for o in case.versus]
+    if result["exit_codes"] == [0]:
+        result["versus"] = [compare(o, result, values, runs, case.warmup) for o in case.versus]
+    else:  # a ratio to a command that failed would mean nothing
+        result["versus"] = [{"label": o.label, "skipped": f"{o.label} not compared: trialkit failed"}
+                            for o in case.versus]
     verdicts += [v["meets_target"] for v in result["versus"] if "meets_target" in v]
     stated = case.target_s is not None or case.target_mib is not None or any("target_ratio" in v for v in result["versus"])
     result["meets_target"] = all(verdicts) if stated or not verdicts[0] else None
@@ -239,7 +243,7 @@ def lines_of(r: dict) -> list[str]:
     out.append(row(name, seconds(r["wall_median_s"]), "", "", " ".join(t for t in targets if t),
                    verdict(own_ok), f"{r['peak_rss_max_mib']:.0f}"))
     if r["exit_codes"] != [0]:
-        out += note(f"trialkit exited {r['exit_codes']}")
+        out += note(f"trialkit exited {r['exit_codes']}: run {' '.join(r['argv'][1:])} to see why")
     if r.get("note"):
         out += note(r["note"])
     for v in r.get("versus", []):

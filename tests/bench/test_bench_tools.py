@@ -52,11 +52,12 @@ def test_synthetic_trial_is_written_once_and_reused(tmp_path):
     assert (folders.parquet.parent / "done.json").exists()
 
 
-def test_synthetic_trial_ingests_and_analyses(tmp_path, run_cli):
+def test_synthetic_trial_ingests_and_validates_clean(tmp_path, run_cli):
     folders = synthetic.trial(300, tmp_path / "data")
     ws = tmp_path / "ws"
     assert run_cli(["ingest", folders.parquet, "-w", ws]).exit_code == 0
-    assert run_cli(["survival", "-w", ws, "--no-plot", "--no-cox"]).exit_code == 0
+    result = run_cli(["validate", "-w", ws, "--format", "json"])
+    assert result.exit_code == 0, result.stdout
 
 
 def test_bench_sizes_come_from_the_environment(monkeypatch):
@@ -91,3 +92,14 @@ def test_missing_survival_options_are_left_out_with_a_note():
     places.lacking = []
     argv, note = places.argv(case, {"trialkit": "tk", "syn_ws": "ws"})
     assert argv[-8:] == list(cases.SURVIVAL_OPTIONS) and note is None
+
+
+def test_a_failing_trialkit_command_fails_its_case_and_is_not_compared(tmp_path):
+    places = run_bench.Places.__new__(run_bench.Places)
+    places.lacking = []
+    case = cases.Case("false", ("false",), versus=(cases.Other("true", ("true",), target=1.0),))
+    places.for_case = lambda c: {}
+    result = run_bench.run_case(case, places, runs=1)
+    assert result["meets_target"] is False
+    assert result["versus"] == [{"label": "true", "skipped": "true not compared: trialkit failed"}]
+    assert any("FAIL" in line for line in run_bench.lines_of(result))
