@@ -1,16 +1,36 @@
-"""What `make bench` times: one Case per command, with its target where the issue sets one.
+"""What `make bench` times: one Case per command, with its targets where the issues set them.
 
-Placeholders in argv: {trialkit} the installed command, {seed} a workspace
+Placeholders in argv: {trialkit} the installed command, {python} the
+interpreter running the bench, {bench} this folder, {seed} a workspace
 holding the built-in trial, {pilot} the CDISC pilot folder, {pilot_ws} a
 workspace holding it, {seed_dir} the built-in trial's CSV folder, {root}
-the repository. A case with ``versus`` is timed side by side with that
-command (for example R on the same data); ``target_vs`` is the largest
-allowed ratio of trialkit's median wall time to the other's.
+the repository; for a case on a synthetic trial (``size``, see
+synthetic.py): {syn_dir} its Parquet folder, {syn_ws} a workspace holding
+it, {syn_rds} R's copy of it (r/make_rds.R).
+
+A case's ``versus`` are other commands doing comparable work, each timed
+side by side with the case in the same run: ``target`` is the largest
+allowed ratio of trialkit's median wall time to the other's. An Other with
+``compute`` prints a line BENCH_COMPUTE_S=<seconds>, the time of its
+computation alone (R's survfit + survdiff + coxph without R's start and
+reading), and the ratio is taken to that; its whole wall time is reported
+too. ``needs`` names what must be present to run it ("R": Rscript,
+"lifelines": importable); when absent it is skipped with the reason shown.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Other:
+    label: str
+    argv: tuple[str, ...]
+    target: float | None = None
+    compute: bool = False
+    needs: str | None = None
 
 
 @dataclass(frozen=True)
@@ -19,8 +39,12 @@ class Case:
     argv: tuple[str, ...]
     target_s: float | None = None
     needs_pilot: bool = False
-    versus: tuple[str, ...] | None = None
-    target_vs: float | None = None
+    versus: tuple[Other, ...] = ()
+    target_mib: float | None = None
+    size: int | None = None  # a synthetic trial of this many subjects
+    needs_workspace: bool = False  # the synthetic trial ingested into {syn_ws} first
+    runs: int | None = None  # at most this many timed runs (big data)
+    warmup: bool = True
 
 
 CASES: list[Case] = [
@@ -36,13 +60,15 @@ CASES: list[Case] = [
     # work (KM, landmarks, log-rank): no figure, no Cox model (scikit-survival's import alone is
     # about 1.7 s). The full command is timed below without a target.
     Case("survival --no-plot --no-cox (built-in trial)", ("{trialkit}", "survival", "-w", "{seed}", "--times", "6m,2y", "--no-plot", "--no-cox"),
-         versus=("Rscript", "-e", "suppressPackageStartupMessages(library(survival)); "
+         versus=(Other("R", ("Rscript", "-e", "suppressPackageStartupMessages(library(survival)); "
                  "t <- read.csv('{seed_dir}/adtte.csv'); s <- read.csv('{seed_dir}/adsl.csv'); "
                  "d <- merge(t[t$PARAMCD == 'OS', ], s[, c('USUBJID', 'TRT01A')], by = 'USUBJID'); "
                  "f <- survfit(Surv(AVAL, 1 - CNSR) ~ TRT01A, data = d); print(summary(f, times = c(182.625, 730.5))); "
-                 "print(survdiff(Surv(AVAL, 1 - CNSR) ~ TRT01A, data = d))"),
-         target_vs=1.0),
-    Case("survival (built-in trial)", ("{trialkit}", "survival", "-w", "{seed}")),
+                 "print(survdiff(Surv(AVAL, 1 - CNSR) ~ TRT01A, data = d))"), target=1.0, needs="R"),)),
+    # the full command (Cox model and figure) against R's survfit + survdiff + coxph on the same CSV files,
+    # R's start and reading included (r/survival_seed.R)
+    Case("survival (built-in trial)", ("{trialkit}", "survival", "-w", "{seed}"),
+         versus=(Other("R", ("Rscript", "{bench}/r/survival_seed.R", "{seed_dir}"), target=1.0, needs="R"),)),
     Case("survival --no-plot (built-in trial)", ("{trialkit}", "survival", "-w", "{seed}", "--no-plot")),
     Case("survival (CDISC pilot)", ("{trialkit}", "survival", "-w", "{pilot_ws}"), needs_pilot=True),
     # issue 4: biomarkers; the figures dominate (about 12 PNG+SVG pairs on the built-in trial)
@@ -53,15 +79,51 @@ CASES: list[Case] = [
     # process, against the same six stage commands run one by one (each re-reads, re-checks and re-imports)
     Case("run: plan of six analyses (CDISC pilot)",
          ("{trialkit}", "run", "{root}/docs/examples/cdiscpilot01-plan.toml", "-w", "{pilot_ws}"), needs_pilot=True,
-         versus=("sh", "-c", "set -e; T='{trialkit}'; W='{pilot_ws}'; "
+         versus=(Other("six commands", ("sh", "-c", "set -e; T='{trialkit}'; W='{pilot_ws}'; "
                  "$T safety --sort frequency -w $W >/dev/null; "
                  "$T safety --name safety-female --subgroup SEX=F --sort frequency --no-plot -w $W >/dev/null; "
                  "$T survival -w $W >/dev/null; "
                  "$T survival --name survival-high-vs-placebo --arm high --arm placebo --parity r -w $W >/dev/null; "
                  "$T survival --name survival-over-80 --subgroup 'AGEGR1=>80' --no-plot -w $W >/dev/null; "
                  "$T survival --name survival-efficacy --population EFFFL --no-plot -w $W >/dev/null"),
-         target_vs=1.0),
+               target=1.0),)),
     # issue 6: after the three stages above have written their outputs
     Case("report (built-in trial)", ("{trialkit}", "report", "-w", "{seed}")),
     Case("report --format md (built-in trial)", ("{trialkit}", "report", "-w", "{seed}", "--format", "md")),
 ]
+
+
+# Issue 11: survival at scale, on synthetic trials of BENCH_SIZES subjects (tests/bench/synthetic.py).
+SURVIVAL_OPTIONS = ("--strata", "STRAT1", "--strata", "STRAT2", "--covariate", "AGE", "--covariate", "SEX")
+#: The sizes whose targets count: at 10,000 subjects process start-up dominates every command.
+BIG = 1_000_000
+
+
+def label(n: int) -> str:
+    return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else f"{n // 1000}k" if n % 1000 == 0 else str(n)
+
+
+def synthetic_cases(n: int) -> list[Case]:
+    """Ingest, then the stratified Cox analysis against R and lifelines, then KM + log-rank against a floor."""
+    big = dict(runs=1, warmup=False) if n >= 100_000 else dict(runs=3)
+    survival = ("{trialkit}", "survival", "-w", "{syn_ws}", "--no-plot")
+    return [
+        Case(f"ingest ({label(n)} subjects)", ("{trialkit}", "ingest", "{syn_dir}", "-w", "{syn_ws}"), size=n, **big),
+        # trialkit's whole command against the computation alone in R (its start and readRDS excluded)
+        # and in lifelines (its import and reading excluded)
+        Case(f"survival +strata+cov ({label(n)})", (*survival, *SURVIVAL_OPTIONS), size=n, needs_workspace=True,
+             target_mib=2048 if n >= BIG else None,
+             versus=(Other("R", ("Rscript", "{bench}/r/survival_synthetic.R", "{syn_rds}"),
+                           target=0.25 if n >= BIG else None, compute=True, needs="R"),
+                     Other("lifelines", ("{python}", "{bench}/lifelines_cox.py", "{syn_ws}"), compute=True,
+                           needs="lifelines")), **big),
+        # KM + log-rank against the bare group-by-time that any Kaplan-Meier estimate needs (km_floor.py)
+        Case(f"survival --no-cox ({label(n)})", (*survival, "--no-cox"), size=n, needs_workspace=True,
+             versus=(Other("polars floor", ("{python}", "{bench}/km_floor.py", "{syn_ws}"), target=3.0),), **big),
+    ]
+
+
+def sizes() -> list[int]:
+    """BENCH_SIZES: comma-separated numbers of subjects (default 10000,100000,1000000; empty for none)."""
+    text = os.environ.get("BENCH_SIZES", "10000,100000,1000000")
+    return [int(part.replace("_", "")) for part in text.split(",") if part.strip()]

@@ -1,120 +1,294 @@
-"""`make bench`: median wall time and peak memory of trialkit's commands.
+"""`make bench`: wall time and peak memory of trialkit's commands, side by side with their peers.
 
-Each case runs once to warm up, then --runs times; wall time is measured
-around the process, peak memory is the child's maximum resident set size
-from wait4(). Prints a table, writes the figures to --out (JSON), and exits
-1 when a stated target is missed. Uses only the standard library.
+Each case runs once to warm up, then --runs times (big synthetic trials: once,
+without warm-up); wall time is measured around the process, CPU time and peak
+memory (maximum resident set size) come from wait4() on that process. A case's
+``versus`` commands (R, lifelines, a polars floor, ...) are timed the same way
+in the same run, and the ratio trialkit / other is reported; an other that
+prints BENCH_COMPUTE_S=<seconds> is compared by that computation time and its
+whole wall time is shown too. The synthetic trials (BENCH_SIZES subjects,
+default 10000,100000,1000000) are made once into bench-data/ and reused.
+
+CPU times (the processes' user + system time, and BENCH_COMPUTE_CPU_S where a
+peer prints it) go to the JSON only: on a shared machine they move less than
+wall times. Prints a table of 80 columns, writes every figure to --out (JSON), and exits 1
+when a stated target is missed or trialkit fails. R (Rscript), lifelines and
+the CDISC pilot are optional: what is absent is skipped, with the reason shown.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
-from cases import CASES, Case  # run as a script from tests/bench
+from cases import CASES, SURVIVAL_OPTIONS, Case, Other, sizes, synthetic_cases  # run as a script from tests/bench
 
-ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
 PILOT = ROOT.parent / "shared" / "data" / "cdiscpilot01"
+CACHE = ROOT / "bench-data"
+COMPUTE = re.compile(rb"^BENCH_COMPUTE_S=([0-9.eE+-]+)\s*$", re.MULTILINE)
+COMPUTE_CPU = re.compile(rb"^BENCH_COMPUTE_CPU_S=([0-9.eE+-]+)\s*$", re.MULTILINE)
+WIDTH = 80
 
 
-def measure(argv: list[str]) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS in MiB, exit code) of one run."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    return wall, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+def measure(argv: list[str]) -> dict:
+    """Wall and CPU seconds, peak RSS (MiB), exit code and any BENCH_COMPUTE_S of one run."""
+    with tempfile.TemporaryFile() as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.DEVNULL, cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        out.seek(0)
+        text = out.read()
+    found, found_cpu = COMPUTE.search(text), COMPUTE_CPU.search(text)
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "mib": usage.ru_maxrss / 1024,
+            "code": os.waitstatus_to_exitcode(status), "compute": float(found.group(1)) if found else None,
+            "compute_cpu": float(found_cpu.group(1)) if found_cpu else None}
 
 
-def series(argv: list[str], runs: int) -> dict:
-    measure(argv)  # warm-up: file cache, bytecode
-    walls, mems, codes = [], [], set()
-    for _ in range(runs):
-        wall, mem, code = measure(argv)
-        walls.append(wall)
-        mems.append(mem)
-        codes.add(code)
-    return {
+def series(argv: list[str], runs: int, warmup: bool) -> dict:
+    if warmup:
+        measure(argv)  # file cache, bytecode
+    got = [measure(argv) for _ in range(runs)]
+    result = {
         "argv": argv,
-        "wall_median_s": round(statistics.median(walls), 4),
-        "wall_min_s": round(min(walls), 4),
-        "wall_max_s": round(max(walls), 4),
-        "peak_rss_median_mib": round(statistics.median(mems), 1),
-        "exit_codes": sorted(codes),
+        "runs": runs,
+        "wall_median_s": round(statistics.median(g["wall"] for g in got), 4),
+        "wall_min_s": round(min(g["wall"] for g in got), 4),
+        "wall_max_s": round(max(g["wall"] for g in got), 4),
+        "cpu_median_s": round(statistics.median(g["cpu"] for g in got), 4),
+        "peak_rss_median_mib": round(statistics.median(g["mib"] for g in got), 1),
+        "peak_rss_max_mib": round(max(g["mib"] for g in got), 1),
+        "exit_codes": sorted({g["code"] for g in got}),
     }
+    computes = [g["compute"] for g in got if g["compute"] is not None]
+    if computes:
+        result["compute_median_s"] = round(statistics.median(computes), 4)
+    computes = [g["compute_cpu"] for g in got if g["compute_cpu"] is not None]
+    if computes:
+        result["compute_cpu_median_s"] = round(statistics.median(computes), 4)
+    return result
 
 
 def expand(argv: tuple[str, ...], places: dict[str, str]) -> list[str]:
     return [a.format(**places) for a in argv]
 
 
-def prepare(work: Path, trialkit: str, have_pilot: bool) -> dict[str, str]:
-    places = {"trialkit": trialkit, "seed": str(work / "seed"), "pilot": str(PILOT), "pilot_ws": str(work / "pilot"),
-              "seed_dir": str(ROOT / "fixtures" / "seed_trial"), "root": str(ROOT)}
-    subprocess.run([trialkit, "ingest", "-w", places["seed"]], check=True, capture_output=True)
-    subprocess.run([trialkit, "validate", "-w", places["seed"]], check=True, capture_output=True)
-    if have_pilot:
-        subprocess.run([trialkit, "ingest", str(PILOT), "-w", places["pilot_ws"]], check=True, capture_output=True)
-        subprocess.run([trialkit, "validate", "-w", places["pilot_ws"]], capture_output=True)
-    return places
+def missing(needs: str | None) -> str | None:
+    """Why a peer cannot run here, or None."""
+    if needs == "R" and not shutil.which("Rscript"):
+        return "R not compared: Rscript not found (apt-get install r-base-core r-cran-survival)"
+    if needs == "lifelines" and importlib.util.find_spec("lifelines") is None:
+        return "lifelines not compared: not importable (make install installs it)"
+    return None
 
 
-def run_case(case: Case, places: dict[str, str], runs: int) -> dict:
-    result = {"name": case.name, "target_s": case.target_s, **series(expand(case.argv, places), runs)}
-    verdicts = []
-    if case.target_s is not None:
-        verdicts.append(result["wall_median_s"] <= case.target_s)
-    if case.versus is not None:
-        other = expand(case.versus, places)
-        if shutil.which(other[0]):
-            result["versus"] = series(other, runs)
-            result["ratio"] = round(result["wall_median_s"] / result["versus"]["wall_median_s"], 3)
-            if case.target_vs is not None:
-                result["target_ratio"] = case.target_vs
-                verdicts.append(result["ratio"] <= case.target_vs)
-        else:
-            result["versus"] = f"{other[0]} not found: not compared"
-    result["meets_target"] = all(verdicts) if verdicts else None
+class Places:
+    """Placeholder values, and the data behind them made on first use."""
+
+    def __init__(self, work: Path, trialkit: str, have_pilot: bool):
+        self.work, self.trialkit, self.have_pilot = work, trialkit, have_pilot
+        self.base = {"trialkit": trialkit, "python": sys.executable, "bench": str(HERE), "root": str(ROOT),
+                     "seed": str(work / "seed"), "pilot": str(PILOT), "pilot_ws": str(work / "pilot"),
+                     "seed_dir": str(ROOT / "fixtures" / "seed_trial")}
+        self.prepared = False
+        self.made: set[int] = set()
+        help_text = subprocess.run([trialkit, "survival", "--help"], capture_output=True, text=True,
+                                   env={**os.environ, "COLUMNS": "200"}).stdout
+        #: the survival options of the synthetic cases that this trialkit does not have yet
+        self.lacking = sorted({o for o in SURVIVAL_OPTIONS[::2] if o not in help_text})
+
+    def prepare(self) -> None:
+        if self.prepared:
+            return
+        tk = self.trialkit
+        subprocess.run([tk, "ingest", "-w", self.base["seed"]], check=True, capture_output=True)
+        subprocess.run([tk, "validate", "-w", self.base["seed"]], check=True, capture_output=True)
+        if self.have_pilot:
+            subprocess.run([tk, "ingest", str(PILOT), "-w", self.base["pilot_ws"]], check=True, capture_output=True)
+            subprocess.run([tk, "validate", "-w", self.base["pilot_ws"]], capture_output=True)
+        self.prepared = True
+
+    def for_case(self, case: Case) -> dict[str, str]:
+        if case.size is None:
+            self.prepare()
+            return self.base
+        from synthetic import trial  # numpy and polars: only for the synthetic cases
+
+        if case.size not in self.made:
+            print(f"(the synthetic trial of {case.size:,} subjects: {CACHE.name}/trial-{case.size}/)", flush=True)
+            self.made.add(case.size)
+        folders = trial(case.size, CACHE)
+        rds = folders.parquet.parent / "trial.rds"
+        if shutil.which("Rscript") and not rds.exists():
+            print("(R's copy of it: trial.rds)", flush=True)
+            subprocess.run(["Rscript", str(HERE / "r" / "make_rds.R"), str(folders.csv), str(rds)], check=True)
+        ws = self.work / f"synthetic-{case.size}"
+        if case.needs_workspace and not (ws / "adtte.parquet").exists():
+            subprocess.run([self.trialkit, "ingest", str(folders.parquet), "-w", str(ws)], check=True,
+                           capture_output=True)
+        return {**self.base, "syn_dir": str(folders.parquet), "syn_ws": str(ws), "syn_rds": str(rds)}
+
+    def argv(self, case: Case, places: dict[str, str]) -> tuple[list[str], str | None]:
+        """The case's command, without the synthetic survival options this trialkit lacks (and a note saying so)."""
+        argv = expand(case.argv, places)
+        if case.size is None or not self.lacking or "survival" not in argv:
+            return argv, None
+        kept = []
+        skip = False
+        for a in argv:
+            if skip:
+                skip = False
+            elif a in self.lacking:
+                skip = True
+            else:
+                kept.append(a)
+        if kept == argv:
+            return argv, None
+        return kept, f"ran without {', '.join(self.lacking)}: not options of this trialkit yet"
+
+
+def compare(other: Other, mine: dict, places: dict[str, str], runs: int, warmup: bool) -> dict:
+    why = missing(other.needs)
+    if why is None and not shutil.which(expand(other.argv, places)[0]):
+        why = f"{other.label} not compared: {other.argv[0]} not found"
+    if why:
+        return {"label": other.label, "skipped": why}
+    result = {"label": other.label, **series(expand(other.argv, places), runs, warmup)}
+    if result["exit_codes"] != [0]:
+        result["error"] = f"{other.label} exited {result['exit_codes']}: not compared"
+        return result
+    basis = result.get("compute_median_s") if other.compute else result["wall_median_s"]
+    if basis is None:
+        result["error"] = f"{other.label} printed no BENCH_COMPUTE_S line: not compared"
+        return result
+    result["basis"] = "compute" if other.compute else "wall"
+    result["ratio"] = round(mine["wall_median_s"] / basis, 3) if basis > 0 else None
+    if other.target is not None and result["ratio"] is not None:
+        result["target_ratio"] = other.target
+        result["meets_target"] = result["ratio"] <= other.target
     return result
 
 
+def run_case(case: Case, places: Places, runs: int) -> dict:
+    values = places.for_case(case)
+    argv, note = places.argv(case, values)
+    runs = min(runs, case.runs or runs)
+    result = {"name": case.name, "target_s": case.target_s, "target_mib": case.target_mib,
+              **series(argv, runs, case.warmup)}
+    if note:
+        result["note"] = note
+    verdicts = [result["exit_codes"] == [0]]
+    if case.target_s is not None:
+        verdicts.append(result["wall_median_s"] <= case.target_s)
+    if case.target_mib is not None:
+        verdicts.append(result["peak_rss_max_mib"] <= case.target_mib)
+    if result["exit_codes"] == [0]:
+        result["versus"] = [compare(o, result, values, runs, case.warmup) for o in case.versus]
+    else:  # a ratio to a command that failed would mean nothing
+        result["versus"] = [{"label": o.label, "skipped": f"{o.label} not compared: trialkit failed"}
+                            for o in case.versus]
+    verdicts += [v["meets_target"] for v in result["versus"] if "meets_target" in v]
+    stated = case.target_s is not None or case.target_mib is not None or any("target_ratio" in v for v in result["versus"])
+    result["meets_target"] = all(verdicts) if stated or not verdicts[0] else None
+    return result
+
+
+# ---- the table -------------------------------------------------------------------------------------------
+COLUMNS = (("case", 29, "<"), ("trialkit s", 10, ">"), ("other s", 8, ">"), ("ratio", 6, ">"),
+           ("target", 9, ">"), ("ok", 4, ">"), ("peak MB", 8, ">"))
+
+
+def row(*cells: str) -> str:
+    return " ".join(f"{c:{align}{width}}" for c, (_, width, align) in zip(cells, COLUMNS)).rstrip()
+
+
+def seconds(s: float | None) -> str:
+    return "" if s is None else f"{s:.3f}" if s < 10 else f"{s:.2f}" if s < 100 else f"{s:.1f}"
+
+
+def verdict(ok: bool | None) -> str:
+    return "" if ok is None else "pass" if ok else "FAIL"
+
+
+def note(text: str) -> list[str]:
+    return textwrap.wrap(text, WIDTH, initial_indent="    ", subsequent_indent="    ")
+
+
+def lines_of(r: dict) -> list[str]:
+    if "skipped" in r:
+        return [r["name"][:WIDTH], *note(r["skipped"])]
+    targets = [f"<={r['target_s']}s" if r.get("target_s") is not None else "",
+               f"<={r['target_mib']:.0f}MB" if r.get("target_mib") is not None else ""]
+    own_ok = None
+    if r["exit_codes"] != [0]:
+        own_ok = False
+    elif r.get("target_s") is not None or r.get("target_mib") is not None:
+        own_ok = (r.get("target_s") is None or r["wall_median_s"] <= r["target_s"]) and \
+                 (r.get("target_mib") is None or r["peak_rss_max_mib"] <= r["target_mib"])
+    name = r["name"] if len(r["name"]) <= COLUMNS[0][1] else ""
+    out = [] if name else [r["name"][:WIDTH]]
+    out.append(row(name, seconds(r["wall_median_s"]), "", "", " ".join(t for t in targets if t),
+                   verdict(own_ok), f"{r['peak_rss_max_mib']:.0f}"))
+    if r["exit_codes"] != [0]:
+        out += note(f"trialkit exited {r['exit_codes']}: run {' '.join(r['argv'][1:])} to see why")
+    if r.get("note"):
+        out += note(r["note"])
+    for v in r.get("versus", []):
+        if "skipped" in v or "error" in v:
+            out += note(v.get("skipped") or v["error"])
+            continue
+        basis = v["compute_median_s"] if v["basis"] == "compute" else v["wall_median_s"]
+        target = f"<={v['target_ratio']}x" if "target_ratio" in v else ""
+        out.append(row(f"  vs {v['label']}", "", seconds(basis), f"{v['ratio']:.2f}" if v["ratio"] is not None else "",
+                       target, verdict(v.get("meets_target")), f"{v['peak_rss_max_mib']:.0f}"))
+        if v["basis"] == "compute":
+            out += note(f"{v['label']}: computation {seconds(v['compute_median_s'])} s, "
+                        f"whole process {seconds(v['wall_median_s'])} s")
+    return out
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--out", default="bench-results.json")
     parser.add_argument("--only", help="run the cases whose name contains this text")
     args = parser.parse_args()
     trialkit = str(Path(sys.executable).with_name("trialkit"))
     have_pilot = (PILOT / "adsl.xpt").exists()
+    cases = [*CASES, *(c for n in sizes() for c in synthetic_cases(n))]
     results = []
+    print(row(*(title for title, _, _ in COLUMNS)))
+    print("-" * WIDTH)
     with tempfile.TemporaryDirectory(prefix="trialkit-bench-") as tmp:
-        places = prepare(Path(tmp), trialkit, have_pilot)
-        for case in CASES:
+        places = Places(Path(tmp), trialkit, have_pilot)
+        for case in cases:
             if args.only and args.only not in case.name:
                 continue
             if case.needs_pilot and not have_pilot:
-                results.append({"name": case.name, "skipped": f"{PILOT} absent"})
-                continue
-            results.append(run_case(case, places, args.runs))
-            r = results[-1]
-            line = f"{case.name:<42} median {r['wall_median_s']:7.3f} s  peak {r['peak_rss_median_mib']:7.1f} MiB"
-            if case.target_s is not None:
-                line += f"  target {case.target_s} s"
-            if isinstance(r.get("versus"), dict):
-                line += f"  vs {r['versus']['wall_median_s']:.3f} s (ratio {r['ratio']})"
-            if r["meets_target"] is False:
-                line += "  MISSED"
-            print(line, flush=True)
-    Path(args.out).write_text(json.dumps({"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
-                                          "runs": args.runs, "results": results}, indent=2) + "\n")
+                results.append({"name": case.name, "skipped": f"skipped: {PILOT} absent"})
+            else:
+                results.append(run_case(case, places, args.runs))
+            print("\n".join(lines_of(results[-1])), flush=True)
+    print("-" * WIDTH)
+    print("\n".join(textwrap.wrap(
+        "trialkit s: median wall time of the trialkit command; other s: the peer's (its computation alone where "
+        "noted); ratio: trialkit s / other s; peak MB: largest resident memory of the process.", WIDTH)))
+    Path(args.out).write_text(json.dumps({"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
+                                                      "load_average": os.getloadavg()},
+                                          "runs": args.runs, "sizes": sizes(), "results": results}, indent=2) + "\n")
     print(f"figures written to {args.out}")
     return 1 if any(r.get("meets_target") is False for r in results) else 0
 
