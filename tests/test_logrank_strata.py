@@ -21,6 +21,7 @@ Tolerance everywhere: rel=1e-6 (abs=1e-12 for values that are 0).
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -247,3 +248,9 @@ def test_the_vectorised_sums_equal_a_per_stratum_loop_of_unstratified_tests():
     same(res.observed, np.sum([p.observed for p in parts], axis=0).tolist(), rel=1e-12)
     same(res.expected, np.sum([p.expected for p in parts], axis=0).tolist(), rel=1e-12)
     same(np.ravel(res.variance).tolist(), np.sum([np.ravel(p.variance) for p in parts], axis=0).tolist(), rel=1e-12)
+
+
+@pytest.mark.parametrize(("rho", "gamma", "option"), [(-1e300, 0, "--rho -1e+300"), (0, -1, "--fh 0,-1")])
+def test_weights_that_overflow_name_the_option_that_set_them(rho, gamma, option):
+    with pytest.raises(UsageError, match=f"^{re.escape(option)}: the weights"):
+        logrank_test(_colon([]), GROUPS, rho, gamma)

@@ -157,6 +157,11 @@ def _chisq_sf(x: float, df: int) -> float:
     return float(chdtrc(df, x))
 
 
+def _option(rho: float, gamma: float) -> str:
+    """The CLI option that set these weights, for error messages: "--rho 1" or "--fh 0.5,0.5"."""
+    return f"--rho {rho:g}" if gamma == 0 else f"--fh {rho:g},{gamma:g}"
+
+
 def _label(strata: str | None, strata_label: str | None) -> str | None:
     if strata is None:
         if strata_label is not None:
@@ -220,7 +225,7 @@ def _sums(n: np.ndarray, d_g: np.ndarray, start: np.ndarray, rho: float,
     Cells where none of these groups is (a pair out of all groups) count for nothing.
     """
     if not (math.isfinite(rho) and math.isfinite(gamma)):
-        raise UsageError(f"rho {rho:g}, gamma {gamma:g}: the weights need finite numbers", _WEIGHT_HINT)
+        raise UsageError(f"{_option(rho, gamma)}: the weights need finite numbers", _WEIGHT_HINT)
     k, ncell = n.shape
     if not ncell:
         return np.zeros(k), np.zeros(k), np.zeros((k, k))
@@ -242,7 +247,7 @@ def _sums(n: np.ndarray, d_g: np.ndarray, start: np.ndarray, rho: float,
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         weight = np.where(death, km_left ** rho * (1.0 - km_left) ** gamma, 0.0)
         if not np.isfinite(weight).all():  # a negative rho or gamma
-            raise UsageError(f"rho {rho:g}, gamma {gamma:g}: the weights S(t-)^rho (1 - S(t-))^gamma are not finite "
+            raise UsageError(f"{_option(rho, gamma)}: the weights S(t-)^rho (1 - S(t-))^gamma are not finite "
                              "on these data", _WEIGHT_HINT)
         wd_n = np.divide(weight * d_all, big_n, out=np.zeros(ncell), where=death)
         obs = d_g @ weight
@@ -251,7 +256,7 @@ def _sums(n: np.ndarray, d_g: np.ndarray, start: np.ndarray, rho: float,
         c = np.divide(wd_n * weight * (big_n - d_all), big_n - 1, out=np.zeros(ncell), where=death & (big_n > 1))
         var = np.diag(at_risk @ c) - (at_risk * np.divide(c, big_n, out=np.zeros(ncell), where=c != 0)) @ at_risk.T
     if not (np.isfinite(obs).all() and np.isfinite(exp).all() and np.isfinite(var).all()):
-        raise UsageError(f"rho {rho:g}, gamma {gamma:g}: the weights are too large to compute the test on these data",
+        raise UsageError(f"{_option(rho, gamma)}: the weights are too large to compute the test on these data",
                          _WEIGHT_HINT)
     return obs, exp, var
 
