@@ -78,7 +78,8 @@ TREATMENT = "TRT01A"
 
 #: Tables the stage helpers leave out, and why.
 EXCLUDED_TABLES = {
-    "survival": {"km": "the whole Kaplan-Meier curve (the figure's data); landmarks, medians and the risk table summarise it"},
+    "survival": {"km": "the whole Kaplan-Meier curve (the figure's data); landmarks, medians and the risk table summarise it",
+                 "cif": "the whole cumulative incidence curve (the figure's data); cif_landmarks summarise it"},
     "biomarkers": {"adlb": "the derived records, not results", "base_check": "a per-record listing",
                    "score_check": "a per-record listing", "skipped": "text only (parameters not analysed and why)"},
     "safety": {"sae": "a per-subject listing", "deaths": "a per-subject listing", "liver_peaks": "per-subject peaks",
@@ -335,25 +336,48 @@ def _kept(stage: str, tables: Mapping[str, pl.DataFrame | None]) -> dict[str, pl
 
 
 def survival_ard(res: SurvivalResults, meta: AnalysisMeta) -> pl.DataFrame:
-    """The survival stage's ARD rows: arms, landmarks, medians, RMST, risk table, tests, pairwise, trend, Cox."""
+    """The survival stage's ARD rows: arms, landmarks, quartiles, follow-up, RMST and contrasts, risk table, tests,
+    pairwise, trend, the Cox model and its tests, the PH check, competing risks and the forest."""
+    from trialkit.analyses.survival.pipeline import test_name
+
     s = res.settings
-    test = "log-rank" if s.rho == 0 else f"G-rho (rho = {s.rho:g})"
+    test = test_name(s.rho, res.gamma)
+    strata = f" + strata({', '.join(res.strata)})" if res.strata else ""
+    covs = "".join(f" + {c.split(':')[0]}" for c in res.covariates)
     km = f"Kaplan-Meier, {s.conf_type} limits (survfit(Surv(AVAL, 1 - CNSR) ~ TRT01A, conf.type = \"{s.conf_type}\"))"
+    cox = f"coxph(Surv(AVAL, 1 - CNSR) ~ TRT01A{covs}{strata}, ties = \"{s.ties}\")"
     methods = {
         "arms": "subjects and events by group",
         "landmarks": km + "; summary(times = , extend = TRUE)",
         "medians": km + "; median and its limits (print(survfit))",
+        "quantiles": km + "; quantile(survfit, probs = c(0.25, 0.5, 0.75))",
+        "follow_up": "median follow-up by the reverse Kaplan-Meier method (survfit(Surv(AVAL, CNSR) ~ 1, conf.type = \"log\"))",
         "rmst": "restricted mean survival time (print(survfit, rmean = tau))",
+        "rmst_contrasts": "RMST difference and ratio against the reference, normal approximation (as survRM2 rmst2, unadjusted)",
         "risk_table": "number at risk (summary(survfit, times = ))",
-        "tests": f"{test} (survdiff(..., rho = {s.rho:g}))",
-        "pairwise": f"pairwise {test}, Holm adjustment (p.adjust(method = \"holm\"))",
-        "trend": f"{test} test for trend, scores {res.trend_scores}",
-        "cox": f"Cox proportional hazards, Wald test (coxph(..., ties = \"{s.ties}\"))",
+        "tests": f"{test} (survdiff(Surv(AVAL, 1 - CNSR) ~ TRT01A{strata}, rho = {s.rho:g}))",
+        "pairwise": f"pairwise {test}{', stratified' if strata else ''}, Holm adjustment (p.adjust(method = \"holm\"))",
+        "trend": f"{test} test for trend{', stratified' if strata else ''}, scores {res.trend_scores}",
+        "cox": f"Cox proportional hazards, Wald test ({cox})",
+        "cox_tests": f"likelihood-ratio, Wald and score tests of the Cox model (summary({cox}))",
+        "zph": f"proportional-hazards check, scaled Schoenfeld residuals (cox.zph({cox}, transform = \"km\"))",
+        "cif_landmarks": "cumulative incidence by event type, Aalen-Johansen (cmprsk::cuminc)",
+        "gray": "Gray's test of equal cumulative incidence (cmprsk::cuminc)",
+        "forest": "Cox hazard ratios within subgroup levels; interaction p: likelihood-ratio test of TRT01A x subgroup",
     }
     population = meta.population or f"ADSL subjects of the analysed groups with an ADTTE {res.endpoint} record"
     tables = _kept("survival", res.tables())
     for name in ("tests", "trend"):  # tests across the groups: the grouping variable is what they test
         tables[name] = tables[name].with_columns(pl.lit(TREATMENT).alias("variable"))
+    if tables.get("quantiles") is not None:  # the quantile is a key; its time is the estimate, not a time point
+        tables["quantiles"] = tables["quantiles"].select(
+            "arm", pl.format("{}%", (pl.col("prob") * 100).round(6)).alias("quantile"), pl.col("time").alias("estimate"),
+            pl.exclude("arm", "prob", "time"))
+    if tables.get("cox") is not None:  # treatment rows are a group against the reference; covariates are variables
+        treatment = pl.col("term") == TREATMENT
+        tables["cox"] = tables["cox"].select(
+            pl.when(treatment).then(pl.col("level")).alias("arm"), pl.when(~treatment).then(pl.col("term")).alias("variable"),
+            pl.when(~treatment).then(pl.col("level")).alias("level"), pl.exclude("term", "level"))
     return ard_from_tables(tables, analysis=meta.analysis, stage="survival", method=methods,
                            population=population, subgroup=meta.subgroup, endpoint=res.endpoint, options=meta.options)
 

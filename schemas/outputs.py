@@ -42,6 +42,7 @@ class OutputTable:
     description: str
     columns: tuple[Column, ...]
     extra_columns: bool = False
+    optional: bool = False  # written only by runs that compute it (a Cox fit, competing events, --forest, ...)
 
     @property
     def file(self) -> str:
@@ -79,9 +80,9 @@ def _columns(text: str) -> tuple[Column, ...]:
 
 
 def _table(stage: str, table: str, description: str, columns: str, *, name: str | None = None,
-           version: str = "1", extra_columns: bool = False) -> OutputTable:
+           version: str = "1", extra_columns: bool = False, optional: bool = False) -> OutputTable:
     return OutputTable(stage, table, name or f"{stage}-{table.replace('_', '-')}", version, description,
-                       _columns(columns), extra_columns)
+                       _columns(columns), extra_columns, optional)
 
 
 _SURVIVAL = (
@@ -101,16 +102,47 @@ _SURVIVAL = (
            "arm:String tau:Float64 rmst:Float64 se:Float64 extrapolated:Boolean"),
     _table("survival", "risk_table", "Numbers at risk, cumulative events and censorings at the figure's times.",
            "arm:String time:Float64 n_risk:Int64 cum_events:Int64 cum_censored:Int64"),
-    _table("survival", "tests", "The G-rho (log-rank) test over all groups, as R survdiff.",
-           "test:String rho:Float64 groups:String chisq:Float64 df:Int64 p:Float64 reason:String"),
-    _table("survival", "pairwise", "Pairwise G-rho tests with Holm-adjusted p-values.",
-           "arm_a:String arm_b:String rho:Float64 chisq:Float64 df:Int64 p:Float64 p_holm:Float64 reason:String"),
-    _table("survival", "trend", "The 1-df log-rank trend test with TRT01AN as scores.",
-           "rho:Float64 groups:String scores:String u:Float64 var:Float64 chisq:Float64 df:Int64 p:Float64 "
-           "reason:String"),
-    _table("survival", "cox", "Hazard ratios against the reference group, as R coxph (Wald p).",
-           "arm:String reference:String ties:String coef:Float64 se:Float64 hr:Float64 lower:Float64 upper:Float64 "
-           "p:Float64 conf_level:Float64 estimable:Boolean reason:String"),
+    _table("survival", "tests", "The weighted log-rank test over all groups (log-rank, G-rho or Fleming-Harrington), "
+           "stratified when strata is set, as R survdiff.",
+           "test:String rho:Float64 gamma:Float64 groups:String strata:String chisq:Float64 df:Int64 p:Float64 "
+           "reason:String", version="2"),
+    _table("survival", "pairwise", "Pairwise weighted log-rank tests (within the same strata) with Holm-adjusted p-values.",
+           "arm_a:String arm_b:String rho:Float64 gamma:Float64 strata:String chisq:Float64 df:Int64 p:Float64 "
+           "p_holm:Float64 reason:String", version="2"),
+    _table("survival", "trend", "The 1-df weighted log-rank trend test with TRT01AN as scores (within the same strata).",
+           "rho:Float64 gamma:Float64 groups:String strata:String scores:String u:Float64 var:Float64 chisq:Float64 "
+           "df:Int64 p:Float64 reason:String", version="2"),
+    _table("survival", "cox", "The Cox model's terms: hazard ratios of each arm against the reference and of each "
+           "covariate (per unit, or level against its reference), as R coxph (Wald p).",
+           "term:String level:String reference:String coef:Float64 se:Float64 hr:Float64 lower:Float64 upper:Float64 "
+           "p:Float64 conf_level:Float64 ties:String estimable:Boolean reason:String", version="2"),
+    _table("survival", "quantiles", "The 25%, 50% and 75% quantiles of the time to event per group with their "
+           "confidence limits, as R quantile(survfit).",
+           "arm:String prob:Float64 time:Float64 lower:Float64 upper:Float64 conf_type:String conf_level:Float64"),
+    _table("survival", "follow_up", "Median follow-up by the reverse Kaplan-Meier method, all subjects and per group, "
+           "with log confidence limits.",
+           "group:String n:Int64 median:Float64 lower:Float64 upper:Float64"),
+    _table("survival", "rmst_contrasts", "RMST differences and ratios of each group against the reference, with "
+           "confidence limits and p (normal approximation, as survRM2 rmst2).",
+           "arm:String reference:String tau:Float64 difference:Float64 diff_se:Float64 diff_lower:Float64 "
+           "diff_upper:Float64 diff_p:Float64 ratio:Float64 ratio_lower:Float64 ratio_upper:Float64 ratio_p:Float64", optional=True),
+    _table("survival", "cox_tests", "The Cox model's likelihood-ratio, Wald and score tests, as summary(coxph).",
+           "test:String chisq:Float64 df:Int64 p:Float64 n:Int64 events:Int64 strata:String ties:String", optional=True),
+    _table("survival", "zph", "The proportional-hazards check per term and globally, as R cox.zph.",
+           "term:String chisq:Float64 df:Int64 p:Float64 transform:String", optional=True),
+    _table("survival", "forest", "Hazard ratios within each level of the subgroup variables, with the treatment-by-"
+           "subgroup interaction p (likelihood-ratio test).",
+           "variable:String level:String arm:String reference:String n:Int64 events:Int64 hr:Float64 lower:Float64 "
+           "upper:Float64 p:Float64 estimable:Boolean reason:String p_interaction:Float64 interaction_df:Int64", optional=True),
+    _table("survival", "cif", "Cumulative incidence by group and event type (Aalen-Johansen) at each time, with the "
+           "cmprsk standard error and log(-log) limits.",
+           "arm:String event:String time:Float64 n_risk:Int64 n_event:Int64 estimate:Float64 std_err:Float64 "
+           "lower:Float64 upper:Float64", optional=True),
+    _table("survival", "cif_landmarks", "Cumulative incidence by group and event type at each landmark time.",
+           "arm:String event:String time:Float64 n_risk:Int64 estimate:Float64 std_err:Float64 lower:Float64 "
+           "upper:Float64 extrapolated:Boolean", optional=True),
+    _table("survival", "gray", "Gray's test of equal cumulative incidence across groups, per event type.",
+           "event:String chisq:Float64 df:Int64 p:Float64 rho:Float64 strata:String reason:String", optional=True),
 )
 
 _BIOMARKERS = (

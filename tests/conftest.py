@@ -71,3 +71,24 @@ def seed_workspace(tmp_path_factory) -> Path:
 def pilot_workspace(tmp_path_factory, pilot_dir) -> Path:
     """A workspace holding the CDISC pilot, ingested and validated (do not modify)."""
     return _ready(tmp_path_factory.mktemp("pilot") / "ws", pilot_dir)
+
+
+R_DATASETS = ROOT / "fixtures" / "r_datasets"
+
+
+@pytest.fixture(scope="session")
+def colon_workspace(tmp_path_factory) -> Path:
+    """R's colon trial (3 arms, OS and RFS, covariates with missing values), ingested and validated (do not modify)."""
+    return _ready(tmp_path_factory.mktemp("colon") / "ws", R_DATASETS / "colon")
+
+
+@pytest.fixture(scope="session")
+def veteran_workspace(tmp_path_factory) -> Path:
+    """R's veteran trial (2 arms, cell type, Karnofsky score), ingested and validated (do not modify)."""
+    return _ready(tmp_path_factory.mktemp("veteran") / "ws", R_DATASETS / "veteran")
+
+
+@pytest.fixture(scope="session")
+def pbc_workspace(tmp_path_factory) -> Path:
+    """R's pbc trial (2 arms; DTHTX with competing death and transplant), ingested and validated (do not modify)."""
+    return _ready(tmp_path_factory.mktemp("pbc") / "ws", R_DATASETS / "pbc")

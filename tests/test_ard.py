@@ -74,7 +74,7 @@ def test_logrank_chisq_and_p_are_the_survdiff_values_across_treatment_groups(see
         assert (row["variable"], row["endpoint"], row["group1_level"]) == ("TRT01A", "OS", None)
     p = _one(ard, table="tests", stat_name="p")
     assert p["stat_fmt"] == "0.3328" and p["stat_label"] == "p-value"
-    assert p["method"] == "log-rank (survdiff(..., rho = 0))"
+    assert p["method"] == "log-rank (survdiff(Surv(AVAL, 1 - CNSR) ~ TRT01A, rho = 0))"
 
 
 def test_landmark_survival_has_its_group_time_point_and_exact_time(seed):
@@ -295,7 +295,7 @@ def test_results_csv_filters_by_analysis_and_stat(run_cli, ard_workspace):
     assert result.exit_code == 0, result.stderr
     rows = pl.read_csv(io.StringIO(result.stdout))
     assert rows.columns == list(ARD_COLUMNS)
-    assert set(rows["table"]) == {"tests", "pairwise", "trend"} and set(rows["stat_name"]) == {"chisq"}
+    assert set(rows["table"]) == {"tests", "pairwise", "trend", "cox_tests"} and set(rows["stat_name"]) == {"chisq"}
     chisq = _one(rows, table="tests")["stat"]
     assert chisq == pytest.approx(SEED_R["rho_0"]["logrank"]["chisq"], rel=1e-6)
     written = pl.read_parquet(ard_workspace / "ard.parquet")

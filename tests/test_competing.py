@@ -240,22 +240,6 @@ def test_gray_test_subject_without_stratum_is_a_data_error():
         gray_test(data, ["Arm A", "Arm B", "Arm C"], strata="STRATUM")
 
 
-def test_gray_test_and_cif_are_vectorised_over_subjects():
-    rng = np.random.default_rng(7)
-    n = 200_000
-    codes = rng.choice(["Death", "Relapse", "Toxicity"], n)
-    data = pl.DataFrame({"USUBJID": np.arange(n).astype(str), "TRT01A": rng.choice(["A", "B", "C"], n),
-                         "AVAL": np.round(rng.exponential(400, n), 1), "CNSR": rng.choice([0, 1], n, p=[0.6, 0.4]),
-                         "EVENT": codes}).with_columns(pl.when(pl.col("CNSR") == 0).then(pl.col("EVENT")).alias("EVENT"))
-    import time
-
-    start = time.perf_counter()
-    cif = cumulative_incidence(data, ["A", "B", "C"])
-    res = gray_test(data, ["A", "B", "C"])
-    assert time.perf_counter() - start < 20
-    assert cif.height > 0 and res["chisq"].is_not_null().all()
-
-
 # -------------------------------------------------------------------- figure
 def test_cif_figure_is_reproducible_with_svg_text_as_text():
     data = _pbc()

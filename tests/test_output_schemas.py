@@ -33,11 +33,11 @@ def staged(seed_workspace, run_cli, tmp_path_factory):
 
 
 # ---------------------------------------------------------------- declarations
-def test_every_declaration_has_a_unique_schema_name_unique_columns_and_known_dtypes():
+def test_every_declaration_has_a_unique_schema_name_unique_columns_known_dtypes_and_a_version_number():
     names = [t.name for t in OUTPUTS.values()]
     assert len(names) == len(set(names))
     for t in OUTPUTS.values():
-        assert t.stage in STAGES and t.name.startswith(f"{t.stage}-") and t.version == "1"
+        assert t.stage in STAGES and t.name.startswith(f"{t.stage}-") and t.version.isdigit()
         cols = [c.name for c in t.columns]
         assert len(cols) == len(set(cols)), t.name
         assert {c.dtype for c in t.columns} <= KNOWN_DTYPES, t.name
@@ -73,8 +73,9 @@ def test_the_derived_adlb_may_carry_the_ingested_variables_but_not_lose_its_own(
 def test_every_table_each_stage_writes_on_the_builtin_trial_matches_its_declaration(staged):
     for stage in STAGES:
         written = sorted(p.stem for p in (staged / stage).glob("*.parquet"))
-        assert written == sorted(t.table for t in stage_tables(stage)), stage
-        for spec in stage_tables(stage):
+        required = sorted(t.table for t in stage_tables(stage) if not t.optional)
+        assert set(required) <= set(written) <= {t.table for t in stage_tables(stage)}, stage
+        for spec in (t for t in stage_tables(stage) if t.table in written):
             path = staged / spec.file
             meta = pq.read_schema(path).metadata
             df = pl.read_parquet(path)

@@ -22,12 +22,19 @@ from trialkit.analyses.timescale import time_label
 __all__ = ["biomarkers_section", "survival_section", "safety_section", "pivot_by_arm",
            "FIGURE_CAPTIONS", "stage_notes", "NOTE_ROUTES"]
 
+#: the Cox model's treatment term (its rows are labelled by arm)
+TREATMENT_TERM = "TRT01A"
+
 #: captions of figures whose file names trialkit's stages use; others are captioned from the file name
 #: (the KM figure's caption names its endpoint: ``survival.endpoint.endpoint_wording``)
 FIGURE_CAPTIONS = {
     "edish": "eDISH: peak ALT against peak total bilirubin, each as a multiple of the upper limit of normal, per subject.",
     "mdish": "Baseline-relative eDISH (mDISH): peak ALT and bilirubin as multiples of the subject's own baseline.",
     "teae_dotplot": "Most frequent TEAEs: incidence by group and risk difference against the reference group (95% CI).",
+    "zph": "Proportional-hazards check: scaled Schoenfeld residuals against time for each term of the Cox model, with a "
+           "smooth and its band (R cox.zph, plot.cox.zph); a flat line at the coefficient is what proportional hazards predict.",
+    "forest": "Hazard ratios (CI) within each subgroup level, with the treatment-by-subgroup interaction p.",
+    "cif": "Cumulative incidence of each event type by group (Aalen-Johansen estimate, competing risks).",
 }
 
 
@@ -98,7 +105,10 @@ def _arm_ids(labels: list[str]) -> dict[str, str]:
 #: A place is a table or figure of the stage's section; a note that matches none, or whose table is not
 #: shown, goes under the section's first table. No note is ever dropped.
 NOTE_ROUTES: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
-    "survival": (("cox", ("Cox: ", "Cox model")),
+    "survival": (("zph", ("proportional hazards",)),
+                 ("competing", ("competing", "event type", "cumulative incidence", "Gray")),
+                 ("forest", ("forest", "subgroup level")),
+                 ("cox", ("Cox: ", "Cox model")),
                  ("km", ("after the last follow-up", "is extrapolated", "RMST", "is left out", "one group"))),
     "biomarkers": (("figures", ("figure ",)),
                    ("models", ("model",)),
@@ -299,21 +309,125 @@ def survival_section(inputs: ReportInputs, num: Numbering) -> str:
             right=["stat", "df", "p", "p_holm"],
             notes=["Pairwise: two-group log-rank tests with Holm-adjusted p-values; trend: scores "
                    "from the dose order (TRT01AN)."] + extra))
+    _survival_extra_tables(j, parts, recorded, num, ci, wording)
     cox = j.get("cox") or []
     if cox:
-        rows = [{"arm": c.get("arm"), "ref": c.get("reference"),
+        rows = [{"term": _term_label(c), "ref": c.get("reference") or "–",
                  "hr": format_ci(c.get("hr"), c.get("lower"), c.get("upper"), DECIMALS["ratio"]) if c.get("hr") is not None
                  else "not estimable", "p": format_p(c.get("p"))} for c in cox]
         said = set(stage_notes("survival", j))  # a reason the stage recorded as a note is shown as that note
-        notes = [f"{c.get('arm')}: {c.get('reason')}." for c in cox
-                 if c.get("reason") and f"Cox: {c.get('arm')}: {c.get('reason')}" not in said]
+        notes = [f"{_term_label(c)}: {c.get('reason')}." for c in cox
+                 if c.get("reason") and f"Cox: {c.get('arm') or _term_label(c)}: {c.get('reason')}" not in said]
+        model = j.get("model") or {}
+        described = [f"Ties: {settings.get('ties', cox[0].get('ties', 'not recorded'))}."]
+        if model.get("strata"):
+            described.append("Stratified by " + ", ".join(model["strata"]) + " (a baseline hazard per stratum).")
+        if model.get("covariates"):
+            described.append("Adjusted for " + ", ".join(_covariate_text(c) for c in model["covariates"]) + ".")
+        tests = [f"{t.get('test')} test: chi-square {format_number(t.get('chisq'), DECIMALS['statistic'])} on "
+                 f"{t.get('df')} df, p {format_p(t.get('p'))}" for t in j.get("cox_tests") or []]
+        if tests:
+            described.append("Model: " + "; ".join(tests) + ".")
         t = num.table()
-        recorded.table(parts, "cox", num, lambda extra, _num, rows=rows, t=t, notes=notes: gt_table(
+        recorded.table(parts, "cox", num, lambda extra, _num, rows=rows, t=t, notes=described + notes: gt_table(
             pl.DataFrame(rows), f"tbl-{t}", t, "Cox proportional hazards model: hazard ratios.",
-            labels={"arm": "Group", "ref": "Reference", "hr": f"Hazard ratio ({ci})", "p": "Wald p"},
-            right=["hr", "p"], notes=[f"Ties: {settings.get('ties', cox[0].get('ties', 'not recorded'))}."] + notes + extra))
+            labels={"term": "Term", "ref": "Reference", "hr": f"Hazard ratio ({ci})", "p": "Wald p"},
+            right=["hr", "p"], notes=notes + extra))
+    zph = j.get("zph") or []
+    if zph:
+        rows = [{"term": z.get("term"), "chisq": format_number(z.get("chisq"), DECIMALS["statistic"]),
+                 "df": _cell("df", z.get("df")), "p": format_p(z.get("p"))} for z in zph]
+        t = num.table()
+        transform = (j.get("settings") or {}).get("zph_transform", "km")
+        recorded.table(parts, "zph", num, lambda extra, _num, rows=rows, t=t: gt_table(
+            pl.DataFrame(rows), f"tbl-{t}", t, "Proportional-hazards check of the Cox model (scaled Schoenfeld residuals).",
+            labels={"term": "Term", "chisq": "Chi-square", "df": "df", "p": "p"}, right=["chisq", "df", "p"],
+            notes=[f"R cox.zph(fit, transform = \"{transform}\"): a small p suggests the hazard ratio changes over time; "
+                   "GLOBAL tests all terms together."] + extra))
     recorded.finish(parts)
     return section("survival", "Survival", "".join(parts), num)
+
+
+def _term_label(c: Mapping[str, Any]) -> str:
+    """A Cox row's label: the arm for treatment rows, else "VAR" (numeric) or "VAR: level"."""
+    term, level = c.get("term"), c.get("level", c.get("arm"))
+    if term in (None, TREATMENT_TERM):
+        return str(level)
+    return f"{term}: {level}" if level is not None else f"{term} (per unit)"
+
+
+def _covariate_text(c: Mapping[str, Any]) -> str:
+    ref = c.get("reference")
+    return f"{c.get('name')} (reference {ref})" if ref is not None else str(c.get("name"))
+
+
+def _survival_extra_tables(j: Mapping[str, Any], parts: list[str], recorded: "_PlacedNotes", num: Numbering, ci: str,
+                           wording) -> None:
+    """Follow-up and quartiles, RMST contrasts, competing risks and the forest table, when the stage wrote them."""
+    fu = j.get("follow_up_median") or []
+    quart = j.get("quantiles") or []
+    if fu or quart:
+        groups = [r.get("group") for r in fu] or list(dict.fromkeys(r.get("arm") for r in quart))
+        rows = []
+        for g in groups:
+            f = next((r for r in fu if r.get("group") == g), {})
+            row = {"group": g, "fu": _median_text(f) if f else "–"}
+            for k, prob in enumerate((0.25, 0.5, 0.75)):
+                q = next((r for r in quart if r.get("arm") == g and r.get("prob") is not None
+                          and math.isclose(float(r["prob"]), prob)), None)
+                row[f"q{k}"] = _median_text({"median": q.get("time"), "lower": q.get("lower"), "upper": q.get("upper")}) if q else "–"
+            rows.append(row)
+        t = num.table()
+        recorded.table(parts, "quantiles", num, lambda extra, _num, rows=rows, t=t: gt_table(
+            pl.DataFrame(rows), f"tbl-{t}", t, "Follow-up and quartiles of the time to event by group, in days.",
+            labels={"group": "Group", "fu": f"Median follow-up ({ci})", "q0": f"25% ({ci})", "q1": f"50% ({ci})",
+                    "q2": f"75% ({ci})"}, right=["fu", "q0", "q1", "q2"],
+            notes=["Median follow-up: reverse Kaplan-Meier (censorings counted as events), log limits; quartiles: the "
+                   "times the curve reaches 0.75, 0.5 and 0.25, as R quantile(survfit)."] + extra))
+    contrasts = j.get("rmst_contrasts") or []
+    if contrasts:
+        rows = [{"arm": c.get("arm"), "ref": c.get("reference"),
+                 "diff": format_ci(c.get("difference"), c.get("diff_lower"), c.get("diff_upper"), DECIMALS["time"]),
+                 "diff_p": format_p(c.get("diff_p")),
+                 "ratio": format_ci(c.get("ratio"), c.get("ratio_lower"), c.get("ratio_upper"), DECIMALS["ratio"]),
+                 "ratio_p": format_p(c.get("ratio_p"))} for c in contrasts]
+        tau = contrasts[0].get("tau")
+        t = num.table()
+        recorded.table(parts, "rmst", num, lambda extra, _num, rows=rows, t=t, tau=tau: gt_table(
+            pl.DataFrame(rows), f"tbl-{t}", t, f"Restricted mean {'survival' if wording.is_survival else 'event-free'} "
+            f"time up to day {format_number(tau, DECIMALS['time'])}: differences and ratios against the reference.",
+            labels={"arm": "Group", "ref": "Reference", "diff": f"Difference, days ({ci})", "diff_p": "p",
+                    "ratio": f"Ratio ({ci})", "ratio_p": "p"}, right=["diff", "diff_p", "ratio", "ratio_p"],
+            notes=["Normal approximation from each group's RMST and its standard error, as survRM2 rmst2 (unadjusted); "
+                   "the ratio's limits on the log scale."] + extra))
+    comp = j.get("competing") or {}
+    if comp.get("cif_landmarks"):
+        rows = [{"arm": r.get("arm"), "event": r.get("event"), "time": time_label(float(r["time"]), style="long"),
+                 "cif": format_ci(r.get("estimate"), r.get("lower"), r.get("upper"), DECIMALS["probability"])}
+                for r in comp["cif_landmarks"]]
+        gray = [f"{g.get('event')}: chi-square {format_number(g.get('chisq'), DECIMALS['statistic'])} on {g.get('df')} df, "
+                f"p {format_p(g.get('p'))}" for g in comp.get("gray") or []]
+        t = num.table()
+        recorded.table(parts, "competing", num, lambda extra, _num, rows=rows, t=t, gray=gray: gt_table(
+            pl.DataFrame(rows), f"tbl-{t}", t, "Cumulative incidence of each event type (competing risks).",
+            labels={"arm": "Group", "event": "Event type", "time": "Time", "cif": f"Cumulative incidence ({ci})"},
+            right=["cif"], notes=[f"Event types from ADTTE {comp.get('event_variable', 'EVNTDESC')}; Aalen-Johansen "
+                                  "estimates (R cmprsk::cuminc)."] + (["Gray's test: " + "; ".join(gray) + "."] if gray else [])
+            + extra))
+    forest = j.get("forest") or []
+    if forest:
+        rows = [{"variable": r.get("variable"), "level": r.get("level") or "", "arm": r.get("arm"),
+                 "n": _cell("n", r.get("n")), "events": _cell("events", r.get("events")),
+                 "hr": format_ci(r.get("hr"), r.get("lower"), r.get("upper"), DECIMALS["ratio"]) if r.get("hr") is not None
+                 else "not estimable", "pint": format_p(r.get("p_interaction")) if r.get("p_interaction") is not None else ""}
+                for r in forest]
+        t = num.table()
+        recorded.table(parts, "forest", num, lambda extra, _num, rows=rows, t=t: gt_table(
+            pl.DataFrame(rows), f"tbl-{t}", t, "Hazard ratios within subgroups.",
+            labels={"variable": "Subgroup", "level": "Level", "arm": "Group", "n": "N", "events": "Events",
+                    "hr": f"Hazard ratio ({ci})", "pint": "Interaction p"}, right=["n", "events", "hr", "pint"],
+            notes=["Cox model within each subgroup level; interaction p: likelihood-ratio test of treatment x subgroup "
+                   "(R anova(coxph(~ TRT01A + VAR), coxph(~ TRT01A * VAR)))."] + extra))
 
 
 # --------------------------------------------------------------------------- biomarkers

@@ -26,15 +26,18 @@ usage error unless ``extrapolate``; then S(t) is carried forward as R's
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import polars as pl
 
 from trialkit.schemas.errors import NoDataError, UsageError
 from trialkit.analyses.groups import Arm, select_arms
-from trialkit.analyses.survival.km import (RMST_SCHEMA, SurvivalSettings, derive_survival_data, km_landmarks, km_medians, km_rmst,
-                                           km_table, risk_table, summarise_arms)
-from trialkit.analyses.survival.cox import COX_COLUMNS, cox_by_group
+from trialkit.analyses.survival.km import (RMST_SCHEMA, SurvivalSettings, derive_survival_data, km_landmarks, km_medians, km_quantiles,
+                                           km_rmst, km_table, risk_table, summarise_arms)
+from trialkit.analyses.survival.followup import median_follow_up
+from trialkit.analyses.survival.rmst import rmst_contrasts
+from trialkit.analyses.survival.cox import COX_TERM_COLUMNS, cox_model
+from trialkit.analyses.survival.forest import subgroup_forest
 from trialkit.analyses.survival.figure import TimeAxis, time_axis
 from trialkit.analyses.survival.compare import LOGRANK_SCHEMA, TREND_SCHEMA, LogrankResult, TrendResult, logrank_test, pairwise_logrank, trend_test
 from trialkit.analyses.survival.endpoint import EndpointWording, endpoint_wording
@@ -112,14 +115,25 @@ class SurvivalResults:
     trend_scores: str | None
     cox: pl.DataFrame
     notes: tuple[str, ...] = field(default=())
+    gamma: float = 0.0
+    strata: tuple[str, ...] = ()
+    covariates: tuple[str, ...] = ()
+    model: Any = None  # modeldata.ModelData of the Cox fit (None without one)
+    cox_tests: pl.DataFrame | None = None
+    zph: Any = None  # zph.ZphResult (None without a Cox fit)
+    quantiles: pl.DataFrame | None = None
+    follow_up_median: pl.DataFrame | None = None
+    rmst_contrasts: pl.DataFrame | None = None
+    competing: Any = None  # competing.CompetingResults (None without competing events)
+    forest: pl.DataFrame | None = None
 
     @property
     def groups(self) -> list[str]:
         return self.arms.filter(pl.col("n") > 0)["arm"].to_list()
 
     def tables(self) -> dict[str, pl.DataFrame]:
-        """Each result as a frame, named as its Parquet file in survival/."""
-        return {
+        """Each result as a frame, named as its Parquet file in survival/ (optional ones only when computed)."""
+        out = {
             "arms": self.arms, "km": self.km, "landmarks": self.landmarks, "medians": self.medians, "rmst": self.rmst,
             "risk_table": self.risk_table,
             "tests": self.logrank.to_frame() if self.logrank else pl.DataFrame(schema=LOGRANK_SCHEMA),
@@ -127,21 +141,39 @@ class SurvivalResults:
             "trend": self.trend.to_frame() if self.trend else pl.DataFrame(schema=TREND_SCHEMA),
             "cox": self.cox,
         }
+        optional = {"quantiles": self.quantiles, "follow_up": self.follow_up_median, "rmst_contrasts": self.rmst_contrasts,
+                    "cox_tests": self.cox_tests, "zph": self.zph.table if self.zph is not None else None,
+                    "forest": self.forest}
+        if self.competing is not None:
+            optional |= self.competing.tables()
+        return out | {k: v for k, v in optional.items() if v is not None}
 
 
 def analyse_survival(adtte: pl.DataFrame, adsl: pl.DataFrame, endpoint: str, arms: list[Arm], settings: SurvivalSettings,
                      *, reference: str | None = None, times: Sequence[float] | None = None, rmst_tau: float | None = None,
-                     extrapolate: bool = False, cox_model: bool = True) -> SurvivalResults:
-    """KM, landmarks, medians, RMST, risk table; with 2+ arms the G-rho, pairwise, trend tests and Cox model.
+                     extrapolate: bool = False, cox_model: bool = True, gamma: float = 0.0, strata: Sequence[str] = (),
+                     covariates: Sequence[str] = (), event_type: str | None = None, forest: Sequence[str] = (),
+                     time_unit: str | None = None, break_by: float | None = None) -> SurvivalResults:
+    """KM, landmarks, quartiles, follow-up, RMST, risk table; with 2+ arms the weighted log-rank, pairwise and trend
+    tests (stratified by ``strata``), RMST contrasts, the Cox model (``strata``, ``covariates``) with its
+    proportional-hazards check, and the subgroup ``forest``; competing risks when the endpoint's events have more
+    than one type (or ``event_type`` names the variable holding it).
 
     ``times`` and ``rmst_tau`` (days) default to the rules in the module docstring; past the follow-up they are
-    refused (``UsageError``) unless ``extrapolate``. ``cox_model=False`` skips the Cox fit (and scikit-survival's
-    import) and says so in the notes.
+    refused (``UsageError``) unless ``extrapolate``. ``cox_model=False`` skips the Cox fit (and its PH check) and
+    says so in the notes. Rows missing a stratum or covariate are left out of the analyses that use it (as R's
+    na.omit), with a note; the Kaplan-Meier estimates use every subject.
     """
+    from trialkit.analyses.survival.modeldata import attach_variables, locate_variables, model_data, parse_covariate
+
     data = derive_survival_data(adtte, adsl, endpoint, [a.label for a in arms])
     if data.height == 0:
         raise NoDataError(f"ADTTE has no {endpoint} record for the selected arms ({', '.join(a.label for a in arms)})",
                           "check --endpoint and --arm, or the ADSL TRT01A of the subjects")
+    specs = [parse_covariate(c) for c in covariates]
+    variables = list(dict.fromkeys([*strata, *(c.name for c in specs), *forest]))
+    with_vars = attach_variables(data, adtte, adsl, endpoint, variables) if variables else data
+    sources = locate_variables(adtte, adsl, variables) if variables else {}
     summary = summarise_arms(data, arms)
     present = [a for a in arms if a.label in set(data["TRT01A"].to_list())]
     notes = [f"{a.label} has no {endpoint} record and is left out" for a in arms if a not in present]
@@ -161,26 +193,48 @@ def analyse_survival(adtte: pl.DataFrame, adsl: pl.DataFrame, endpoint: str, arm
     c = settings
     km = km_table(data, groups, c.conf_type, c.conf_level)
     conf = [pl.lit(c.conf_type).alias("conf_type"), pl.lit(c.conf_level).alias("conf_level")]
-    axis = time_axis(fu.last)
+    axis = time_axis(fu.last, time_unit, break_by)
     rmst = pl.DataFrame(schema=RMST_SCHEMA)
     if tau > 0:
         rmst = km_rmst(km, tau)
     else:
         notes.append(f"no RMST: {TAU_RULE} is 0 days")
-    logrank = pairwise = trend = cox = None
+    logrank = pairwise = trend = cox = cox_tests = zph = model = contrasts = forest_table = stratified_frame = None
     scores_source = None
     if len(groups) >= 2:
-        logrank = logrank_test(data, groups, c.rho)
-        pairwise = pairwise_logrank(data, groups, c.rho)
+        tests_data, strata_col = data, None
+        if strata:
+            stratified = model_data(with_vars, groups, ref, list(strata), [], sources=sources)
+            tests_data, strata_col = stratified.frame, "_stratum"
+            stratified_frame = stratified.frame
+            notes += [n.replace("Cox model", "stratified tests") for n in stratified.notes]
+            notes += _single_arm_strata(tests_data, groups)
+        logrank = logrank_test(tests_data, groups, c.rho, gamma, strata=strata_col)
+        pairwise = pairwise_logrank(tests_data, groups, c.rho, gamma, strata=strata_col)
         scores, scores_source = _scores(present)
-        trend = trend_test(data, groups, scores, c.rho)
+        trend = trend_test(tests_data, groups, scores, c.rho, gamma, strata=strata_col)
+        if rmst.height:
+            contrasts = rmst_contrasts(rmst, ref, c.conf_level)
         if cox_model:
-            cox = cox_by_group(data, groups, ref, c.ties, c.conf_level)
-            notes += [f"Cox: {r['arm']}: {r['reason']}" for r in cox.iter_rows(named=True) if r["reason"]]
+            model, cox, cox_tests, zph, cox_notes = _cox(with_vars, groups, ref, list(strata), specs, c, sources)
+            notes += cox_notes
         else:
             notes.append("Cox model not fitted (--no-cox)")
+        if forest:
+            forest_table = subgroup_forest(stratified_frame if strata else with_vars, list(forest), groups, ref, c.ties,
+                                           c.conf_level, strata_col=strata_col)
+            notes += [f"forest: {r['variable']} = {r['level']}, {r['arm']}: {r['reason']}"
+                      for r in forest_table.iter_rows(named=True) if r["reason"] and not r["estimable"]]
     else:
         notes.append("one group: estimates only, no comparison")
+        if strata or covariates or forest:
+            notes.append("one group: --strata, --covariate and --forest compare groups and are not used")
+    competing = _competing(adtte, data, endpoint, groups, event_type, times, c.conf_level, stratified_frame, c.rho)
+    if competing is not None:
+        notes += list(competing.notes)
+        notes.append(f"competing risks: the {endpoint} events have {len(competing.types)} type(s) in ADTTE "
+                     f"{competing.variable} ({', '.join(competing.types)}); the Kaplan-Meier estimates count "
+                     "every type as the event, the cumulative incidence separates them")
     param = adtte.filter(pl.col("PARAMCD") == endpoint)["PARAM"].drop_nulls().head(1).to_list() if "PARAM" in adtte.columns else []
     param = param[0] if param else None
     return SurvivalResults(
@@ -189,9 +243,74 @@ def analyse_survival(adtte: pl.DataFrame, adsl: pl.DataFrame, endpoint: str, arm
         rmst_tau_source=tau_source, extrapolate=extrapolate, wording=endpoint_wording(endpoint, param), axis=axis,
         arms=summary, km=km, landmarks=km_landmarks(km, times).with_columns(conf), medians=km_medians(km).with_columns(conf),
         rmst=rmst, risk_table=risk_table(km, axis.breaks_days), logrank=logrank,
-        pairwise=pairwise if pairwise is not None else pairwise_logrank(data, [], c.rho), trend=trend,
-        trend_scores=scores_source, cox=cox if cox is not None else pl.DataFrame(schema=COX_COLUMNS), notes=tuple(notes),
+        pairwise=pairwise if pairwise is not None else pairwise_logrank(data, [], c.rho, gamma), trend=trend,
+        trend_scores=scores_source, cox=cox if cox is not None else pl.DataFrame(schema=COX_TERM_COLUMNS), notes=tuple(notes),
+        gamma=float(gamma), strata=tuple(strata), covariates=tuple(covariates), model=model, cox_tests=cox_tests, zph=zph,
+        quantiles=km_quantiles(km), follow_up_median=median_follow_up(data, groups, c.conf_level),
+        rmst_contrasts=contrasts, competing=competing, forest=forest_table,
     )
+
+
+def _cox(data: pl.DataFrame, groups: list[str], ref: str, strata: list[str], specs: list, c: SurvivalSettings,
+         sources: dict):
+    """The Cox model with its strata and covariates, and cox.zph on its fit: (model data, terms, tests, zph, notes)."""
+    from trialkit.analyses.survival.modeldata import model_data
+    from trialkit.analyses.survival.zph import cox_zph, zph_note
+
+    md = model_data(data, groups, ref, strata, specs, sources=sources)
+    fit = cox_model(md, c.ties, c.conf_level)
+    notes = list(md.notes) + list(fit.notes)
+    notes += [f"Cox: {r['level']}: {r['reason']}" for r in fit.terms.iter_rows(named=True) if r["reason"]]
+    zph = None
+    if fit.fit is not None and fit.terms["estimable"].all():
+        index = {col: i for i, col in enumerate(md.columns)}
+        terms = [(t.name, [index[col] for col in t.columns]) for t in md.terms]
+        zph = cox_zph(md.time, md.event, md.x, md.strata_codes, fit.fit.coef, fit.fit.var, c.ties, terms=terms,
+                      column_names=list(md.columns))
+        notes += zph_note(zph)
+    elif fit.fit is not None:
+        notes.append("no proportional-hazards check (cox.zph): the Cox model has terms that are not estimable")
+    return md, fit.terms, fit.tests, zph, notes
+
+
+def _single_arm_strata(data: pl.DataFrame, groups: list[str]) -> list[str]:
+    """Notes for strata holding a single arm (they add nothing to a stratified test, as in survdiff); an error if all do."""
+    from trialkit.schemas.errors import DataError
+
+    arms = data.group_by("_stratum").agg(pl.col("TRT01A").n_unique().alias("k"), pl.col("TRT01A").first().alias("arm"))
+    single = arms.filter(pl.col("k") == 1).sort("_stratum")
+    if single.height and single.height == arms.height:
+        raise DataError(f"every stratum holds a single group ({', '.join(single['_stratum'].head(3).to_list())}"
+                        f"{', ...' if single.height > 3 else ''}): the stratified tests compare nothing",
+                        "stratify by a variable whose levels each include more than one treatment group")
+    return [f"stratum {r['_stratum']} holds only {r['arm']}: it adds nothing to the stratified tests (as survdiff)"
+            for r in single.iter_rows(named=True)]
+
+
+def _competing(adtte: pl.DataFrame, data: pl.DataFrame, endpoint: str, groups: list[str], event_type: str | None,
+               times: list[float], conf_level: float, stratified: pl.DataFrame | None, rho: float):
+    """Competing risks (``competing.CompetingResults``) when asked for (``event_type``) or when the endpoint's
+    events have more than one type; None otherwise. Gray's test is stratified like the log-rank test."""
+    from trialkit.analyses.survival import competing as cr
+
+    if event_type is None and not cr.has_competing_events(adtte, endpoint):
+        return None
+    events = cr.event_type_data(adtte, endpoint, event_type)
+    frame = cr.derive_competing_data(data, events)
+    cif = cr.cumulative_incidence(frame, groups, conf_level)
+    notes = list(events.notes)
+    if len(groups) >= 2 and events.types:
+        tested, strata = frame, None
+        if stratified is not None:
+            tested = frame.join(stratified.select("USUBJID", "_stratum"), on="USUBJID", how="inner")
+            strata = "_stratum"
+        gray = cr.gray_test(tested, groups, strata=strata, rho=rho)
+        notes += [f"Gray's test, {r['event']}: {r['reason']}" for r in gray.iter_rows(named=True) if r["reason"]]
+    else:
+        gray = pl.DataFrame(schema=cr.GRAY_SCHEMA)
+    return cr.CompetingResults(endpoint, events.variable, events.types, float(conf_level), float(rho),
+                               "_stratum" if stratified is not None else None, cif, cr.cif_landmarks(cif, times), gray,
+                               tuple(notes))
 
 
 def _when(t: float) -> str:
@@ -246,34 +365,55 @@ def _records(df: pl.DataFrame, columns: list[str]) -> list[dict]:
     return df.select(columns).to_dicts()
 
 
+def test_name(rho: float, gamma: float = 0.0) -> str:
+    """The weighted log-rank test's name: log-rank, G-rho (R survdiff) or Fleming-Harrington (SAS TEST=FLEMING)."""
+    if gamma:
+        return f"Fleming-Harrington ({rho:g}, {gamma:g})"
+    return "log-rank" if rho == 0 else f"G-rho (rho = {rho:g})"
+
+
+def _records_of(df: pl.DataFrame | None) -> list[dict]:
+    return [] if df is None else df.to_dicts()
+
+
 def results_json(res: SurvivalResults) -> dict:
-    """The JSON contract: endpoint, arms, landmarks, medians, rmst, logrank, pairwise, trend, cox, plus settings."""
+    """The JSON contract: endpoint, arms, landmarks, medians, quantiles, follow-up, rmst (and contrasts), logrank,
+    pairwise, trend, cox (terms and model tests), the proportional-hazards check, competing risks, forest, settings."""
     s = res.settings
     lr = res.logrank
+    strata = f" + strata({', '.join(res.strata)})" if res.strata else ""
+    covs = "".join(f" + {c.split(':')[0]}" for c in res.covariates)
+    comp = res.competing
     return {
         "endpoint": res.endpoint,
         "param": res.param,
         "settings": {
-            "conf_type": s.conf_type, "conf_level": s.conf_level, "ties": s.ties, "rho": s.rho, "parity": s.parity,
+            "conf_type": s.conf_type, "conf_level": s.conf_level, "ties": s.ties, "rho": s.rho, "gamma": res.gamma,
+            "test": test_name(s.rho, res.gamma), "parity": s.parity,
+            "strata": list(res.strata), "covariates": list(res.covariates),
             "sources": dict(s.sources), "landmark_times": list(res.times), "landmark_times_source": res.landmark_source,
             "rmst_tau": res.rmst_tau, "rmst_tau_source": res.rmst_tau_source, "extrapolate": res.extrapolate,
             "follow_up": {"last_time": res.follow_up.last, "shortest_group_last_time": res.follow_up.shortest,
                           "by_group": [{"arm": g, "last_time": t} for g, t in res.follow_up.by_group.items()]},
             "reference": res.reference, "time_unit": res.axis.unit, "risk_table_times": res.axis.breaks_days,
-            "trend_scores": res.trend_scores,
+            "trend_scores": res.trend_scores, "zph_transform": "km" if res.zph is not None else None,
             "std_err": "Greenwood standard error of S(t) (R summary(survfit)$std.err)",
             "r_equivalent": (f"survfit(Surv(AVAL, 1 - CNSR) ~ TRT01A, conf.type = \"{s.conf_type}\", conf.int = {s.conf_level:g}); "
-                             f"survdiff(..., rho = {s.rho:g}); coxph(..., ties = \"{s.ties}\")"),
-            "cox_engine": f"scikit-survival CoxPHSurvivalAnalysis(alpha=0, ties=\"{s.ties}\"); Wald SE from the observed information",
+                             f"survdiff(Surv(AVAL, 1 - CNSR) ~ TRT01A{strata}, rho = {s.rho:g}); "
+                             f"coxph(Surv(AVAL, 1 - CNSR) ~ TRT01A{covs}{strata}, ties = \"{s.ties}\"); cox.zph(fit)"),
+            "cox_engine": f"trialkit's Newton-Raphson on the partial likelihood (ties \"{s.ties}\"), as R coxph; Wald SE from the observed information",
         },
         "arms": _records(res.arms, ["arm", "armcd", "trt01an", "n", "events"]),
         "landmarks": _records(res.landmarks, ["arm", "time", "n_risk", "survival", "std_err", "lower", "upper", "extrapolated"]),
         "medians": _records(res.medians, ["arm", "median", "lower", "upper"]),
+        "quantiles": _records_of(res.quantiles),
+        "follow_up_median": _records_of(res.follow_up_median),
         "rmst": _records(res.rmst, ["arm", "tau", "rmst", "se", "extrapolated"]),
+        "rmst_contrasts": _records_of(res.rmst_contrasts),
         "risk_table": _records(res.risk_table, ["arm", "time", "n_risk", "cum_events", "cum_censored"]),
         "logrank": None if lr is None else {
-            "test": "log-rank" if lr.rho == 0 else f"G-rho (rho = {lr.rho:g})", "rho": lr.rho, "chisq": lr.chisq, "df": lr.df,
-            "p": lr.p, "reason": lr.reason,
+            "test": test_name(lr.rho, res.gamma), "rho": lr.rho, "gamma": res.gamma, "strata": list(res.strata),
+            "chisq": lr.chisq, "df": lr.df, "p": lr.p, "reason": lr.reason,
             "groups": [{"arm": g, "observed": o, "expected": e} for g, o, e in zip(lr.groups, lr.observed, lr.expected)],
         },
         "pairwise": _records(res.pairwise, ["arm_a", "arm_b", "chisq", "df", "p", "p_holm", "reason"]),
@@ -281,7 +421,21 @@ def results_json(res: SurvivalResults) -> dict:
             "chisq": res.trend.chisq, "df": res.trend.df, "p": res.trend.p, "u": res.trend.u, "var": res.trend.var,
             "scores": [{"arm": g, "score": sc} for g, sc in zip(res.trend.groups, res.trend.scores)], "reason": res.trend.reason,
         },
-        "cox": _records(res.cox, ["arm", "reference", "hr", "lower", "upper", "p", "coef", "se", "ties", "estimable", "reason"]),
+        # "arm" names the group of a treatment row (its level), as before covariates existed; null for covariates
+        "cox": [{"arm": r["level"] if r["term"] == "TRT01A" else None, **r} for r in res.cox.to_dicts()],
+        "cox_tests": _records_of(res.cox_tests),
+        "model": None if res.model is None else {
+            "strata": list(res.model.strata), "n": res.model.frame.height,
+            "events": int((1 - res.model.frame["CNSR"]).sum()), "dropped": res.model.n_dropped,
+            "covariates": [{"name": t.name, "kind": t.kind, "reference": t.reference, "source": t.source}
+                           for t in res.model.terms if t.kind != "treatment"],
+        },
+        "zph": [] if res.zph is None else res.zph.table.to_dicts(),
+        "competing": None if comp is None else {
+            "event_variable": comp.variable, "event_types": list(comp.types),
+            "std_err": "cmprsk cuminc variance (delta method), square root; limits exp(-exp(log(-log F) -/+ z se / (F log F)))",
+            "cif_landmarks": comp.landmarks.to_dicts(), "gray": comp.gray.to_dicts(),
+        },
+        "forest": _records_of(res.forest),
         "notes": list(res.notes),
     }
-
