@@ -410,7 +410,7 @@ def _print_competing(out, res, level: str) -> None:
     from .tables import Table, print_table
 
     comp = res.competing
-    cif = Table(f"Cumulative incidence by event type ({comp.event_variable})", ["group", "event", "time", f"CIF ({level} CI)"], labels=3)
+    cif = Table(f"Cumulative incidence by event type ({comp.variable})", ["group", "event", "time", f"CIF ({level} CI)"], labels=3)
     for r in comp.landmarks.iter_rows(named=True):
         cif.add_row(r["arm"], r["event"], time_label(r["time"]),
                     format_ci(r["estimate"], r["lower"], r["upper"], DECIMALS["probability"]))

@@ -157,3 +157,32 @@ def test_built_in_trial_quartiles_follow_up_and_rmst_contrasts_match_r(run_cli, 
         same([f[key] for f in doc["follow_up_median"]], [f[key] for f in ref["follow_up"]])
     for key in ("difference", "diff_se", "diff_p", "ratio", "ratio_lower", "ratio_upper", "ratio_p"):
         same([c[key] for c in doc["rmst_contrasts"]], [c[key] for c in ref["rmst_contrasts"]])
+
+
+def test_an_analysis_plan_runs_the_stratified_adjusted_model_with_the_same_numbers(run_cli, colon_models, tmp_path):
+    ref = REF["colon_strata_covariates"]
+    plan = tmp_path / "plan.toml"
+    plan.write_text('[[analysis]]\nname = "os-adjusted"\nstage = "survival"\n'
+                    'options = { strata = ["SURG"], covariate = ["AGE", "SEX", "NODES"], forest = "SEX", plot = false }\n')
+    result = run_cli(["run", plan, "-w", colon_models])
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads((colon_models / "analyses" / "os-adjusted" / "survival.json").read_text())
+    _check_logrank(doc, ref["logrank"])
+    _check_cox(doc, ref["cox"])
+    _check_zph(doc, ref["zph"])
+    assert doc["forest"] and (colon_models / "analyses" / "os-adjusted" / "forest.parquet").exists()
+
+
+def test_the_terminal_summary_shows_every_new_table_at_80_columns(run_cli, pbc_workspace, tmp_path):
+    import shutil
+
+    ws = tmp_path / "ws"
+    shutil.copytree(pbc_workspace, ws)
+    result = run_cli(["survival", "--endpoint", "DTHTX", "--strata", "SEX", "--covariate", "AGE", "--forest", "SEX",
+                      "--times", "3y,6y", "--no-plot", "-w", ws], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.stderr
+    for title in ("Follow-up and quartiles", "Comparisons, stratified by SEX", "RMST to", "Cox proportional hazards",
+                  "Proportional hazards (cox.zph", "Hazard ratios by subgroup", "Cumulative incidence by event type",
+                  "Gray's test, Death"):
+        assert title in result.stdout, title
+    assert max(len(line) for line in result.stdout.splitlines() if line.startswith(("┃", "│"))) <= 80

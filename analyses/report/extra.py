@@ -30,7 +30,10 @@ def _survival_headline(rows: pl.DataFrame) -> str:
     chisq, p = _values(rows, "tests", "chisq"), _values(rows, "tests", "p")
     test = ""
     if p and p[0][1] is not None:
-        test = f"; log-rank chi-square {format_number(chisq[0][1], DECIMALS['statistic'])}, p {format_p(p[0][1])}"
+        method = next(iter(rows.filter(pl.col("table") == "tests")["method"].drop_nulls().to_list()), "") or ""
+        name = method.split(" (survdiff")[0] or "log-rank"  # log-rank, G-rho (rho = 1), Fleming-Harrington (0, 1)
+        name += ", stratified" if "strata(" in method else ""
+        test = f"; {name} chi-square {format_number(chisq[0][1], DECIMALS['statistic'])}, p {format_p(p[0][1])}"
     return f"{endpoint}: {counts}{test}"
 
 

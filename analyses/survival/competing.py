@@ -404,7 +404,7 @@ def gray_test(data: pl.DataFrame, groups: list[str], strata: str | None = None, 
     if not np.isfinite(rho):
         raise UsageError(f"--rho {rho} is not a finite number", "use for example --rho 0 (Gray's default) or --rho 1")
     sub = data.filter(pl.col("TRT01A").is_in(groups))
-    present = [g for g in groups if g in set(sub["TRT01A"].to_list())]
+    present = [g for g in groups if g in set(sub["TRT01A"].unique().to_list())]
     if len(present) < 2:
         raise DataError(f"Gray's test needs two groups, but only {len(present)} has subjects",
                         "select at least two arms with --arm (or none for all)")
@@ -499,7 +499,7 @@ def analyse_competing(adtte: pl.DataFrame, data: pl.DataFrame, endpoint: str, gr
         strata = hits[0]
         frame = frame.drop(strata, strict=False).join(adsl.select("USUBJID", strata), on="USUBJID", how="left")
     cif = cumulative_incidence(frame, groups, conf_level)
-    present = [g for g in groups if g in set(frame["TRT01A"].to_list())]
+    present = [g for g in groups if g in set(frame["TRT01A"].unique().to_list())]
     if len(present) >= 2 and events.types:
         gray = gray_test(frame, present, strata=strata, rho=rho)
         notes += [f"Gray's test, {r['event']}: {r['reason']}" for r in gray.iter_rows(named=True) if r["reason"]]

@@ -23,6 +23,8 @@ does with its model frame:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import difflib
 from dataclasses import dataclass
 
@@ -32,7 +34,7 @@ import polars as pl
 from trialkit.analyses.columns import require_columns
 from trialkit.schemas.errors import DataError, UsageError
 
-__all__ = ["CovariateSpec", "ModelTerm", "ModelData", "TREATMENT", "parse_covariate", "locate_variables",
+__all__ = ["variable_columns", "CovariateSpec", "ModelTerm", "ModelData", "TREATMENT", "parse_covariate", "locate_variables",
            "attach_variables", "model_data", "factor_levels"]
 
 TREATMENT = "TRT01A"
@@ -140,6 +142,21 @@ def locate_variables(adtte: pl.DataFrame, adsl: pl.DataFrame, variables: list[st
     return out
 
 
+def variable_columns(adtte: pl.DataFrame, adsl: pl.DataFrame, variables: list[str],
+                     present: Sequence[str] = ()) -> dict[str, list[str]]:
+    """The columns each dataset contributes for ``variables`` (each with its companion ``<NAME>N``), as
+    {"ADTTE": [...], "ADSL": [...]}, leaving out those ``present`` already; see ``locate_variables``."""
+    where = locate_variables(adtte, adsl, variables)
+    picks: dict[str, list[str]] = {"ADTTE": [], "ADSL": []}
+    for dataset, col in where.values():
+        frame = adtte if dataset == "ADTTE" else adsl
+        for c in (col, col + "N"):
+            if c in frame.columns and c not in picks[dataset] and c not in present:
+                picks[dataset].append(c)
+    picks["ADSL"] = [c for c in picks["ADSL"] if c not in picks["ADTTE"]]
+    return picks
+
+
 def attach_variables(data: pl.DataFrame, adtte: pl.DataFrame, adsl: pl.DataFrame, paramcd: str,
                      variables: list[str]) -> pl.DataFrame:
     """Add each variable (and its companion ``<NAME>N`` from the same dataset) to the analysis frame by USUBJID.
@@ -148,14 +165,7 @@ def attach_variables(data: pl.DataFrame, adtte: pl.DataFrame, adsl: pl.DataFrame
     the added column is named as the dataset names it. Subjects without a value get null.
     """
     require_columns(data, ("USUBJID",), dataset="the survival data", purpose="attaching model variables")
-    where = locate_variables(adtte, adsl, variables)
-    picks: dict[str, list[str]] = {"ADTTE": [], "ADSL": []}
-    for dataset, col in where.values():
-        frame = adtte if dataset == "ADTTE" else adsl
-        for c in (col, col + "N"):
-            if c in frame.columns and c not in picks[dataset] and c not in data.columns:
-                picks[dataset].append(c)
-    picks["ADSL"] = [c for c in picks["ADSL"] if c not in picks["ADTTE"]]
+    picks = variable_columns(adtte, adsl, variables, present=data.columns)
     out = data
     if picks["ADTTE"]:
         require_columns(adtte, ("USUBJID", "PARAMCD"), dataset="ADTTE", purpose="attaching model variables")

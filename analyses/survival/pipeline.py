@@ -164,18 +164,21 @@ def analyse_survival(adtte: pl.DataFrame, adsl: pl.DataFrame, endpoint: str, arm
     says so in the notes. Rows missing a stratum or covariate are left out of the analyses that use it (as R's
     na.omit), with a note; the Kaplan-Meier estimates use every subject.
     """
-    from trialkit.analyses.survival.modeldata import attach_variables, locate_variables, model_data, parse_covariate
+    from trialkit.analyses.survival.modeldata import locate_variables, model_data, parse_covariate, variable_columns
 
-    data = derive_survival_data(adtte, adsl, endpoint, [a.label for a in arms])
+    specs = [parse_covariate(c) for c in covariates]
+    variables = list(dict.fromkeys([*strata, *(c.name for c in specs), *forest]))
+    picks = variable_columns(adtte, adsl, variables, present=("USUBJID", "TRT01A", "AVAL", "CNSR")) if variables else {}
+    sources = locate_variables(adtte, adsl, variables) if variables else {}
+    # the model variables come along in the one join that builds the analysis frame
+    with_vars = derive_survival_data(adtte, adsl, endpoint, [a.label for a in arms],
+                                     adtte_columns=picks.get("ADTTE", ()), adsl_columns=picks.get("ADSL", ()))
+    data = with_vars.select("USUBJID", "TRT01A", "AVAL", "CNSR")
     if data.height == 0:
         raise NoDataError(f"ADTTE has no {endpoint} record for the selected arms ({', '.join(a.label for a in arms)})",
                           "check --endpoint and --arm, or the ADSL TRT01A of the subjects")
-    specs = [parse_covariate(c) for c in covariates]
-    variables = list(dict.fromkeys([*strata, *(c.name for c in specs), *forest]))
-    with_vars = attach_variables(data, adtte, adsl, endpoint, variables) if variables else data
-    sources = locate_variables(adtte, adsl, variables) if variables else {}
     summary = summarise_arms(data, arms)
-    present = [a for a in arms if a.label in set(data["TRT01A"].to_list())]
+    present = [a for a in arms if a.label in set(data["TRT01A"].unique().to_list())]
     notes = [f"{a.label} has no {endpoint} record and is left out" for a in arms if a not in present]
     groups = [a.label for a in present]
     fu = follow_up(data, groups)
@@ -203,8 +206,11 @@ def analyse_survival(adtte: pl.DataFrame, adsl: pl.DataFrame, endpoint: str, arm
     scores_source = None
     if len(groups) >= 2:
         tests_data, strata_col = data, None
+        cox_md = model_data(with_vars, groups, ref, list(strata), specs, sources=sources) if cox_model else None
         if strata:
-            stratified = model_data(with_vars, groups, ref, list(strata), [], sources=sources)
+            # the Cox model's rows serve the stratified tests too unless a missing covariate dropped some
+            stratified = cox_md if cox_md is not None and cox_md.n_dropped == 0 else \
+                model_data(with_vars, groups, ref, list(strata), [], sources=sources)
             tests_data, strata_col = stratified.frame, "_stratum"
             stratified_frame = stratified.frame
             notes += [n.replace("Cox model", "stratified tests") for n in stratified.notes]
@@ -216,7 +222,7 @@ def analyse_survival(adtte: pl.DataFrame, adsl: pl.DataFrame, endpoint: str, arm
         if rmst.height:
             contrasts = rmst_contrasts(rmst, ref, c.conf_level)
         if cox_model:
-            model, cox, cox_tests, zph, cox_notes = _cox(with_vars, groups, ref, list(strata), specs, c, sources)
+            model, cox, cox_tests, zph, cox_notes = _cox(cox_md, c)
             notes += cox_notes
         else:
             notes.append("Cox model not fitted (--no-cox)")
@@ -251,13 +257,10 @@ def analyse_survival(adtte: pl.DataFrame, adsl: pl.DataFrame, endpoint: str, arm
     )
 
 
-def _cox(data: pl.DataFrame, groups: list[str], ref: str, strata: list[str], specs: list, c: SurvivalSettings,
-         sources: dict):
-    """The Cox model with its strata and covariates, and cox.zph on its fit: (model data, terms, tests, zph, notes)."""
-    from trialkit.analyses.survival.modeldata import model_data
+def _cox(md, c: SurvivalSettings):
+    """The Cox model on ``md`` (``modeldata.ModelData``) and cox.zph on its fit: (model data, terms, tests, zph, notes)."""
     from trialkit.analyses.survival.zph import cox_zph, zph_note
 
-    md = model_data(data, groups, ref, strata, specs, sources=sources)
     fit = cox_model(md, c.ties, c.conf_level)
     notes = list(md.notes) + list(fit.notes)
     notes += [f"Cox: {r['level']}: {r['reason']}" for r in fit.terms.iter_rows(named=True) if r["reason"]]
