@@ -34,6 +34,9 @@ __all__ = ["PLAN_STAGES", "PlannedAnalysis", "Plan", "parse_plan", "command_args
 PLAN_STAGES = ("biomarkers", "survival", "safety")
 _TOP_KEYS = {"title", "analysis"}
 _ENTRY_KEYS = {"name", "stage", "options", "population", "subgroup", "description"}
+#: options that only say how an analysis is shown or when it is read off (never which analysis it is)
+_PRESENTATION = frozenset({"times", "rmst_tau", "extrapolate", "plot", "forest", "bands", "time_unit", "break_by",
+                           "format"})
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
 
@@ -139,7 +142,8 @@ def parse_plan(text: str, source: str) -> Plan:
 def command_args(analysis: PlannedAnalysis) -> list[str]:
     """The ``trialkit <stage> ...`` arguments that run this analysis on its own (same outputs, byte for byte)."""
     args = [analysis.stage]
-    if not analysis.primary:
+    defines = analysis.population is not None or analysis.subgroups or any(k not in _PRESENTATION for k, _ in analysis.options)
+    if not analysis.primary or defines:  # a primary analysis with its own method or population keeps its name
         args += ["--name", analysis.name]
     if analysis.population is not None:
         args += ["--population", analysis.population]

@@ -148,7 +148,7 @@ def refuse_other_analysis_under_name(workspace: Path, name: str, options: Mappin
     from trialkit.schemas.errors import UsageError
 
     recorded = recorded_options(workspace, name)
-    if recorded is None:
+    if recorded is None or name in STAGES:  # the primary analysis is what the latest plan or command defines
         return
     differ = [k for k in identity if _norm(recorded.get(k)) != _norm(options.get(k))]
     if differ:

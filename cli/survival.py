@@ -340,7 +340,7 @@ def _print_follow_up(out, res, level: str) -> None:
         cells = [f["group"], format_median(f["median"], f["lower"], f["upper"], time)]
         for prob in (0.25, 0.5, 0.75):
             q = res.quantiles.filter((pl.col("arm") == f["group"]) & ((pl.col("prob") - prob).abs() < 1e-9))
-            cells.append(format_median(q["time"][0], q["lower"][0], q["upper"][0], time) if q.height else "")
+            cells.append(format_median(q["time"][0], q["lower"][0], q["upper"][0], time) if q.height else "–")
         table.add_row(*cells)
     print_table(out, table)
 

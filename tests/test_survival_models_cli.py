@@ -186,3 +186,22 @@ def test_the_terminal_summary_shows_every_new_table_at_80_columns(run_cli, pbc_w
                   "Gray's test, Death"):
         assert title in result.stdout, title
     assert max(len(line) for line in result.stdout.splitlines() if line.startswith(("┃", "│"))) <= 80
+
+
+def test_a_plan_can_make_the_stratified_adjusted_model_the_primary_analysis_and_the_report_shows_it(run_cli, colon_workspace,
+                                                                                                    tmp_path):
+    import shutil
+
+    ws = tmp_path / "ws"
+    shutil.copytree(colon_workspace, ws)
+    assert run_cli(["survival", "--no-plot", "-w", ws]).exit_code == 0  # an unstratified primary first
+    plan = tmp_path / "plan.toml"
+    plan.write_text('[[analysis]]\nname = "survival"\nstage = "survival"\n'
+                    'options = { strata = ["SURG"], covariate = ["AGE", "SEX", "NODES"], plot = false }\n')
+    result = run_cli(["run", plan, "-w", ws])
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads((ws / "survival" / "survival.json").read_text())
+    _check_cox(doc, REF["colon_strata_covariates"]["cox"])
+    assert run_cli(["report", "-w", ws]).exit_code == 0
+    html = (ws / "report.html").read_text()
+    assert "Stratified by SURG" in html and "Log-rank, stratified by SURG" in html

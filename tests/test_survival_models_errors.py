@@ -31,6 +31,18 @@ def _fails(run_cli, ws: Path, argv: list[str], code: int, *words: str) -> str:
     return result.stderr
 
 
+def _changed_trial(run_cli, tmp_path: Path, trial: str, dataset: str, change) -> Path:
+    """A workspace holding R's ``trial`` with ``change`` (frame -> frame) applied to its ``dataset`` CSV first."""
+    src = tmp_path / trial
+    shutil.copytree(R_DATASETS / trial, src)
+    frame = pl.read_csv(src / f"{dataset}.csv", infer_schema_length=None)
+    change(frame).write_csv(src / f"{dataset}.csv")
+    ws = tmp_path / "ws"
+    assert run_cli(["ingest", src, "-w", ws]).exit_code == 0
+    run_cli(["validate", "-w", ws])
+    return ws
+
+
 def test_a_stratum_that_exists_in_neither_dataset_is_a_usage_error_naming_both(run_cli, colon):
     _fails(run_cli, colon, ["--strata", "NOPE"], 2, "NOPE", "ADSL", "ADTTE")
 
@@ -48,28 +60,16 @@ def test_the_treatment_variable_as_a_stratum_is_a_usage_error(run_cli, colon):
 
 
 def test_strata_that_each_hold_one_group_are_a_data_error(run_cli, tmp_path):
-    src = tmp_path / "colon"
-    shutil.copytree(R_DATASETS / "colon", src)
-    adsl = pl.read_csv(src / "adsl.csv", infer_schema_length=None)
-    adsl.with_columns(pl.col("ARMCD").alias("COHORT")).write_csv(src / "adsl.csv")
-    ws = tmp_path / "ws"
-    assert run_cli(["ingest", src, "-w", ws]).exit_code == 0
-    run_cli(["validate", "-w", ws])
+    ws = _changed_trial(run_cli, tmp_path, "colon", "adsl", lambda adsl: adsl.with_columns(pl.col("ARMCD").alias("COHORT")))
     _fails(run_cli, ws, ["--strata", "COHORT"], 1, "single group")
 
 
 def test_a_stratum_holding_one_group_is_noted_as_adding_nothing(run_cli, tmp_path):
     import json
 
-    src = tmp_path / "colon"
-    shutil.copytree(R_DATASETS / "colon", src)
-    adsl = pl.read_csv(src / "adsl.csv", infer_schema_length=None)
     cohort = pl.when(pl.col("TRT01AN") == 0).then(pl.lit("A")).otherwise(pl.lit("B"))
-    adsl.with_columns(pl.when(pl.col("SURG") == "Long").then(cohort).otherwise(pl.lit("C")).alias("COHORT")) \
-        .write_csv(src / "adsl.csv")
-    ws = tmp_path / "ws"
-    assert run_cli(["ingest", src, "-w", ws]).exit_code == 0
-    run_cli(["validate", "-w", ws])
+    ws = _changed_trial(run_cli, tmp_path, "colon", "adsl", lambda adsl: adsl.with_columns(
+        pl.when(pl.col("SURG") == "Long").then(cohort).otherwise(pl.lit("C")).alias("COHORT")))
     result = run_cli(["survival", "--no-plot", "--format", "json", "--strata", "COHORT", "-w", ws])
     assert result.exit_code == 0, result.stderr
     notes = json.loads(result.stdout)["notes"]
@@ -103,15 +103,12 @@ def test_an_event_type_variable_that_adtte_lacks_is_a_usage_error(run_cli, colon
 
 
 def test_competing_events_without_a_type_are_a_data_error_naming_the_rows(run_cli, tmp_path):
-    src = tmp_path / "pbc"
-    shutil.copytree(R_DATASETS / "pbc", src)
-    adtte = pl.read_csv(src / "adtte.csv", infer_schema_length=None)
-    first = adtte.with_row_index().filter((pl.col("PARAMCD") == "DTHTX") & (pl.col("CNSR") == 0))["index"][0]
-    adtte.with_columns(pl.when(pl.int_range(pl.len()) == first).then(pl.lit(None)).otherwise(pl.col("EVNTDESC"))
-                       .alias("EVNTDESC")).write_csv(src / "adtte.csv")
-    ws = tmp_path / "ws"
-    assert run_cli(["ingest", src, "-w", ws]).exit_code == 0
-    run_cli(["validate", "-w", ws])
+    def untype_first_event(adtte: pl.DataFrame) -> pl.DataFrame:
+        first = adtte.with_row_index().filter((pl.col("PARAMCD") == "DTHTX") & (pl.col("CNSR") == 0))["index"][0]
+        return adtte.with_columns(pl.when(pl.int_range(pl.len()) == first).then(pl.lit(None))
+                                  .otherwise(pl.col("EVNTDESC")).alias("EVNTDESC"))
+
+    ws = _changed_trial(run_cli, tmp_path, "pbc", "adtte", untype_first_event)
     _fails(run_cli, ws, ["--endpoint", "DTHTX"], 1, "EVNTDESC", "ADTTE")
 
 

@@ -243,7 +243,7 @@ def survival_section(inputs: ReportInputs, num: Numbering) -> str:
              + (f" with {esc(settings.get('conf_type'))} confidence limits ({esc(ci)})" if settings.get("conf_type") else "")
              + ".</p>", _absent("survival", absent)]
     wording = endpoint_wording(j.get("endpoint"), j.get("param"))
-    parts.append(_figures(stage, inputs, num, captions={"km": wording.km_caption}))
+    parts.append(_figures(stage, inputs, num, names=("km",), captions={"km": wording.km_caption}))
     arms = [a.get("arm") for a in j.get("arms") or []]
     if not arms:
         arms = list(dict.fromkeys(r.get("arm") for r in j.get("landmarks") or []))
@@ -291,6 +291,10 @@ def survival_section(inputs: ReportInputs, num: Numbering) -> str:
     if isinstance(lr, Mapping):
         rho = lr.get("rho", settings.get("rho"))
         name = "Log-rank" if not rho else f"G-rho family, rho = {format_number(rho, 2)}"
+        if lr.get("test"):  # log-rank, G-rho (rho = 1), Fleming-Harrington (0, 1)
+            name = lr["test"][0].upper() + lr["test"][1:]
+        if lr.get("strata"):
+            name += f", stratified by {', '.join(lr['strata'])}"
         tests.append({"test": f"{name}, all groups", "stat": format_number(lr.get("chisq"), DECIMALS["statistic"]), "df": _cell("df", lr.get("df")),
                       "p": format_p(lr.get("p")), "p_holm": "–"})
     tr = j.get("trend")
@@ -344,6 +348,10 @@ def survival_section(inputs: ReportInputs, num: Numbering) -> str:
             labels={"term": "Term", "chisq": "Chi-square", "df": "df", "p": "p"}, right=["chisq", "df", "p"],
             notes=[f"R cox.zph(fit, transform = \"{transform}\"): a small p suggests the hazard ratio changes over time; "
                    "GLOBAL tests all terms together."] + extra))
+    for name in ("zph", "forest", "cif"):  # the model's figures follow their tables, in this order
+        parts.append(_figures(stage, inputs, num, names=(name,)))
+    known = {"km", "zph", "forest", "cif"}
+    parts.append(_figures(stage, inputs, num, names=[f.name for f in stage.figures if f.name not in known]))
     recorded.finish(parts)
     return section("survival", "Survival", "".join(parts), num)
 

@@ -262,8 +262,10 @@ def _cox(md, c: SurvivalSettings):
     from trialkit.analyses.survival.zph import cox_zph, zph_note
 
     fit = cox_model(md, c.ties, c.conf_level)
-    notes = list(md.notes) + list(fit.notes)
-    notes += [f"Cox: {r['level']}: {r['reason']}" for r in fit.terms.iter_rows(named=True) if r["reason"]]
+    reasons = [(r["level"], r["reason"]) for r in fit.terms.iter_rows(named=True) if r["reason"]]
+    said = {reason for _, reason in reasons}
+    notes = list(md.notes) + [n for n in fit.notes if n not in said]  # a term's reason is noted once, with its term
+    notes += [f"Cox: {level}: {reason}" for level, reason in reasons]
     zph = None
     if fit.fit is not None and fit.terms["estimable"].all():
         index = {col: i for i, col in enumerate(md.columns)}

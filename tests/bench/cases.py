@@ -109,6 +109,9 @@ def synthetic_cases(n: int) -> list[Case]:
     survival = ("{trialkit}", "survival", "-w", "{syn_ws}", "--no-plot")
     return [
         Case(f"ingest ({label(n)} subjects)", ("{trialkit}", "ingest", "{syn_dir}", "-w", "{syn_ws}"), size=n, **big),
+        # as a user does: validate once, and the stages trust the bytes it checked (validation.json)
+        Case(f"validate ({label(n)} subjects)", ("{trialkit}", "validate", "-w", "{syn_ws}"), size=n,
+             needs_workspace=True, **big),
         # trialkit's whole command against the computation alone in R (its start and readRDS excluded)
         # and in lifelines (its import and reading excluded)
         Case(f"survival +strata+cov ({label(n)})", (*survival, *SURVIVAL_OPTIONS), size=n, needs_workspace=True,

@@ -139,6 +139,7 @@ class Places:
         if case.needs_workspace and not (ws / "adtte.parquet").exists():
             subprocess.run([self.trialkit, "ingest", str(folders.parquet), "-w", str(ws)], check=True,
                            capture_output=True)
+            subprocess.run([self.trialkit, "validate", "-w", str(ws)], check=True, capture_output=True)
         return {**self.base, "syn_dir": str(folders.parquet), "syn_ws": str(ws), "syn_rds": str(rds)}
 
     def argv(self, case: Case, places: dict[str, str]) -> tuple[list[str], str | None]:

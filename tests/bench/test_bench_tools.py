@@ -85,7 +85,7 @@ def test_table_rows_fit_80_columns(n):
 def test_missing_survival_options_are_left_out_with_a_note():
     places = run_bench.Places.__new__(run_bench.Places)
     places.lacking = ["--covariate", "--strata"]
-    case = cases.synthetic_cases(10_000)[1]
+    case = next(c for c in cases.synthetic_cases(10_000) if c.name.startswith("survival +strata"))
     argv, note = places.argv(case, {"trialkit": "tk", "syn_ws": "ws"})
     assert argv == ["tk", "survival", "-w", "ws", "--no-plot"]
     assert "--covariate, --strata" in note
