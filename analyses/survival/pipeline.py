@@ -206,6 +206,7 @@ def analyse_survival(adtte: pl.DataFrame, adsl: pl.DataFrame, endpoint: str, arm
     scores_source = None
     if len(groups) >= 2:
         tests_data, strata_col = data, None
+        label = ", ".join(strata) if strata else None  # what the tables' strata column says
         cox_md = model_data(with_vars, groups, ref, list(strata), specs, sources=sources) if cox_model else None
         if strata:
             # the Cox model's rows serve the stratified tests too unless a missing covariate dropped some
@@ -215,10 +216,10 @@ def analyse_survival(adtte: pl.DataFrame, adsl: pl.DataFrame, endpoint: str, arm
             stratified_frame = stratified.frame
             notes += [n.replace("Cox model", "stratified tests") for n in stratified.notes]
             notes += _single_arm_strata(tests_data, groups)
-        logrank = logrank_test(tests_data, groups, c.rho, gamma, strata=strata_col)
-        pairwise = pairwise_logrank(tests_data, groups, c.rho, gamma, strata=strata_col)
+        logrank = logrank_test(tests_data, groups, c.rho, gamma, strata=strata_col, strata_label=label)
+        pairwise = pairwise_logrank(tests_data, groups, c.rho, gamma, strata=strata_col, strata_label=label)
         scores, scores_source = _scores(present)
-        trend = trend_test(tests_data, groups, scores, c.rho, gamma, strata=strata_col)
+        trend = trend_test(tests_data, groups, scores, c.rho, gamma, strata=strata_col, strata_label=label)
         if rmst.height:
             contrasts = rmst_contrasts(rmst, ref, c.conf_level)
         if cox_model:
@@ -235,7 +236,8 @@ def analyse_survival(adtte: pl.DataFrame, adsl: pl.DataFrame, endpoint: str, arm
         notes.append("one group: estimates only, no comparison")
         if strata or covariates or forest:
             notes.append("one group: --strata, --covariate and --forest compare groups and are not used")
-    competing = _competing(adtte, data, endpoint, groups, event_type, times, c.conf_level, stratified_frame, c.rho)
+    competing = _competing(adtte, data, endpoint, groups, event_type, times, c.conf_level, stratified_frame, c.rho,
+                           ", ".join(strata) or None)
     if competing is not None:
         notes += list(competing.notes)
         notes.append(f"competing risks: the {endpoint} events have {len(competing.types)} type(s) in ADTTE "
@@ -293,7 +295,8 @@ def _single_arm_strata(data: pl.DataFrame, groups: list[str]) -> list[str]:
 
 
 def _competing(adtte: pl.DataFrame, data: pl.DataFrame, endpoint: str, groups: list[str], event_type: str | None,
-               times: list[float], conf_level: float, stratified: pl.DataFrame | None, rho: float):
+               times: list[float], conf_level: float, stratified: pl.DataFrame | None, rho: float,
+               strata_label: str | None = None):
     """Competing risks (``competing.CompetingResults``) when asked for (``event_type``) or when the endpoint's
     events have more than one type; None otherwise. Gray's test is stratified like the log-rank test."""
     from trialkit.analyses.survival import competing as cr
@@ -310,11 +313,13 @@ def _competing(adtte: pl.DataFrame, data: pl.DataFrame, endpoint: str, groups: l
             tested = frame.join(stratified.select("USUBJID", "_stratum"), on="USUBJID", how="inner")
             strata = "_stratum"
         gray = cr.gray_test(tested, groups, strata=strata, rho=rho)
+        if strata is not None:
+            gray = gray.with_columns(pl.lit(strata_label, pl.String).alias("strata"))
         notes += [f"Gray's test, {r['event']}: {r['reason']}" for r in gray.iter_rows(named=True) if r["reason"]]
     else:
         gray = pl.DataFrame(schema=cr.GRAY_SCHEMA)
     return cr.CompetingResults(endpoint, events.variable, events.types, float(conf_level), float(rho),
-                               "_stratum" if stratified is not None else None, cif, cr.cif_landmarks(cif, times), gray,
+                               strata_label if stratified is not None else None, cif, cr.cif_landmarks(cif, times), gray,
                                tuple(notes))
 
 
