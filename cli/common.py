@@ -161,8 +161,23 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the process is so that the running stage rolls back like on Ctrl-C."""
 
 
+#: the interrupting signal received, if any ("TERM"): a polars panic that follows it is that interruption
+SIGNALLED: list[str | None] = [None]
+
+
 def _on_sigterm(signum, frame) -> None:
+    SIGNALLED[0] = "TERM"
     raise Terminated()
+
+
+def _interrupted_panic(exc: BaseException) -> int | None:
+    """The exit code when ``exc`` is a polars panic caused by Ctrl-C or SIGTERM reaching Python inside one of
+    polars' callbacks (pyo3 turns the exception into a PanicException, a BaseException); None otherwise."""
+    if type(exc).__name__ != "PanicException":
+        return None
+    if SIGNALLED[0] == "TERM" or "Terminated" in str(exc):
+        return 143
+    return 130 if "KeyboardInterrupt" in str(exc) else None
 
 
 def install_signal_handlers() -> None:
@@ -207,8 +222,13 @@ def handles_errors(func: Callable) -> Callable:
             where = exc.filename if exc.filename is not None else "a file"
             _fail(f"cannot use {where} ({exc.strerror or exc})",
                   "check the path, that it is the kind of file expected (not a folder), and its permissions", 2)
-        except Exception as exc:  # a bug: still no traceback for the user
-            if os.environ.get("TRIALKIT_DEBUG"):
+        except BaseException as exc:  # a bug (Exception, or a polars panic): still no traceback for the user
+            code = _interrupted_panic(exc)
+            if code is not None:  # an interruption that surfaced through polars: roll back like any other
+                if transaction.COMMITS[0] != commits:
+                    _fail("interrupted after its outputs were committed; the workspace holds them", None, code)
+                _fail("interrupted; the workspace was left as it was", None, code)
+            if os.environ.get("TRIALKIT_DEBUG") or not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
                 raise
             first = str(exc).splitlines()[0] if str(exc) else ""
             _fail(
