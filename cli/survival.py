@@ -274,12 +274,12 @@ def _print_summary(ws, res, plot: bool, target, selection, notes, figures) -> No
 
     from trialkit.analyses.survival.pipeline import test_name
 
-    from trialkit.analyses.formatting import DECIMALS, format_ci, format_median, format_number, format_p
+    from trialkit.analyses.formatting import DECIMALS, format_ci, format_median, format_number
     from trialkit.analyses.timescale import time_label
 
     from .tables import Table, print_table
 
-    prob, ratio, stat, time = DECIMALS["probability"], DECIMALS["ratio"], DECIMALS["statistic"], DECIMALS["time"]
+    prob, time = DECIMALS["probability"], DECIMALS["time"]
     out = stdout()
     s = res.settings
     level = f"{s.conf_level:.0%}"
