@@ -48,6 +48,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -57,7 +58,8 @@ from trialkit.analyses.multiplicity import holm
 from trialkit.analyses.survival.km import SURVIVAL_DATA_HINT
 from trialkit.schemas.errors import DataError, UsageError
 
-__all__ = ["LOGRANK_SCHEMA", "PAIRWISE_SCHEMA", "TREND_SCHEMA", "LogrankResult", "TrendResult", "holm", "logrank_test",
+__all__ = ["LOGRANK_SCHEMA", "PAIRWISE_SCHEMA", "TREND_SCHEMA", "Cells", "LogrankResult", "TrendResult", "count_cells",
+           "holm", "logrank_test",
            "pairwise_logrank", "parse_fh", "trend_test", "weighted_test_name"]
 
 
@@ -152,9 +154,9 @@ class TrendResult:
 
 
 def _chisq_sf(x: float, df: int) -> float:
-    from scipy.special import chdtrc
+    from trialkit.analyses.probability import chisq_upper
 
-    return float(chdtrc(df, x))
+    return chisq_upper(x, df)
 
 
 def _option(rho: float, gamma: float) -> str:
@@ -171,10 +173,21 @@ def _label(strata: str | None, strata_label: str | None) -> str | None:
     return strata if strata_label is None else strata_label
 
 
-def _cells(data: pl.DataFrame, groups: list[str], strata: str | None):
-    """Subjects and events per (stratum, time, group) cell, cells sorted by stratum then time.
+class Cells(NamedTuple):
+    """Subjects (``n``) and events (``d``) per group x (stratum, time) cell, cells sorted by stratum then time;
+    ``start``: the first cell of each stratum; ``groups`` and ``strata``: what was counted."""
 
-    Returns (n, d, start): n and d are (groups x cells) counts; ``start`` the first cell of each stratum.
+    n: np.ndarray
+    d: np.ndarray
+    start: np.ndarray
+    groups: tuple[str, ...]
+    strata: str | None
+
+
+def count_cells(data: pl.DataFrame, groups: list[str], strata: str | None = None) -> Cells:
+    """The counts every log-rank statistic of these groups and strata is made of (``Cells``): count once, then
+    pass them to ``logrank_test``, ``pairwise_logrank`` and ``trend_test`` as ``cells``.
+
     One sort of the times, one stable (radix) sort of the stratum codes, one bincount.
     """
     cols = ("TRT01A", "AVAL", "CNSR") if strata is None else ("TRT01A", "AVAL", "CNSR", strata)
@@ -215,12 +228,20 @@ def _cells(data: pl.DataFrame, groups: list[str], strata: str | None):
     n = np.bincount(code, minlength=ncell * k).astype(float).reshape(k, ncell)
     d = np.bincount(code, weights=event[order], minlength=ncell * k).reshape(k, ncell)
     start = cell[first] if strata is not None else np.zeros(min(ncell, 1), dtype=np.int64)
-    return n, d, start
+    return Cells(n, d, start, tuple(groups), strata)
+
+
+def _counted(data: pl.DataFrame, groups: list[str], strata: str | None, cells: Cells | None) -> Cells:
+    if cells is None:
+        return count_cells(data, groups, strata)
+    if cells.groups != tuple(groups) or cells.strata != strata:
+        raise ValueError("the cells were counted for other groups or strata")  # a trialkit bug, not the user's
+    return cells
 
 
 def _sums(n: np.ndarray, d_g: np.ndarray, start: np.ndarray, rho: float,
           gamma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Observed, expected and variance matrix (summed over strata) from the cell counts of ``_cells``.
+    """Observed, expected and variance matrix (summed over strata) from the cell counts of ``count_cells``.
 
     Cells where none of these groups is (a pair out of all groups) count for nothing.
     """
@@ -281,7 +302,8 @@ def _test(groups: list[str], rho: float, gamma: float, label: str | None, obs: n
 
 
 def logrank_test(data: pl.DataFrame, groups: list[str], rho: float = 0.0, gamma: float = 0.0,
-                 strata: str | None = None, strata_label: str | None = None) -> LogrankResult:
+                 strata: str | None = None, strata_label: str | None = None, *, cells: Cells | None = None
+                 ) -> LogrankResult:
     """The weighted log-rank test that the arms share one survival curve (within strata).
 
     As ``survdiff(Surv(AVAL, 1 - CNSR) ~ TRT01A + strata(...), rho=)`` for gamma = 0, and SAS LIFETEST
@@ -292,16 +314,18 @@ def logrank_test(data: pl.DataFrame, groups: list[str], rho: float = 0.0, gamma:
         raise DataError(f"a log-rank test needs two groups, but only {len(groups)} was given",
                         "select at least two arms with --arm (or none for all)")
     label = _label(strata, strata_label)
-    return _test(groups, rho, gamma, label, *_sums(*_cells(data, groups, strata), rho, gamma))
+    c = _counted(data, groups, strata, cells)
+    return _test(groups, rho, gamma, label, *_sums(c.n, c.d, c.start, rho, gamma))
 
 
 def pairwise_logrank(data: pl.DataFrame, groups: list[str], rho: float = 0.0, gamma: float = 0.0,
-                     strata: str | None = None, strata_label: str | None = None) -> pl.DataFrame:
+                     strata: str | None = None, strata_label: str | None = None, *, cells: Cells | None = None
+                     ) -> pl.DataFrame:
     """``PAIRWISE_SCHEMA``: each pair of arms (in dose order) tested alone, within the same strata; Holm's p."""
     label = _label(strata, strata_label)
     if len(groups) < 2:
         return pl.DataFrame(schema=PAIRWISE_SCHEMA)
-    n, d, start = _cells(data, groups, strata)  # once: each pair is its two columns
+    n, d, start = _counted(data, groups, strata, cells)[:3]  # once: each pair is its two columns
     rows = []
     for (i, a), (j, b) in itertools.combinations(enumerate(groups), 2):
         res = _test([a, b], rho, gamma, label, *_sums(n[[i, j]], d[[i, j]], start, rho, gamma))
@@ -313,13 +337,15 @@ def pairwise_logrank(data: pl.DataFrame, groups: list[str], rho: float = 0.0, ga
 
 
 def trend_test(data: pl.DataFrame, groups: list[str], scores: list[float], rho: float = 0.0, gamma: float = 0.0,
-               strata: str | None = None, strata_label: str | None = None) -> TrendResult:
+               strata: str | None = None, strata_label: str | None = None, *, cells: Cells | None = None
+               ) -> TrendResult:
     """The 1-df test for a trend in hazards across ordered groups with the given scores (TRT01AN), within strata."""
     if len(groups) < 2 or len(scores) != len(groups):
         raise DataError(f"a trend test needs two or more groups with one score each, got {len(groups)} group(s) "
                         f"and {len(scores)} score(s)", "select at least two arms that have TRT01AN")
     label = _label(strata, strata_label)
-    obs, exp, var = _sums(*_cells(data, groups, strata), rho, gamma)
+    c = _counted(data, groups, strata, cells)
+    obs, exp, var = _sums(c.n, c.d, c.start, rho, gamma)
     s = np.asarray(scores, dtype=float)
     u = float(s @ (obs - exp))
     v = float(s @ var @ s)

@@ -190,11 +190,11 @@ def event_types(data: pl.DataFrame) -> list[str]:
 
 # ------------------------------------------------------------ the estimates
 def _z(conf_level: float) -> float:
-    from scipy.special import ndtri
+    from trialkit.analyses.probability import conf_z
 
     if not 0 < conf_level < 1:  # also NaN
         raise UsageError(f"--conf-level {conf_level} is not between 0 and 1", "use for example --conf-level 0.95")
-    return float(ndtri(1 - (1 - conf_level) / 2))
+    return conf_z(conf_level)
 
 
 def _loglog_limits(f: np.ndarray, se: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
@@ -317,9 +317,9 @@ def cif_landmarks(cif: pl.DataFrame, times: list[float]) -> pl.DataFrame:
 
 # ------------------------------------------------------------- Gray's test
 def _chisq_sf(x: float, df: int) -> float:
-    from scipy.special import chdtrc
+    from trialkit.analyses.probability import chisq_upper
 
-    return float(chdtrc(df, x))
+    return chisq_upper(x, df)
 
 
 def _gray_stratum(inv: np.ndarray, t_n: int, code: np.ndarray, gidx: np.ndarray, n_groups: int,

@@ -79,9 +79,9 @@ def cox_information(x: np.ndarray, time: np.ndarray, event: np.ndarray, beta: np
 
 
 def _z(conf_level: float) -> float:
-    from scipy.special import ndtri
+    from trialkit.analyses.probability import conf_z
 
-    return float(ndtri(1 - (1 - conf_level) / 2))
+    return conf_z(conf_level)
 
 
 def _separated(fit: CoxFit) -> np.ndarray:
@@ -95,14 +95,14 @@ def _separated(fit: CoxFit) -> np.ndarray:
 
 
 def _tests(fit: CoxFit | None, md: ModelData, ties: str) -> pl.DataFrame:
-    from scipy.special import chdtrc
+    from trialkit.analyses.probability import chisq_upper
 
     rows = []
     for name, attr in zip(TESTS, ("lr_test", "wald_test", "score_test")):
         chisq = None if fit is None else getattr(fit, attr)
         ok = chisq is not None and np.isfinite(chisq) and fit.df > 0
         rows.append({"test": name, "chisq": float(chisq) if ok else None, "df": fit.df if fit is not None else None,
-                     "p": float(chdtrc(fit.df, max(chisq, 0.0))) if ok else None,
+                     "p": chisq_upper(max(chisq, 0.0), fit.df) if ok else None,
                      "n": fit.n if fit is not None else md.frame.height,
                      "events": fit.events if fit is not None else int(md.event.sum()),
                      "strata": md.strata_label, "ties": ties})
@@ -161,7 +161,7 @@ def cox_model(md: ModelData, ties: str = "efron", conf_level: float = 0.95) -> C
         failure = f"the Cox model cannot be fitted ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
     if failure:
         notes.append(failure)
-    from scipy.special import ndtr
+    from trialkit.analyses.probability import normal_two_sided_p
 
     z = _z(conf_level)
     for k, c in enumerate(fit_cols):
@@ -177,7 +177,7 @@ def cox_model(md: ModelData, ties: str = "efron", conf_level: float = 0.95) -> C
             continue
         b, se = float(b), math.sqrt(v)
         rows[c].update(coef=b, se=se, hr=math.exp(b), lower=math.exp(b - z * se), upper=math.exp(b + z * se),
-                       p=float(2 * ndtr(-abs(b / se))), estimable=True, reason=note if c in trt.columns else None)
+                       p=normal_two_sided_p(b / se), estimable=True, reason=note if c in trt.columns else None)
     return finish(fit if fit is not None and fit.converged else None)
 
 

@@ -89,7 +89,7 @@ def _rows(data: pl.DataFrame, groups: list[str], reference: str, ties: str, conf
 def _interaction(data: pl.DataFrame, groups: list[str], reference: str, variable: str, ties: str,
                  strata_col: str | None) -> tuple[float | None, int | None]:
     """anova(coxph(~ TRT01A + VAR), coxph(~ TRT01A * VAR)): (p, df), or (None, None) when not computable."""
-    from scipy.special import chdtrc
+    from trialkit.analyses.probability import chisq_upper
 
     present = [g for g in groups if (data["TRT01A"] == g).any()]
     if reference not in present or len(present) < 2:
@@ -112,7 +112,7 @@ def _interaction(data: pl.DataFrame, groups: list[str], reference: str, variable
         return None, None
     df = fit1.df - fit0.df
     chisq = abs(2 * (fit1.loglik - fit0.loglik))
-    return (float(chdtrc(df, chisq)), int(df)) if df > 0 else (None, None)
+    return (chisq_upper(chisq, df), int(df)) if df > 0 else (None, None)
 
 
 def subgroup_forest(data: pl.DataFrame, variables: list[str], groups: list[str], reference: str,

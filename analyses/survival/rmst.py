@@ -60,9 +60,9 @@ def rmst_contrasts(rmst: pl.DataFrame, reference: str, conf_level: float = 0.95)
         raise UsageError(f"the reference arm {reference!r} has no RMST", f"choose one of: {', '.join(map(str, arms))}")
     if rmst["tau"].n_unique() > 1:
         raise UsageError("the RMST table holds several restriction times (tau)", "contrast RMSTs up to one tau")
-    from scipy.special import ndtr, ndtri
+    from trialkit.analyses.probability import conf_z, normal_two_sided_p
 
-    z = float(ndtri(1 - (1 - conf_level) / 2))
+    z = conf_z(conf_level)
     ref = rmst.filter(pl.col("arm") == reference).row(0, named=True)
     other = rmst.filter(pl.col("arm") != reference)
     r1, s1 = other["rmst"].cast(pl.Float64).fill_null(np.nan).to_numpy(), other["se"].cast(pl.Float64).fill_null(np.nan).to_numpy()
@@ -76,9 +76,9 @@ def rmst_contrasts(rmst: pl.DataFrame, reference: str, conf_level: float = 0.95)
         out = pl.DataFrame({
             "arm": other["arm"], "reference": [reference] * other.height, "tau": other["tau"].cast(pl.Float64),
             "difference": diff, "diff_se": diff_se, "diff_lower": diff - z * diff_se, "diff_upper": diff + z * diff_se,
-            "diff_p": 2 * ndtr(-np.abs(diff / diff_se)),
+            "diff_p": normal_two_sided_p(diff / diff_se),
             "ratio": np.exp(log_ratio), "ratio_lower": np.exp(log_ratio - z * log_se),
-            "ratio_upper": np.exp(log_ratio + z * log_se), "ratio_p": 2 * ndtr(-np.abs(log_ratio / log_se)),
+            "ratio_upper": np.exp(log_ratio + z * log_se), "ratio_p": normal_two_sided_p(log_ratio / log_se),
         }, schema=CONTRAST_SCHEMA)
     floats = [c for c, t in CONTRAST_SCHEMA.items() if t == pl.Float64]
     return out.with_columns(pl.when(pl.col(c).is_finite()).then(pl.col(c)).otherwise(None).alias(c) for c in floats)

@@ -263,10 +263,10 @@ def cox_zph(time, event, x, strata, coef, var=None, ties: str = "efron", terms=N
         rows.append((name, float(uk @ _solve(imat[np.ix_(kk, kk)], uk, f"term {name}")), len(cols)))
     uk = np.r_[np.zeros(p), u]
     rows.append(("GLOBAL", float(uk @ _solve(imat, uk, "the global test")), p))
-    from scipy.special import chdtrc  # the chi-square upper tail, without scipy.stats' 1 s import
+    from trialkit.analyses.probability import chisq_upper
 
     table = pl.DataFrame({"term": [r[0] for r in rows], "chisq": [r[1] for r in rows], "df": [r[2] for r in rows],
-                          "p": [float(chdtrc(r[2], r[1])) for r in rows], "transform": transform},
+                          "p": [chisq_upper(r[1], r[2]) for r in rows], "transform": transform},
                          schema=ZPH_TABLE_COLUMNS)
 
     # scaled residuals, per pattern of columns varying within the stratum
