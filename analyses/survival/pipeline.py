@@ -39,7 +39,8 @@ from trialkit.analyses.survival.rmst import rmst_contrasts
 from trialkit.analyses.survival.cox import COX_TERM_COLUMNS, cox_model
 from trialkit.analyses.survival.forest import subgroup_forest
 from trialkit.analyses.survival.figure import TimeAxis, time_axis
-from trialkit.analyses.survival.compare import LOGRANK_SCHEMA, TREND_SCHEMA, LogrankResult, TrendResult, logrank_test, pairwise_logrank, trend_test
+from trialkit.analyses.survival.compare import (LOGRANK_SCHEMA, TREND_SCHEMA, LogrankResult, TrendResult, count_cells,
+                                                logrank_test, pairwise_logrank, trend_test)
 from trialkit.analyses.survival.endpoint import EndpointWording, endpoint_wording
 from trialkit.analyses.timescale import round_times_within, time_label
 
@@ -216,10 +217,13 @@ def analyse_survival(adtte: pl.DataFrame, adsl: pl.DataFrame, endpoint: str, arm
             stratified_frame = stratified.frame
             notes += [n.replace("Cox model", "stratified tests") for n in stratified.notes]
             notes += _single_arm_strata(tests_data, groups)
-        logrank = logrank_test(tests_data, groups, c.rho, gamma, strata=strata_col, strata_label=label)
-        pairwise = pairwise_logrank(tests_data, groups, c.rho, gamma, strata=strata_col, strata_label=label)
+        cells = count_cells(tests_data, groups, strata_col)  # the counts the three tests share
+        logrank = logrank_test(tests_data, groups, c.rho, gamma, strata=strata_col, strata_label=label, cells=cells)
+        pairwise = pairwise_logrank(tests_data, groups, c.rho, gamma, strata=strata_col, strata_label=label,
+                                    cells=cells)
         scores, scores_source = _scores(present)
-        trend = trend_test(tests_data, groups, scores, c.rho, gamma, strata=strata_col, strata_label=label)
+        trend = trend_test(tests_data, groups, scores, c.rho, gamma, strata=strata_col, strata_label=label,
+                           cells=cells)
         if rmst.height:
             contrasts = rmst_contrasts(rmst, ref, c.conf_level)
         if cox_model:
