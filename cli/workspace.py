@@ -9,6 +9,7 @@ that fails or is killed leaves the workspace as it was. Each Parquet file carrie
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -43,6 +44,7 @@ def resolve_workspace(option: str | None) -> Path:
     return path
 
 
+@functools.cache
 def trialkit_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 

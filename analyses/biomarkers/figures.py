@@ -54,7 +54,9 @@ def _title(summ: pl.DataFrame, param: str) -> str:
 def _rc():
     import matplotlib
 
-    matplotlib.use("Agg")
+    from trialkit.analyses.figures import use_agg
+
+    use_agg()
     return matplotlib.rc_context({
         "font.size": BASE_SIZE, "axes.titlesize": BASE_SIZE + 1, "axes.labelsize": BASE_SIZE,
         "xtick.labelsize": BASE_SIZE - 1, "ytick.labelsize": BASE_SIZE - 1, "legend.fontsize": BASE_SIZE,

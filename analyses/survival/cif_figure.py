@@ -26,7 +26,7 @@ import math
 import numpy as np
 import polars as pl
 
-from trialkit.analyses.figures import LINETYPES, palette_for, quiet_missing_glyphs, render
+from trialkit.analyses.figures import LINETYPES, palette_for, quiet_missing_glyphs, render, use_agg
 from trialkit.analyses.survival.figure import TimeAxis
 from trialkit.schemas.errors import NoDataError
 
@@ -78,6 +78,7 @@ def cif_figure(cif: pl.DataFrame, arms: pl.DataFrame, axis: TimeAxis, *, title: 
     ``axis``: the Kaplan-Meier figure's time axis; ``conf_label`` (e.g. "Bands: 95% pointwise log(-log)
     limits") is written in the first panel when ``bands``.
     """
+    use_agg()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D

@@ -44,7 +44,7 @@ import numpy as np
 import polars as pl
 
 from trialkit.analyses.formatting import DECIMALS, format_ci
-from trialkit.analyses.figures import LINETYPES, palette_for, quiet_missing_glyphs, render
+from trialkit.analyses.figures import LINETYPES, palette_for, quiet_missing_glyphs, render, use_agg
 from trialkit.analyses.timescale import DAYS_PER, TIME_UNITS, days_per_unit, nice_step
 from trialkit.schemas.errors import UsageError
 
@@ -232,6 +232,7 @@ def km_figure(km: pl.DataFrame, arms: pl.DataFrame, risk: pl.DataFrame, axis: Ti
               y_label: str = "Survival probability", conf_label: str | None = None,
               style_order: list[str] | None = None, title: str | None = None, param_title: str | None = None):
     """The matplotlib figure (see the module docstring); ``render_km_figure`` turns it into PNG and SVG."""
+    use_agg()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D

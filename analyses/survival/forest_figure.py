@@ -25,7 +25,7 @@ import math
 import numpy as np
 import polars as pl
 
-from trialkit.analyses.figures import palette_for, quiet_missing_glyphs, render
+from trialkit.analyses.figures import palette_for, quiet_missing_glyphs, render, use_agg
 from trialkit.analyses.formatting import DECIMALS, format_ci, format_number, format_p
 from trialkit.schemas.errors import DataError
 
@@ -71,6 +71,7 @@ def _rows(forest: pl.DataFrame, arms: list[str]) -> list[dict]:
 
 def forest_figure(forest: pl.DataFrame, *, title: str | None = None, conf_label: str = "95% CI", width: float = 7.5):
     """The matplotlib figure of ``render_forest_figure``."""
+    use_agg()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D

@@ -167,10 +167,11 @@ def zph_figure(result: ZphResult, *, title: str, time_label: str = "Time (days)"
                alpha: float = 0.05):
     """The matplotlib figure: one panel per design column, in the result's column order; the titles of
     the panels whose term has p < ``alpha`` in bold."""
-    import matplotlib
+    from trialkit.analyses.figures import use_agg
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    use_agg()
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     cols = result.columns
     p_of = dict(zip(result.table["term"].to_list(), result.table["p"].to_list()))
@@ -180,8 +181,9 @@ def zph_figure(result: ZphResult, *, title: str, time_label: str = "Time (days)"
     with matplotlib.rc_context({"font.size": 8, "axes.titlesize": 8.5, "axes.labelsize": 8, "xtick.labelsize": 7.5,
                                 "ytick.labelsize": 7.5, "legend.fontsize": 7.5, "axes.edgecolor": "#333333",
                                 "axes.linewidth": 0.6}), quiet_missing_glyphs():
-        fig, axes = plt.subplots(nrow, ncol, figsize=(3.9 * ncol, 2.9 * nrow + 0.75), squeeze=False,
-                                 FigureClass=_figure_class())
+        fig = _figure_class()(figsize=(3.9 * ncol, 2.9 * nrow + 0.75))  # no pyplot: nothing to close, less to import
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(nrow, ncol, squeeze=False)
         for ax, row in zip(axes.ravel(), cols.iter_rows(named=True)):
             _panel(ax, result, row["column"], row["term"], row["coef"], row["var"], p_of.get(row["term"]), time_label,
                    alpha)
