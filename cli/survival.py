@@ -13,6 +13,8 @@ from .common import (rendered, Format, FormatOpt, NameOpt, PopulationOpt, Subgro
 FIGURES = ("km.png", "km.svg")
 #: figures a run may add besides the KM curves (each as .png and .svg)
 EXTRA_FIGURES = ("zph", "forest", "cif")
+#: what the figures' process imports while the stage computes (figure_worker.py)
+FIGURE_MODULES = ("trialkit.analyses.survival.figure", "trialkit.analyses.survival.zph_figure")
 
 
 class TimeUnit(str, Enum):
@@ -80,6 +82,7 @@ def survival(
     from trialkit.analyses.timescale import parse_time, parse_times
 
     from .analysis import inherit_options, refuse_other_analysis_under_name, resolve_analysis
+    from .figure_worker import FigurePool
     from .workspace import Stage
 
     # the method's options first (a NaN --rho or --conf-level is a usage error before any data are read)
@@ -92,7 +95,8 @@ def survival(
         raise UsageError(f"--break-by {break_by:g} is not a positive number", "give the tick step, e.g. --time-unit months --break-by 6")
     subgroups = [parse_subgroup(s) for s in subgroup or []]
     ws = workspace_from(ctx, workspace)
-    with Stage(ws, "survival", {}) as stage:
+    # the figures' process starts now: it loads matplotlib while this one reads and computes
+    with FigurePool(FIGURE_MODULES, enabled=plot) as pool, Stage(ws, "survival", {}) as stage:
         adtte, adsl = stage.read("adtte"), stage.read("adsl")
         paramcd = select_endpoint(adtte, endpoint)
         default_endpoint = _default_endpoint(adtte)
@@ -138,6 +142,10 @@ def survival(
                                strata=strata or (), covariates=covariate or (), event_type=event_type,
                                forest=options["forest"] or (), time_unit=options["time_unit"],
                                break_by=options["break_by"])
+        if plot:
+            _submit_figures(pool, res, [a.label for a in trial_arms],
+                            None if target.primary else f"Analysis {target.name}: {selection.description}",
+                            bands=options["bands"])
         report = results_json(res)
         report["analysis"] = {"name": target.name, "primary": target.primary, "folder": target.folder,
                               **selection.to_dict()}
@@ -146,9 +154,9 @@ def survival(
             stage.write_output("survival", table, frame, folder=target.folder)
         figures = _figure_names(res)
         if plot:
-            _write_figures(stage, res, [a.label for a in trial_arms], target,
-                           None if target.primary else f"Analysis {target.name}: {selection.description}",
-                           bands=options["bands"])
+            for fig, drawn in pool.results().items():
+                stage.write_bytes(target.path(f"{fig}.png"), drawn["png"])
+                stage.write_bytes(target.path(f"{fig}.svg"), drawn["svg"])
         elif stage.same_as_recorded():
             for fig in figures:
                 stage.keep(target.path(fig))
@@ -224,7 +232,8 @@ def _figure_names(res) -> list[str]:
     return [f"{n}.{ext}" for n in names for ext in ("png", "svg")]
 
 
-def _write_figures(stage, res, style_order: list[str], target, title: str | None = None, *, bands: bool | None = None) -> None:
+def _submit_figures(pool, res, style_order: list[str], title: str | None = None, *, bands: bool | None = None) -> None:
+    """Send the drawing of each figure of ``_figure_names`` to ``pool`` (``figure_worker.FigurePool``)."""
     from trialkit.analyses.formatting import DECIMALS, format_ci, format_p_statement
     from trialkit.analyses.survival.pipeline import test_name
 
@@ -244,29 +253,25 @@ def _write_figures(stage, res, style_order: list[str], target, title: str | None
         hr_label = "\n".join([f"Cox{adjusted} vs {treatment[0]['reference']}, {s.conf_level:.0%} CI:", *lines])
     from trialkit.analyses.survival.figure import render_km_figure
 
-    figures = {"km": render_km_figure(
-        res.km, res.arms, res.risk_table, res.axis, p_label=p_label, hr_label=hr_label,
-        bands=bands if bands is not None else len(res.groups) <= 2, median_lines=True, medians=res.medians, y_label=res.wording.y_label,
-        conf_label=f"Shaded: {conf_label} of S(t)", style_order=style_order, title=title,
-        param_title=res.param or res.endpoint)}
+    pool.submit("km", render_km_figure, res.km, res.arms, res.risk_table, res.axis, p_label=p_label, hr_label=hr_label,
+                bands=bands if bands is not None else len(res.groups) <= 2, median_lines=True, medians=res.medians,
+                y_label=res.wording.y_label, conf_label=f"Shaded: {conf_label} of S(t)", style_order=style_order,
+                title=title, param_title=res.param or res.endpoint)
     if res.zph is not None:
         from trialkit.analyses.survival.zph_figure import render_zph_figure
 
-        figures["zph"] = render_zph_figure(res.zph, title=f"Proportional-hazards check: {res.param or res.endpoint}",
-                                           time_label=f"Time ({res.axis.unit})" if res.axis.unit == "days" else "Time (days)")
+        pool.submit("zph", render_zph_figure, res.zph, title=f"Proportional-hazards check: {res.param or res.endpoint}",
+                    time_label=f"Time ({res.axis.unit})" if res.axis.unit == "days" else "Time (days)")
     if res.forest is not None and res.forest.height:
         from trialkit.analyses.survival.forest_figure import render_forest_figure
 
-        figures["forest"] = render_forest_figure(res.forest, title=f"Hazard ratios by subgroup: {res.param or res.endpoint}",
-                                                 conf_label=f"{s.conf_level:.0%} CI")
+        pool.submit("forest", render_forest_figure, res.forest,
+                    title=f"Hazard ratios by subgroup: {res.param or res.endpoint}", conf_label=f"{s.conf_level:.0%} CI")
     if res.competing is not None:
         from trialkit.analyses.survival.cif_figure import render_cif_figure
 
-        figures["cif"] = render_cif_figure(res.competing.cif, res.arms, res.axis, style_order=style_order, conf_label=conf_label,
-                                           title=f"Cumulative incidence: {res.param or res.endpoint}")
-    for name, figure in figures.items():
-        stage.write_bytes(target.path(f"{name}.png"), figure["png"])
-        stage.write_bytes(target.path(f"{name}.svg"), figure["svg"])
+        pool.submit("cif", render_cif_figure, res.competing.cif, res.arms, res.axis, style_order=style_order,
+                    conf_label=conf_label, title=f"Cumulative incidence: {res.param or res.endpoint}")
 
 
 def _print_summary(ws, res, plot: bool, target, selection, notes, figures) -> None:
