@@ -151,6 +151,12 @@ def _complete_records(data: pl.DataFrame, covariates: tuple[str, ...]) -> tuple[
         parts = ", ".join(f"{n} missing in {c}" for n, c in zip(names, counts) if c)
         notes.append(f"{n_dropped} of {data.height} records dropped from the ANCOVA: {parts}")
     kept = data.filter(~dropped_mask) if n_dropped else data
+    for name in names:
+        if kept.schema[name].is_float():
+            infinite = kept.select(pl.col(name).is_infinite().sum()).item()
+            if infinite:
+                raise DataError(f"ANCOVA column {name} is infinite in {infinite} records",
+                                f"replace the infinite {name} values by numbers or leave them missing")
     return kept, n_dropped, notes
 
 
@@ -222,24 +228,34 @@ def _covariate_row(X: np.ndarray, specs: list[_Covariate], terms: list[tuple[str
     return row
 
 
-def _ols(X: np.ndarray, labels: list[str], terms: list[tuple[str, list[int]]]) -> _Fit:
-    """Least squares of the last column of ``X`` on the others, by QR of the whole matrix
-    (``X`` is overwritten). A column within 1e-7 (relative) of the span of the columns before
-    it makes the design singular: a DataError naming its term."""
-    from scipy.linalg import qr, solve_triangular
+def _qr(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The R factor of the QR decomposition of ``X`` (square; ``X``, Fortran-ordered, is
+    overwritten by LAPACK's dgeqrf) and the column norms of ``X``. ``X``'s last column is the
+    response: R's last column holds Q'y and |R[-1, -1]| is the residual root sum of squares."""
+    from scipy.linalg import lapack
 
-    n, p1 = X.shape
-    p = p1 - 1
-    if n <= p:
-        raise DataError(f"ANCOVA has {n} records for {p} model coefficients: no residual degrees of freedom",
-                        "use fewer covariates or more records")
     norms = np.sqrt(np.einsum("ij,ij->j", X, X))
-    R = qr(X, mode="r", overwrite_a=True, check_finite=False)[0][:p1, :p1]
+    p1 = X.shape[1]
+    lwork = int(lapack.dgeqrf(X[:p1], lwork=-1)[2][0])
+    factored, _, _, info = lapack.dgeqrf(X, lwork=max(lwork, p1), overwrite_a=1)
+    if info != 0:
+        raise DataError(f"ANCOVA design could not be factorised (LAPACK dgeqrf info {info})",
+                        "check the response and covariates for infinite values")
+    return np.triu(factored[:p1, :p1]), norms
+
+
+def _solve(R: np.ndarray, norms: np.ndarray, n: int, labels: list[str], terms: list[tuple[str, list[int]]]) -> _Fit:
+    """Least squares from the R factor of [X y]. A column of X within 1e-7 (relative to its
+    norm, as R's lm) of the span of the columns before it makes the design singular: a
+    DataError naming its term."""
+    from scipy.linalg import solve_triangular
+
+    p = R.shape[0] - 1
     weak = np.flatnonzero(np.abs(np.diag(R))[:p] <= _RANK_TOL * np.maximum(norms[:p], np.finfo(float).tiny))
     if weak.size:
         col = int(weak[0])
         term = next(name for name, cols in terms if col in cols)
-        before = [name for name, cols in terms if cols and cols[0] < col and name != term]
+        before = [name for name, cols in terms if cols and cols[0] < col and name not in (term, "(Intercept)")]
         raise DataError(f"ANCOVA design is singular: {term} ({labels[col]}) is collinear with "
                         f"{', '.join(['the intercept', *before])} in the records analysed",
                         f"drop {term} from the model or check that it varies within the groups")
@@ -310,26 +326,43 @@ def _contrast_frame(fit: _Fit, L: np.ndarray, groups: list[str], pairs: list[tup
     }, schema=CONTRASTS_SCHEMA)
 
 
-def _dose_response(frame: pl.DataFrame, groups: list[str], specs: list[_Covariate], y: np.ndarray) -> pl.DataFrame:
-    """y ~ dose + covariates on the same records: the t test of the dose coefficient."""
-    from scipy import stats
-
+def _group_doses(frame: pl.DataFrame, groups: list[str]) -> np.ndarray:
+    """The dose of each group (in ``groups`` order): one number per group, or a DataError."""
     if not frame.schema["dose"].is_numeric():
         raise DataError(f"ANCOVA dose column is {frame.schema['dose']}, not a number",
                         "pass the planned dose (TRTPN / TRT01PN) as a number")
-    per_group = (frame.group_by("group").agg(pl.col("dose").cast(pl.Float64).drop_nulls().drop_nans().n_unique().alias("k"),
-                                             (pl.col("dose").is_null() | pl.col("dose").cast(pl.Float64).is_nan()).sum().alias("missing"))
-                 .filter((pl.col("k") != 1) | (pl.col("missing") > 0)).sort("group"))
-    if per_group.height:
-        raise DataError(f"ANCOVA dose must be one number per group; it is missing or varies in {', '.join(per_group['group'])}",
+    dose = pl.col("dose").cast(pl.Float64).fill_nan(None)
+    per_group = frame.group_by("group").agg(dose.drop_nulls().unique().alias("doses"), dose.null_count().alias("missing"))
+    bad = per_group.filter((pl.col("doses").list.len() != 1) | (pl.col("missing") > 0)).sort("group")
+    if bad.height:
+        raise DataError(f"ANCOVA dose must be one number per group; it is missing or varies in {', '.join(bad['group'])}",
                         "pass the planned dose of each group (TRTPN / TRT01PN) in the dose column")
-    n, width = frame.height, 2 + sum(1 if s.levels is None else len(s.levels) - 1 for s in specs)
-    X = np.empty((n, width + 1), order="F")
-    X[:, 0] = 1.0
-    X[:, 1] = frame["dose"].cast(pl.Float64).to_numpy()
-    terms, labels = _fill_covariates(X, 2, frame, specs)
-    X[:, width] = y
-    fit = _ols(X, ["(Intercept)", "dose", *labels], [("(Intercept)", [0]), ("dose", [1]), *terms])
+    by_group = dict(zip(per_group["group"], per_group["doses"].list.first()))
+    return np.array([by_group[g] for g in groups])
+
+
+def _dose_response(R: np.ndarray, n: int, doses: np.ndarray, cov_labels: list[str],
+                   cov_terms: list[tuple[str, list[int]]]) -> pl.DataFrame:
+    """y ~ dose + covariates on the same records: the t test of the dose coefficient.
+
+    The dose is constant within groups, so [1, dose, covariates, y] = [X y] A for the group
+    model's design X: the columns 1 and dose are combinations of the intercept and group
+    columns, the rest are X's. With [X y] = Q R, the dose model's R factor is that of the
+    small matrix R A: the dose model costs no second pass over the records."""
+    from scipy import stats
+    from scipy.linalg import qr
+
+    k, p1 = len(doses), R.shape[0]
+    A = np.zeros((p1, p1 - k + 2))
+    A[0, 0] = 1.0
+    A[0, 1] = doses[0]
+    A[1:k, 1] = doses[1:] - doses[0]
+    A[k:, 2:] = np.eye(p1 - k)
+    M = R @ A
+    norms = np.sqrt(np.einsum("ij,ij->j", M, M))
+    shift = 2 - k
+    terms = [("(Intercept)", [0]), ("dose", [1]), *((name, [c + shift for c in cols]) for name, cols in cov_terms)]
+    fit = _solve(qr(M, mode="r", check_finite=False)[0][:M.shape[1]], norms, n, ["(Intercept)", "dose", *cov_labels], terms)
     est, se = float(fit.beta[1]), float(math.sqrt(fit.cov[1, 1]))
     t = est / se
     return pl.DataFrame([{"term": "dose", "estimate": est, "se": se, "df": fit.df, "t": t,
@@ -366,17 +399,22 @@ def fit_ancova(data: pl.DataFrame, groups: Sequence[str], *, covariates: Sequenc
             raise DataError(f"ANCOVA group {g} has {what} in the records analysed",
                             "drop the group from groups or check the population and visit selected")
     specs = _covariate_specs(frame, covariates, levels)
+    doses = _group_doses(frame, groups) if "dose" in frame.columns else None
     width = k + sum(1 if s.levels is None else len(s.levels) - 1 for s in specs)
+    if frame.height <= width:
+        raise DataError(f"ANCOVA has {frame.height} records for {width} model coefficients: no residual degrees of freedom",
+                        "use fewer covariates or more records")
     X = np.empty((frame.height, width + 1), order="F")
     X[:, 0] = 1.0
     for j in range(1, k):
         X[:, j] = codes == j
     cov_terms, cov_labels = _fill_covariates(X, k, frame, specs)
     row = _covariate_row(X, specs, cov_terms, weights)
-    y = frame["y"].cast(pl.Float64).to_numpy()
-    X[:, width] = y
+    X[:, width] = frame["y"].cast(pl.Float64).to_numpy()
     terms = [("group", list(range(1, k))), *cov_terms]
-    fit = _ols(X, ["(Intercept)", *(f"group={g}" for g in groups[1:]), *cov_labels], [("(Intercept)", [0]), *terms])
+    R, norms = _qr(X)
+    fit = _solve(R, norms, frame.height, ["(Intercept)", *(f"group={g}" for g in groups[1:]), *cov_labels],
+                 [("(Intercept)", [0]), *terms])
 
     L = np.zeros((k, width))
     L[:, 0] = 1.0
@@ -391,7 +429,7 @@ def fit_ancova(data: pl.DataFrame, groups: Sequence[str], *, covariates: Sequenc
     pairwise = [(i, j) for i in range(1, k) for j in range(i)]
     contrasts = pl.concat([_contrast_frame(fit, L, groups, vs_reference, "vs reference", "dunnett", conf),
                            _contrast_frame(fit, L, groups, pairwise, "pairwise", "tukey", conf)])
-    dose = _dose_response(frame, groups, specs, y) if "dose" in frame.columns else None
+    dose = None if doses is None else _dose_response(R, frame.height, doses, cov_labels, cov_terms)
     return AncovaResults(lsmeans=lsmeans, contrasts=contrasts, tests=_type3(fit, terms), dose_response=dose,
                          n_subjects=subjects, n_records=frame.height, n_dropped=n_dropped, sigma=fit.sigma,
                          df_resid=fit.df, weights=weights, notes=tuple(notes))
