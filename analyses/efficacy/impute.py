@@ -14,6 +14,7 @@ SAS users know it as the DATA step with RETAIN over the sorted visits.
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from trialkit.analyses.columns import require_columns
@@ -37,13 +38,14 @@ def derive_locf(bds: pl.DataFrame, visits: list[str]) -> pl.DataFrame:
     2. Every visit of ``visits`` without an observed record, and after the subject's first
        observed one, gets a new record copied from the observed record of the latest earlier
        visit: AVAL, CHG, BASE and every other column carried, AVISIT and AVISITN set to the
-       missed visit's (AVISITN as the data give it for that AVISIT), DTYPE = "LOCF". This fills
+       missed visit's (AVISITN as the data give it for that AVISIT; null for a visit no record
+       in ``bds`` has), DTYPE = "LOCF". This fills
        the visits after the last observed one and also intermittent missed visits; a subject
        with no observed post-baseline record gets nothing (a value is never carried from
        baseline).
     3. Observed records are returned unchanged with DTYPE null (the column is added when
-       absent); rows are sorted by USUBJID, PARAMCD, AVISITN, the LOCF record after any
-       record with a missing AVAL at the same visit.
+       absent); rows are sorted by USUBJID, PARAMCD, AVISITN (nulls last), the LOCF record
+       after any record with a missing AVAL at the same visit.
 
     If ``bds`` already has DTYPE = "LOCF" records, it is returned unchanged.
     """
@@ -60,28 +62,35 @@ def derive_locf(bds: pl.DataFrame, visits: list[str]) -> pl.DataFrame:
         out = bds
     aval = pl.col("AVAL")
     observed = aval.is_not_null() & (aval.is_not_nan() if bds.schema["AVAL"].is_float() else pl.lit(True))
-    schedule = pl.DataFrame({"AVISIT": visits, "_pos": range(len(visits))},
-                            schema={"AVISIT": bds.schema["AVISIT"], "_pos": pl.Int64})
-    visitn = (out.filter(pl.col("AVISIT").is_in(visits) & pl.col("AVISITN").is_not_null())
-              .group_by("AVISIT").agg(pl.col("AVISITN").first()))
-    conflict = (out.filter(pl.col("AVISIT").is_in(visits)).group_by("AVISIT")
-                .agg(pl.col("AVISITN").drop_nulls().n_unique().alias("k")).filter(pl.col("k") > 1))
+    visitn = (out.filter(pl.col("AVISIT").is_in(visits)).group_by("AVISIT")
+              .agg(pl.col("AVISITN").drop_nulls().unique().alias("n")))
+    conflict = visitn.filter(pl.col("n").list.len() > 1)
     if conflict.height:
         raise DataError(f"LOCF: AVISIT {', '.join(sorted(conflict['AVISIT']))} has more than one AVISITN",
                         "give each scheduled visit one AVISITN before deriving LOCF")
-    schedule = schedule.join(visitn, on="AVISIT", how="left")
-    sources = (out.with_row_index("_row").filter(observed).join(schedule.select("AVISIT", "_pos"), on="AVISIT")
-               .group_by([*_KEYS, "_pos"]).agg(pl.col("_row").max()))
-    grid = (sources.select(_KEYS).unique().join(schedule, how="cross")
-            .join(sources, on=[*_KEYS, "_pos"], how="left")
-            .sort([*_KEYS, "_pos"])
-            .with_columns(pl.col("_row").forward_fill().over(_KEYS).alias("_source"))
-            .filter(pl.col("_row").is_null() & pl.col("_source").is_not_null()))
-    if grid.height == 0:
+    number = dict(zip(visitn["AVISIT"], visitn["n"].list.first()))
+    # Subject-parameter k, visit position v: the last observed row of each cell of a dense k x v grid.
+    cells = out.select(pl.struct(_KEYS).rank("dense").cast(pl.Int64).alias("k") - 1,
+                       pl.col("AVISIT").replace_strict(visits, list(range(len(visits))), default=None,
+                                                       return_dtype=pl.Int64).alias("v"),
+                       observed.alias("obs"))
+    k = cells["k"].to_numpy()
+    v = cells["v"].fill_null(-1).to_numpy()
+    rows = np.flatnonzero(cells["obs"].to_numpy() & (v >= 0))
+    n_visits = len(visits)
+    source = np.full((int(k.max()) + 1 if len(k) else 0, n_visits), -1, dtype=np.int64)
+    np.maximum.at(source, (k[rows], v[rows]), rows)  # two observed records in a cell: the later row
+    # Forward fill along the visits: the position of the latest observed visit so far (-1: none yet).
+    latest = np.maximum.accumulate(np.where(source >= 0, np.arange(n_visits), -1), axis=1)
+    key, pos = np.nonzero((source < 0) & (latest >= 0))
+    if key.size == 0:
         return out.sort([*_KEYS, "AVISITN"], maintain_order=True, nulls_last=True)
-    carried = out[grid["_source"].to_numpy()].with_columns(
-        grid["AVISIT"].alias("AVISIT"),
-        grid["AVISITN"].cast(bds.schema["AVISITN"]).alias("AVISITN"),
+    from_rows = source[key, latest[key, pos]]
+    new_visit = pl.Series("AVISIT", np.array(visits, dtype=object)[pos], dtype=pl.String)
+    new_visitn = pl.Series("AVISITN", [number.get(visits[i]) for i in range(n_visits)], dtype=pl.Float64).gather(pos)
+    carried = out[from_rows].with_columns(
+        new_visit.cast(bds.schema["AVISIT"]),
+        new_visitn.cast(bds.schema["AVISITN"]),
         pl.lit("LOCF", dtype=out.schema["DTYPE"]).alias("DTYPE"),
     )
     return pl.concat([out, carried]).sort([*_KEYS, "AVISITN"], maintain_order=True, nulls_last=True)
