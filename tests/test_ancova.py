@@ -269,3 +269,9 @@ def test_dose_equal_in_every_group_is_named_as_collinear():
     data = _small().with_columns(pl.lit(50.0).alias("dose"))
     with pytest.raises(DataError, match=r"singular: dose \(dose\) is collinear with the intercept"):
         fit_ancova(data, ["A", "B", "C"])
+
+
+def test_numeric_group_labels_and_a_dose_work_as_text_labels():
+    data = _r_data("mtcars").with_columns(pl.col("group").cast(pl.Int64))
+    res = fit_ancova(data, ["4", "6", "8"], covariates=["wt", "AM", "GEAR"])
+    same(res.dose_response["estimate"], [REF["mtcars"]["dose"]["estimate"]])

@@ -17,13 +17,15 @@ Each number reproduces, in R::
     summary(pairs(em, reverse = TRUE))$p.value                            # its p_adjusted (Tukey)
     coef(summary(lm(y ~ dose + BASE + SITEGR1, data)))["dose", ]          # dose_response
 
-and in SAS::
+and in SAS (the type III tests, LS means, unadjusted differences and the dose row)::
 
-    proc glm; class group sitegr1;
-      model y = group base sitegr1 / ss3;               * tests: type III;
-      lsmeans group / stderr cl pdiff=control cl;       * weights = "equal";
-      lsmeans group / om stderr cl pdiff=all cl;        * weights = "observed" (OBSMARGINS);
-    proc glm; class sitegr1; model y = dose base sitegr1 / solution;   * dose_response;
+    proc glm data=adata;
+      class group sitegr1;
+      model y = group base sitegr1 / ss3;              * tests: type III;
+      lsmeans group / stderr cl pdiff=all;             * weights = "equal";
+      lsmeans group / om stderr cl pdiff=all;          * weights = "observed" (OBSMARGINS);
+    proc glm data=adata; class sitegr1;
+      model y = dose base sitegr1 / solution;          * dose_response;
 
 LS means put numeric covariates at their mean over the records fitted; categorical
 covariates get equal weights over their levels (``weights="equal"``: emmeans' default and
@@ -38,7 +40,8 @@ Adjusted p-values: "vs reference" rows use emmeans' "dunnettx" approximation to 
 test (the same formula: a (k-1)/k : 1/k mix of a studentized range probability for
 (1 + sqrt(1 + 8k)) / 2 means and the Sidak bound, for k comparisons), reported as
 ``adjust = "dunnett"``; it is not the exact multivariate-t Dunnett p of SAS ``ADJUST=DUNNETT``
-or ``adjust = "mvt"`` (which differ in the third or fourth digit). "pairwise" rows use
+or emmeans ``adjust = "mvt"``, which can differ in the second significant digit (the
+mtcars case of the tests: 0.02126 here and in emmeans' dunnettx, 0.02016 by "mvt"). "pairwise" rows use
 Tukey's studentized range for all the groups, as emmeans and SAS ``ADJUST=TUKEY`` (for an
 unbalanced design, the Tukey-Kramer p). Like R's ``ptukey``, a residual df above 25,000 is
 taken as infinite in these two probabilities.
@@ -386,6 +389,7 @@ def fit_ancova(data: pl.DataFrame, groups: Sequence[str], *, covariates: Sequenc
     covariates = (covariates,) if isinstance(covariates, str) else tuple(covariates)
     _check_options(data, groups, covariates, weights, conf)
     frame, n_dropped, notes = _complete_records(data, covariates)
+    frame = frame.with_columns(pl.col("group").cast(pl.String))
     codes = _codes(frame["group"], groups, "group", "list every group of the data in groups, or filter the records first")
     k = len(groups)
     n_per_group = np.bincount(codes, minlength=k)
