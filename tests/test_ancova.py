@@ -275,3 +275,13 @@ def test_numeric_group_labels_and_a_dose_work_as_text_labels():
     data = _r_data("mtcars").with_columns(pl.col("group").cast(pl.Int64))
     res = fit_ancova(data, ["4", "6", "8"], covariates=["wt", "AM", "GEAR"])
     same(res.dose_response["estimate"], [REF["mtcars"]["dose"]["estimate"]])
+
+
+@pytest.mark.parametrize("case", REF["large_df"], ids=lambda c: f"df{c['df']}")
+def test_adjusted_p_at_a_large_df_follows_ptukey_infinite_df_rule(case):
+    """R: ptukey(sqrt(2) * 2.1, 3, df, lower.tail = FALSE); 1 - emmeans:::.pdunnx(2.1, 2, df)."""
+    from trialkit.analyses.efficacy.ancova import _p_dunnettx, _p_tukey
+
+    t = np.array([case["t"]])
+    same(_p_tukey(t, 3, case["df"]), [case["tukey"]])
+    same(_p_dunnettx(t, 2, case["df"]), [case["dunnettx"]])

@@ -19,6 +19,7 @@
 #     pairwise, adjusted p:      summary(pairs(em, reverse = TRUE))$p.value     (Tukey, ptukey)
 #     dose-response:  coef(summary(lm(y ~ dose + <covariates>, data)))["dose", ]
 #                     (estimate, SE, t, p; df = df.residual)
+#     large_df:   ptukey(sqrt(2) * t, 3, df, lower.tail = FALSE); 1 - emmeans:::.pdunnx(t, 2, df)
 # The LOCF case derives its Week 24 records with the loop below (written independently of
 # trialkit's polars code): for each subject, every scheduled post-baseline visit without an
 # observed AVAL takes the AVAL of the subject's last observed earlier post-baseline visit;
@@ -145,6 +146,13 @@ if (file.exists(file.path(pilot, "adsl.xpt"))) {
   cases$pilot_locf$week24 <- list(USUBJID = locf$USUBJID, AVAL = locf$AVAL,
                                   locf = locf$from_visit != "Week 24")
 }
+
+# Adjusted p-values at a large residual df (R's ptukey takes df > 25000 as infinite):
+# |t| = 2.1, 3 groups, df = 30000 and 20000.
+cases$large_df <- lapply(c(30000, 20000), function(df) list(
+  df = df, t = 2.1,
+  tukey = ptukey(sqrt(2) * 2.1, 3, df, lower.tail = FALSE),
+  dunnettx = 1 - emmeans:::.pdunnx(2.1, 2, df)))
 
 writeLines(toJSON(cases, auto_unbox = TRUE, digits = NA, null = "null", na = "null", pretty = TRUE),
            "tests/reference/ancova_r.json")
