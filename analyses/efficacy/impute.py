@@ -1,15 +1,16 @@
 """Imputation of missing scheduled visits in a BDS dataset: last observation carried forward.
 
-``derive_locf`` adds ADaM LOCF records (DTYPE = "LOCF"), as the CDISC pilot's ADQSADAS does
-for its week 8, 16 and 24 analyses. In R terms, for each subject and parameter::
+``derive_locf`` adds ADaM LOCF records (DTYPE = "LOCF"), in the manner of the CDISC pilot's
+ADQSADAS for its week 8, 16 and 24 analyses. In R terms, for each subject and parameter::
 
     post <- bds[bds$AVISIT %in% visits & !is.na(bds$AVAL), ]      # observed post-baseline
     for each visit v in visits without an observed record:
         src <- the observed record of the latest visit before v (in visits order), if any
         add src with AVISIT = v, AVISITN = v's AVISITN, DTYPE = "LOCF"
 
-(the loop in tests/reference/make_ancova_reference.R, checked against this polars code).
-SAS users know it as the DATA step with RETAIN over the sorted visits.
+The tests check the polars code against such a loop in R (tests/reference/make_ancova_reference.R,
+the pilot's Week 24 ALT records) and in plain Python (random intermittent gaps). In SAS it is
+the DATA step with RETAIN over the visits sorted within subject.
 """
 
 from __future__ import annotations
@@ -39,10 +40,10 @@ def derive_locf(bds: pl.DataFrame, visits: list[str]) -> pl.DataFrame:
        observed one, gets a new record copied from the observed record of the latest earlier
        visit: AVAL, CHG, BASE and every other column carried, AVISIT and AVISITN set to the
        missed visit's (AVISITN as the data give it for that AVISIT; null for a visit no record
-       in ``bds`` has), DTYPE = "LOCF". This fills
-       the visits after the last observed one and also intermittent missed visits; a subject
-       with no observed post-baseline record gets nothing (a value is never carried from
-       baseline).
+       in ``bds`` has), DTYPE = "LOCF". This fills the visits after the last observed one and
+       also intermittent missed visits; the visits before the first observed one, and every
+       visit of a subject with no observed post-baseline record, stay empty: a value is never
+       carried from baseline.
     3. Observed records are returned unchanged with DTYPE null (the column is added when
        absent); rows are sorted by USUBJID, PARAMCD, AVISITN (nulls last), the LOCF record
        after any record with a missing AVAL at the same visit.
