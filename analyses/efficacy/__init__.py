@@ -1,0 +1,1 @@
+"""Efficacy models of continuous endpoints (the primary efficacy tables) and their imputations."""
