@@ -188,10 +188,15 @@ def convert_units(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     return out, report
 
 
-def prepare_dataset(df: pl.DataFrame, schema: DatasetSchema, source: str) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """All ingest steps for one dataset; the unit report is None except for ADLB."""
+def prepare_dataset(df: pl.DataFrame, schema: DatasetSchema, source: str, *,
+                    typed: bool = False) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """All ingest steps for one dataset; the unit report is None except for ADLB.
+
+    ``typed``: the source file declares each column's type (SAS transport, SAS7BDAT, Parquet), so an
+    undeclared character column stays text even when every value is a number (the pilot's SITEGR1 "701"
+    is a site group, not a quantity); CSV and spreadsheet text that reads as numbers becomes numbers."""
     df = blank_to_null(normalize_names(df, source, schema.name))
-    df = coerce_types(infer_undeclared_numbers(df, schema), schema, source)
+    df = coerce_types(df if typed else infer_undeclared_numbers(df, schema), schema, source)
     if schema.file != "adlb" or "PARAMCD" not in df.columns or "AVAL" not in df.columns:
         return df, None
     return convert_units(derive_var_avalu(df))

@@ -10,6 +10,8 @@ import typer
 from .common import rendered, WorkspaceOpt, handles_errors, is_terminal, safe, stderr, stdout, workspace_from
 
 BUILTIN = "built-in seed trial (synthetic)"
+#: file formats whose columns carry their own type (read as they are declared, see prepare_dataset)
+TYPED_FORMATS = (".xpt", ".sas7bdat", ".parquet")
 
 
 def builtin_sources() -> list[Path]:
@@ -87,7 +89,8 @@ def ingest(
             schema = schema_for(name)
             check_readable(path)
             stage.record_input(label, _hash(path, sha256_file))
-            df, report = prepare_dataset(read_table(path, schema.name, codec), schema, path.name)
+            df, report = prepare_dataset(read_table(path, schema.name, codec), schema, path.name,
+                                         typed=path.suffix.lower() in TYPED_FORMATS)
             parts.setdefault(name, []).append((label, df))
             if report is not None:
                 units.append(report.with_columns(pl.lit(label).alias("source")))
