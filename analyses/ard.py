@@ -63,7 +63,7 @@ if TYPE_CHECKING:
 __all__ = ["AnalysisMeta", "ard_from_tables", "replace_analysis", "filter_ard", "empty_ard", "options_json",
            "survival_ard", "biomarkers_ard", "safety_ard", "STAT_LABELS", "EXCLUDED_TABLES"]
 
-GROUP1 = ("arm", "arm_a", "TRT01A", "ARM")
+GROUP1 = ("arm", "arm_a", "TRT01A", "ARM", "group")
 GROUP2 = ("arm_b", "reference")
 ENDPOINT = ("param", "PARAMCD", "endpoint")
 VISIT = ("visit", "AVISIT")
@@ -418,6 +418,10 @@ def biomarkers_ard(res: BiomarkerResults, meta: AnalysisMeta) -> pl.DataFrame:
         "coefficients": METHOD + "; fixed effects",
         "baseline": "baseline records by parameter", "score_compared": "reported against derived scores",
     }
+    if res.efficacy is not None:
+        from trialkit.analyses.biomarkers.efficacy import method_text
+
+        methods |= {name: method_text(res.efficacy) for name in res.efficacy.tables()}
     population = meta.population or "ADSL subjects of the analysed groups with ADLB records"
     return ard_from_tables(tables, analysis=meta.analysis, stage="biomarkers", method=methods, population=population,
                            subgroup=meta.subgroup, options=meta.options)

@@ -24,6 +24,37 @@ class Adjust(str, Enum):
     bh = "bh"
 
 
+class Model(str, Enum):
+    ancova = "ancova"
+    mmrm = "mmrm"
+
+
+class Weights(str, Enum):
+    equal = "equal"
+    observed = "observed"
+
+
+class Cov(str, Enum):
+    us = "us"
+    cs = "cs"
+    ar1 = "ar1"
+    toep = "toep"
+    csh = "csh"
+    ar1h = "ar1h"
+    toeph = "toeph"
+
+
+class Ddfm(str, Enum):
+    kr = "kr"
+    satterthwaite = "satterthwaite"
+    residual = "residual"
+
+
+class Impute(str, Enum):
+    none = "none"
+    locf = "locf"
+
+
 @handles_errors
 def biomarkers(
     ctx: typer.Context,
@@ -32,6 +63,13 @@ def biomarkers(
     derive: Annotated[Optional[str], typer.Option("--derive", help="Scores to derive: comma list of meld, meldna, childpugh, albi, or none (default: all derivable from ADLB).", show_default=False)] = None,
     test: Annotated[Test, typer.Option("--test", help="Within groups: paired t (groups: one-way ANOVA) or Wilcoxon signed-rank (groups: Kruskal-Wallis).")] = Test.t,
     adjust: Annotated[Adjust, typer.Option("--adjust", help="Multiplicity adjustment across visits within a parameter, as R p.adjust (none: raw p-values).")] = Adjust.none,
+    model: Annotated[Optional[Model], typer.Option("--model", help="Efficacy model of each --param's change from baseline: ancova at one visit (R lm + emmeans, SAS GLM LSMEANS) or mmrm over the visits (SAS MIXED REPEATED, REML).", show_default=False)] = None,
+    visit: Annotated[Optional[str], typer.Option("--visit", help="Primary visit of --model (AVISIT, any case, or AVISITN). Default: the last scheduled visit after baseline.", show_default=False)] = None,
+    covariate: Annotated[Optional[list[str]], typer.Option("--covariate", help="Adjust --model for this ADLB or ADSL variable besides BASE (text: categorical; numbers: numeric); repeatable.", show_default=False)] = None,
+    weights: Annotated[Weights, typer.Option("--weights", help="LS means over categorical covariates: equal weights (SAS LSMEANS, emmeans) or observed margins (SAS OM).")] = Weights.equal,
+    cov: Annotated[Cov, typer.Option("--cov", help="MMRM covariance across visits: us (unstructured), cs, ar1, toep, or heterogeneous csh, ar1h, toeph.")] = Cov.us,
+    ddfm: Annotated[Ddfm, typer.Option("--ddfm", help="MMRM denominator degrees of freedom: kr (Kenward-Roger), satterthwaite, residual.")] = Ddfm.kr,
+    impute: Annotated[Optional[Impute], typer.Option("--impute", help="Missing visits in --model: none (observed cases) or locf (ADaM DTYPE=LOCF records, derived where the data have none). Default: locf when ADLB carries DTYPE=LOCF records, else none.", show_default=False)] = None,
     population: PopulationOpt = None,
     subgroup: SubgroupOpt = None,
     name: NameOpt = None,
@@ -46,7 +84,11 @@ def biomarkers(
     subject random intercept (REML; numbers as R nlme::lme), marginal means, score and baseline
     checks as Parquet; biomarkers.json (what --format json prints); figures/*.png and *.svg.
 
+    With --model, also an efficacy model of each --param: ANCOVA of CHG at one visit (LS means,
+    differences, dose-response test) or MMRM over the visits (Kenward-Roger df), in efficacy_*.parquet.
+
     Example: trialkit biomarkers --param ALB --param PTA --test wilcoxon --adjust holm
+    Example: trialkit biomarkers --param ALT --model ancova --visit "Week 24" --covariate SITEGR1
     """
     from trialkit.analyses.ard import AnalysisMeta, biomarkers_ard
     from trialkit.analyses.biomarkers.pipeline import analyse_biomarkers, parse_derive, results_json
@@ -64,17 +106,32 @@ def biomarkers(
         changed = {"population": selection.population if selection.population_source == "option" else None,
                    "subgroup": [f"{s.variable}={s.value}" for s in subgroups], "param": param or None,
                    "arm": arm or None, "derive": derive, "test": test.value if test is not Test.t else None,
-                   "adjust": adjust.value if adjust is not Adjust.none else None}
+                   "adjust": adjust.value if adjust is not Adjust.none else None,
+                   "model": model.value if model else None, "visit": visit, "covariate": covariate or None,
+                   "weights": weights.value if weights is not Weights.equal else None,
+                   "cov": cov.value if model is Model.mmrm and cov is not Cov.us else None,
+                   "ddfm": ddfm.value if model is Model.mmrm and ddfm is not Ddfm.kr else None,
+                   "impute": impute.value if impute else None}
         target = resolve_analysis(ws, "biomarkers", name, {k: v for k, v in changed.items() if v})
         options = {"param": param or None, "arm": arm or None, "derive": derive, "test": test.value,
-                   "adjust": adjust.value, "population": population, "subgroup": subgroup or None, "name": name}
+                   "adjust": adjust.value, "population": population, "subgroup": subgroup or None, "name": name,
+                   "model": model.value if model else None, "visit": visit, "covariate": covariate or None,
+                   "weights": weights.value, "cov": cov.value, "ddfm": ddfm.value,
+                   "impute": impute.value if impute else None}
         if name is not None:
             refuse_other_analysis_under_name(ws, target.name, options, ("param", "arm", "derive", "test", "adjust",
-                                                                       "population", "subgroup"))
+                                                                       "population", "subgroup", "model", "visit",
+                                                                       "covariate", "weights", "cov", "ddfm", "impute"))
         stage.set_analysis(target, options, selection.to_dict())
         chosen = select_arms(arms_of(adsl), arm)
+        efficacy = None
+        if model is not None:
+            from trialkit.analyses.biomarkers.efficacy import EfficacySettings
+
+            efficacy = EfficacySettings(model.value, visit, ("BASE", *dict.fromkeys(covariate or [])), weights.value,
+                                        cov.value, ddfm.value, impute.value if impute else None)
         res = analyse_biomarkers(adlb, subjects, chosen, params=param, derive=parse_derive(derive, adlb),
-                                 test=test.value, adjust=adjust.value)
+                                 test=test.value, adjust=adjust.value, efficacy=efficacy)
         stage.clear_folder(target.folder)
         for table, frame in res.tables().items():
             stage.write_output("biomarkers", table, frame, folder=target.folder)
@@ -117,6 +174,44 @@ def _write_figures(stage, res, target, per_parameter: list[str]) -> list[str]:
     return written
 
 
+def _print_efficacy(out, eff) -> None:
+    """The efficacy model at its primary visit: LS means, differences against the reference, the tests."""
+    import polars as pl
+
+    from trialkit.analyses.formatting import decimals_for, format_ci, format_p
+
+    from .tables import Table, print_table
+
+    conf = f"{eff.settings.conf_level:.0%}"
+    for m in eff.models.iter_rows(named=True):
+        param, visit = m["param"], m["visit"]
+        at = pl.col("visit").is_null() | (pl.col("visit") == visit)
+        means = eff.lsmeans.filter((pl.col("param") == param) & at)
+        diffs = {r["group"]: r for r in eff.contrasts.filter(
+            (pl.col("param") == param) & at & (pl.col("comparison") == "vs reference")).iter_rows(named=True)}
+        dec = decimals_for([*means["estimate"].to_list(), *(r["estimate"] for r in diffs.values())])
+        what = (f"ANCOVA, {visit}" if m["model"] == "ancova"
+                else f"MMRM ({m['cov_structure']}, {m['ddfm']}), {visit} of {m['n_visits']} visits")
+        table = Table(f"{param}: LS mean change from baseline ({what}; {m['impute']})",
+                      ["group", "n", f"LS mean ({conf} CI)", f"vs reference ({conf} CI)", "p", "p adj."])
+        for r in means.iter_rows(named=True):
+            d = diffs.get(r["group"])
+            table.add_row(r["group"], r["n"], format_ci(r["estimate"], r["lower"], r["upper"], dec),
+                          format_ci(d["estimate"], d["lower"], d["upper"], dec) if d else "reference",
+                          format_p(d["p"]) if d else "", format_p(d["p_adjusted"]) if d and d["p_adjusted"] is not None
+                          else "")
+        print_table(out, table)
+        tests = eff.tests.filter(pl.col("param") == param)
+        line = "; ".join(f"{r['term']} F({r['num_df']:.4g}, {r['den_df']:.4g}) = {r['f']:.3g}, p {format_p(r['p'])}"
+                         for r in tests.iter_rows(named=True))
+        dose = eff.dose_response.filter(pl.col("param") == param)
+        if dose.height:
+            line += f"; dose-response p {format_p(dose['p'][0])}"
+        if m["model"] == "mmrm":
+            line += f"; {'converged' if m['converged'] else 'NOT converged'} in {m['iterations']} iterations"
+        out.print(f"Type III: {safe(line)}")
+
+
 def _print_summary(ws, res, figures: list[str], target, selection) -> None:
     import polars as pl
 
@@ -149,6 +244,8 @@ def _print_summary(ws, res, figures: list[str], target, selection) -> None:
         models.add_row(r["param"], r["n_obs"], r["n_subjects"], format_p(r["interaction_p"]), format_p(r["group_p"]),
                        r["note"] or "")
     print_table(out, models)
+    if res.efficacy is not None:
+        _print_efficacy(out, res.efficacy)
     for r in res.score_compared.iter_rows(named=True):
         out.print(f"Score check: {safe(r['REPORTED'])} vs derived {safe(r['DERIVED'])}: {r['N_DISAGREE']} of "
                   f"{r['N_COMPARED']} subject-visits disagree"

@@ -185,6 +185,28 @@ _BIOMARKERS = (
            "REPORTED:String DERIVED:String N_COMPARED:Int64 N_DISAGREE:Int64"),
     _table("biomarkers", "skipped", "Parameters not analysed as measurements, with the reason.",
            "PARAMCD:String REASON:String"),
+    # --model ancova / mmrm (analyses/biomarkers/efficacy.py)
+    _table("biomarkers", "efficacy_models", "The efficacy model of each parameter: what was fitted, to how many "
+           "subjects and records, and how it converged.",
+           "param:String model:String response:String visit:String n_visits:Int64 covariates:String weights:String "
+           "cov_structure:String ddfm:String impute:String n_subjects:Int64 n_records:Int64 n_dropped:Int64 "
+           "n_locf:Int64 sigma:Float64 df_resid:Float64 converged:Boolean iterations:Int64 loglik_reml:Float64 "
+           "note:String", optional=True),
+    _table("biomarkers", "efficacy_lsmeans", "LS means of the change from baseline per group (and visit) with SE, df "
+           "and t confidence interval.",
+           "param:String visit:String group:String estimate:Float64 se:Float64 df:Float64 lower:Float64 upper:Float64 "
+           "n:Int64", optional=True),
+    _table("biomarkers", "efficacy_contrasts", "Differences of LS means: each group minus the reference (and every "
+           "pair, ANCOVA), with t tests, confidence intervals and adjusted p.",
+           "param:String visit:String group:String reference:String comparison:String estimate:Float64 se:Float64 "
+           "df:Float64 t:Float64 p:Float64 lower:Float64 upper:Float64 adjust:String p_adjusted:Float64",
+           optional=True),
+    _table("biomarkers", "efficacy_tests", "Type III F tests of the efficacy model's terms.",
+           "param:String term:String num_df:Float64 den_df:Float64 f:Float64 p:Float64", optional=True),
+    _table("biomarkers", "efficacy_dose", "ANCOVA dose-response: the t test of TRT01AN as a numeric variable.",
+           "param:String term:String estimate:Float64 se:Float64 df:Float64 t:Float64 p:Float64", optional=True),
+    _table("biomarkers", "efficacy_covariance", "MMRM: the estimated covariance of a subject's records across visits.",
+           "param:String row_visit:String col_visit:String value:Float64", optional=True),
 )
 
 _SAFETY = (

@@ -21,6 +21,7 @@ from trialkit.analyses.biomarkers.summaries import (
 from trialkit.schemas.errors import NoDataError, UsageError
 from trialkit.analyses.groups import Arm
 from trialkit.analyses.biomarkers.longitudinal import FORMULA, INTERACTION_TEST, METHOD, fit_change_models
+from trialkit.analyses.biomarkers.efficacy import EfficacyResults, EfficacySettings
 
 __all__ = ["DERIVERS", "BiomarkerResults", "parse_derive", "analyse_biomarkers", "settings_of", "results_json"]
 
@@ -56,10 +57,12 @@ class BiomarkerResults:
     test: str
     adjust: str
     notes: tuple[str, ...] = field(default=())
+    efficacy: EfficacyResults | None = None  # --model ancova / mmrm
 
     def tables(self) -> dict[str, pl.DataFrame]:
-        """Name -> frame, as written to biomarkers/<name>.parquet."""
-        return {"adlb": self.adlb, "summaries": self.summaries, "within": self.within, "between": self.between,
+        """Name -> frame, as written to biomarkers/<name>.parquet (the efficacy_* tables with --model)."""
+        extra = self.efficacy.tables() if self.efficacy is not None else {}
+        return extra | {"adlb": self.adlb, "summaries": self.summaries, "within": self.within, "between": self.between,
                 "models": self.models, "marginal_means": self.marginal_means, "coefficients": self.coefficients,
                 "baseline": self.baseline, "base_check": self.base_check, "score_check": self.score_disagreements,
                 "score_compared": self.score_compared, "skipped": self.skipped}
@@ -86,8 +89,10 @@ def parse_derive(value: str | None, adlb: pl.DataFrame) -> list[str]:
 
 
 def analyse_biomarkers(adlb: pl.DataFrame, adsl: pl.DataFrame, arms: list[Arm], *, params: list[str] | None = None,
-                       derive: list[str] | None = None, test: str = "t", adjust: str = "none") -> BiomarkerResults:
-    """Derive, summarise, test and model; ``derive`` None means every derivable score."""
+                       derive: list[str] | None = None, test: str = "t", adjust: str = "none",
+                       efficacy: EfficacySettings | None = None) -> BiomarkerResults:
+    """Derive, summarise, test and model; ``derive`` None means every derivable score. ``efficacy``: an
+    ANCOVA or MMRM (``efficacy.fit_efficacy``) of each of ``params``, which must then be given."""
     if test not in TESTS:
         raise UsageError(f"--test {test}: unknown test", f"use one of {', '.join(TESTS)}")
     if adjust not in ADJUSTMENTS:
@@ -107,6 +112,15 @@ def analyse_biomarkers(adlb: pl.DataFrame, adsl: pl.DataFrame, arms: list[Arm], 
         raise NoDataError(f"no parameter to analyse as a measurement ({why})",
                           "choose continuous parameters with --param")
     models = fit_change_models(data, chosen, arms)
+    fitted = None
+    if efficacy is not None:
+        from trialkit.analyses.biomarkers.efficacy import fit_efficacy
+
+        if not params:
+            raise UsageError(f"--model {efficacy.model} needs the endpoint: name it with --param",
+                             f"for example --param {chosen[0]} --model {efficacy.model}")
+        present = [a for a in arms if data.filter(pl.col("ARM") == a.label).height]
+        fitted = fit_efficacy(derived, adsl, present, chosen, efficacy)
     score = dv.check_reported_scores(derived)
     notes = []
     if adjust == "none":
@@ -122,7 +136,7 @@ def analyse_biomarkers(adlb: pl.DataFrame, adsl: pl.DataFrame, arms: list[Arm], 
         models=models.models, marginal_means=models.marginal_means, coefficients=models.coefficients,
         baseline=count_baselines(with_scores, derived), base_check=dv.check_base(derived),
         score_compared=score.compared, score_disagreements=score.disagreements,
-        test=test, adjust=adjust, notes=tuple(notes),
+        test=test, adjust=adjust, notes=tuple(notes) + (fitted.notes if fitted is not None else ()), efficacy=fitted,
     )
 
 
@@ -189,4 +203,13 @@ def results_json(res: BiomarkerResults, figures: list[str] | None = None) -> dic
         "skipped": _rows(res.skipped),
         "figures": figures or [],
         "notes": list(res.notes),
-    }
+    } | ({"efficacy": efficacy_json(res.efficacy)} if res.efficacy is not None else {})
+
+
+def efficacy_json(eff: EfficacyResults) -> dict:
+    """The efficacy model's settings, method and tables, as in biomarkers.json."""
+    from trialkit.analyses.biomarkers.efficacy import method_text
+
+    return {"settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in eff.settings.__dict__.items()},
+            "method": method_text(eff), **{name.removeprefix("efficacy_"): _rows(frame)
+                                             for name, frame in eff.tables().items()}}

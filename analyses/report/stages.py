@@ -452,6 +452,65 @@ def _param_info(inputs: ReportInputs, summaries: list[Mapping[str, Any]]) -> dic
     return out
 
 
+def _efficacy_table(parts: list[str], eff: Mapping[str, Any], info, num: Numbering, recorded=None,
+                    analysis: str | None = None) -> None:
+    """The efficacy model (``--model``) at its primary visit: LS means, differences against the reference,
+    type III tests and the dose-response test, with the method written from the options. ``analysis``: the
+    name of the (non-primary) analysis it comes from; ``recorded``: the primary analysis' notes."""
+    models = eff.get("models") or []
+    conf = f"{float((eff.get('settings') or {}).get('conf_level') or 0.95):.0%}"
+    rows, notes = [], [str(eff.get("method") or "")]
+    for m in models:
+        param, visit = m.get("param"), m.get("visit")
+        at = [r for r in eff.get("lsmeans") or [] if r.get("param") == param and r.get("visit") in (None, visit)]
+        diffs = {r.get("group"): r for r in eff.get("contrasts") or [] if r.get("param") == param
+                 and r.get("visit") in (None, visit) and r.get("comparison") == "vs reference"}
+        dec = decimals_for([r.get("estimate") for r in at] + [r.get("estimate") for r in diffs.values()])
+        label = f"{info.get(param, (param, ''))[0]} [{param}], {visit}"
+        for r in at:
+            d = diffs.get(r.get("group"))
+            rows.append({"param": label, "group": str(r.get("group")), "n": str(r.get("n")),
+                         "lsmean": format_ci(r.get("estimate"), r.get("lower"), r.get("upper"), dec),
+                         "diff": format_ci(d.get("estimate"), d.get("lower"), d.get("upper"), dec) if d else "reference",
+                         "p": format_p(d.get("p")) if d else "", "padj": format_p(d.get("p_adjusted")) if d else ""})
+        tests = [t for t in eff.get("tests") or [] if t.get("param") == param]
+        text = "; ".join(f"{t.get('term')} F({format_number(t.get('num_df'), 2 if t.get('num_df') % 1 else 0)}, "
+                         f"{format_number(t.get('den_df'), 1 if t.get('den_df') % 1 else 0)}) = "
+                         f"{format_number(t.get('f'), 2)}, p {format_p(t.get('p'))}" for t in tests)
+        dose = [d for d in eff.get("dose") or [] if d.get("param") == param]
+        if dose:
+            text += f"; dose-response (TRT01AN as a number) p {format_p(dose[0].get('p'))}"
+        fit = (f"{m.get('n_subjects')} subjects, {m.get('n_records')} records"
+               + (f" ({m.get('n_dropped')} dropped for missing values)" if m.get("n_dropped") else "")
+               + (f", {m.get('n_locf')} LOCF records" if m.get("n_locf") else ""))
+        if m.get("model") == "mmrm":
+            fit += (f"; REML {'converged' if m.get('converged') else 'did NOT converge'} in {m.get('iterations')} "
+                    f"iterations")
+        notes.append(f"{param}: {fit}. Type III: {text}.")
+        if m.get("note"):
+            notes.append(f"{param}: {m.get('note')}")
+    if not rows:
+        return
+    adjust = next((r.get("adjust") for r in eff.get("contrasts") or [] if r.get("comparison") == "vs reference"), None)
+    model = "ANCOVA" if (eff.get("settings") or {}).get("model") == "ancova" else "MMRM"
+    caption = (f"Efficacy model ({model}): LS mean change from baseline and difference from the reference group"
+               + (f" (analysis {analysis})." if analysis else "."))
+
+    def table(extra: list[str], _num=None, t: int | None = None) -> str:
+        t = t if t is not None else num.table()
+        return gt_table(pl.DataFrame(rows), f"tbl-{t}", t, caption, groupname_col="param",
+                        labels={"group": "Group", "n": "n", "lsmean": f"LS mean ({conf} CI)",
+                                "diff": f"Difference ({conf} CI)", "p": "p",
+                                "padj": f"p ({adjust})" if adjust and adjust != "none" else "p adjusted"},
+                        right=["n", "lsmean", "diff", "p", "padj"], notes=notes + list(extra))
+
+    if recorded is None:
+        parts.append(table([]))
+    else:
+        t = num.table()
+        recorded.table(parts, "models", num, lambda extra, _num, t=t: table(extra, _num, t))
+
+
 def biomarkers_section(inputs: ReportInputs, num: Numbering) -> str:
     stage = inputs.stage("biomarkers")
     if stage is None:
@@ -530,9 +589,17 @@ def biomarkers_section(inputs: ReportInputs, num: Numbering) -> str:
             labels={"param": "Parameter", "method": "Model", "inter": "Group × visit p",
                     "group": "Group p", "visit": "Visit p", "note": "Note"},
             right=["inter", "group", "visit"], notes=notes + extra))
+    eff = j.get("efficacy")
+    if eff:
+        _efficacy_table(parts, eff, info, num, recorded)
+    for a in inputs.extra_analyses:  # efficacy models of the plan's other biomarkers analyses (--model)
+        other = (a.output.json or {}).get("efficacy") if a.stage == "biomarkers" and a.output is not None else None
+        if other:
+            _efficacy_table(parts, other, info, num, analysis=f"{a.name}; {a.selection or a.population or 'all subjects'}")
+    efficacy_figures = [f for f in stage.figures if f.name.startswith("efficacy")]
     overview = [f for f in stage.figures if "overview" in f.name or f.name.startswith("system")]
     key = [f for f in stage.figures if f not in overview and any(p in f.name.upper().split("_") for p in ("ALB", "PTA", "IL8"))]
-    shown = overview or key
+    shown = efficacy_figures + (overview or key)
     if shown:
         parts.append(_figures(stage, inputs, num, [f.name for f in shown]))
     rest = [f for f in stage.figures if f not in shown]

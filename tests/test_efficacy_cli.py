@@ -1,0 +1,105 @@
+"""`trialkit biomarkers --model ancova|mmrm` end to end (CLI and plan) against R.
+
+Reference values: tests/reference/ancova_r.json (make_ancova_reference.R: lm + car::Anova(type = 3) +
+emmeans) and tests/reference/mmrm_r.json (make_mmrm_reference.R: nlme::gls + emmeans). The CLI derives
+BASE and CHG itself (ABLFL), takes the ITT population and TRT01A groups; the R scripts start from the
+delivered BASE, which is the same on these records.
+"""
+
+import json
+import shutil
+
+import pytest
+
+from conftest import snapshot
+from r_reference import same
+
+from pathlib import Path
+
+REF = Path(__file__).parent / "reference"
+ANCOVA = json.loads((REF / "ancova_r.json").read_text())
+
+
+def _efficacy(run_cli, ws, *args):
+    result = run_cli(["biomarkers", "-w", ws, "--no-plot", "--format", "json", *args])
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)["efficacy"]
+
+
+def _check_ancova(eff, ref):
+    """LS means (equal weights), differences vs the reference (dunnettx), all pairs (Tukey), type III, dose."""
+    same([r["estimate"] for r in eff["lsmeans"]], [r["estimate"] for r in ref["lsmeans_equal"]])
+    same([r["se"] for r in eff["lsmeans"]], [r["se"] for r in ref["lsmeans_equal"]])
+    same([r["lower"] for r in eff["lsmeans"]], [r["lower"] for r in ref["lsmeans_equal"]])
+    vs = [r for r in eff["contrasts"] if r["comparison"] == "vs reference"]
+    for key in ("estimate", "se", "t", "p", "lower", "upper"):
+        same([r[key] for r in vs], [r[key] for r in ref["vs_reference_equal"]])
+    same([r["p_adjusted"] for r in vs], [r["p_adjusted"] for r in ref["vs_reference_equal"]], rel=1e-6)
+    pairs = [r for r in eff["contrasts"] if r["comparison"] == "pairwise"]
+    same([r["estimate"] for r in pairs], [r["estimate"] for r in ref["pairwise_equal"]])
+    same([r["p_adjusted"] for r in pairs], [r["p_adjusted"] for r in ref["pairwise_equal"]], rel=1e-6)
+    assert [t["term"] for t in eff["tests"]] == [t["term"] for t in ref["tests"]]
+    for key in ("num_df", "den_df", "f", "p"):
+        same([t[key] for t in eff["tests"]], [t[key] for t in ref["tests"]])
+    for key in ("estimate", "se", "df", "t", "p"):
+        same([eff["dose"][0][key]], [ref["dose"][key]])
+
+
+def test_ancova_of_the_built_in_trial_matches_lm_car_and_emmeans(seed_workspace, run_cli):
+    # R: lm(CHG ~ TRT01A + BASE + SEX) on ALB at Week 24; emmeans; lm(CHG ~ TRT01AN + BASE + SEX)
+    eff = _efficacy(run_cli, seed_workspace, "--param", "ALB", "--model", "ancova", "--covariate", "SEX")
+    _check_ancova(eff, ANCOVA["seed"])
+    assert eff["models"][0]["visit"] == "Week 24"  # the last scheduled visit, by default
+    assert eff["models"][0]["impute"] == "observed cases"
+
+
+def test_ancova_of_the_pilot_with_site_group_matches_r(pilot_workspace, run_cli):
+    # R: lm(CHG ~ TRTP + BASE + SITEGR1) on ADLBHY ALT at Week 24 (SITEGR1 a factor: 10 df)
+    eff = _efficacy(run_cli, pilot_workspace, "--param", "ALT", "--model", "ancova", "--covariate", "SITEGR1",
+                    "--visit", "week 24")
+    _check_ancova(eff, ANCOVA["pilot_observed"])
+    assert eff["models"][0]["n_records"] == ANCOVA["pilot_observed"]["n_records"]
+
+
+def test_ancova_with_locf_matches_r_on_independently_carried_records(pilot_workspace, run_cli):
+    # R: the Week 24 LOCF records built by a loop in make_ancova_reference.R, then the same lm/emmeans
+    eff = _efficacy(run_cli, pilot_workspace, "--param", "ALT", "--model", "ancova", "--covariate", "SITEGR1",
+                    "--impute", "locf")
+    _check_ancova(eff, ANCOVA["pilot_locf"])
+    model = eff["models"][0]
+    assert model["impute"] == "LOCF" and model["n_records"] == ANCOVA["pilot_locf"]["n_records"]
+    assert 0 < model["n_locf"] < model["n_records"]
+
+
+def test_efficacy_results_reach_the_ard_and_the_named_analysis_folder(seed_workspace, tmp_path, run_cli):
+    ws = tmp_path / "ws"
+    shutil.copytree(seed_workspace, ws)
+    result = run_cli(["biomarkers", "-w", ws, "--no-plot", "--param", "ALB", "--model", "ancova"])
+    assert result.exit_code == 0, result.stderr
+    assert "LS mean change from baseline (ANCOVA, Week 24" in result.stdout
+    import polars as pl
+
+    ard = pl.read_parquet(ws / "ard.parquet").filter(pl.col("table").str.starts_with("efficacy_"))
+    assert set(ard["table"].unique()) == {"efficacy_models", "efficacy_lsmeans", "efficacy_contrasts",
+                                          "efficacy_tests", "efficacy_dose"}
+    assert ard["method"].str.starts_with("ANCOVA of the change from baseline (CHG) at Week 24").all()
+    folder = next((ws / "analyses").iterdir())
+    assert (folder / "efficacy_lsmeans.parquet").exists() and not (folder / "efficacy_covariance.parquet").exists()
+
+
+@pytest.mark.parametrize("args, message, code", [
+    (["--model", "ancova"], "--model ancova needs the endpoint: name it with --param", 2),
+    (["--param", "ALB", "--model", "ancova", "--visit", "Week 99"], "--visit 'Week 99' is not a scheduled post-baseline visit of ALB", 2),
+    (["--param", "ALB", "--model", "ancova", "--covariate", "SEXX"], "--covariate SEXX: no such variable in ADLB or ADSL", 2),
+])
+def test_bad_efficacy_options_are_one_line_errors_that_change_nothing(seed_workspace, tmp_path, run_cli, args, message,
+                                                                      code):
+    ws = tmp_path / "ws"
+    shutil.copytree(seed_workspace, ws)
+    before = snapshot(ws)
+    result = run_cli(["biomarkers", "-w", ws, "--no-plot", *args])
+    assert result.exit_code == code
+    first = result.stderr.strip().splitlines()[0]
+    assert first.startswith("Error: ") and message in first, result.stderr
+    assert "Traceback" not in result.stderr
+    assert snapshot(ws) == before
