@@ -168,9 +168,10 @@ _BIOMARKERS = (
            "group_f:Float64 group_df1:Float64 group_df2:Float64 group_p:Float64 visit_f:Float64 visit_df1:Float64 "
            "visit_df2:Float64 visit_p:Float64 base_mean:Float64 sigma:Float64 sd_subject:Float64 "
            "loglik_reml:Float64 converged:Boolean note:String"),
-    _table("biomarkers", "marginal_means", "Model-based mean change per group and visit with a Wald 95% CI.",
+    _table("biomarkers", "marginal_means", "Model-based mean change per group and visit with a 95% t CI (df as "
+           "emmeans' containment rule for nlme::lme).",
            "param:String arm:String arm_order:Int64 visit:String visitn:Float64 estimate:Float64 se:Float64 "
-           "lower:Float64 upper:Float64"),
+           "df:Float64 lower:Float64 upper:Float64", version="2"),
     _table("biomarkers", "coefficients", "The mixed models' fixed effects.",
            "param:String term:String estimate:Float64 se:Float64"),
     _table("biomarkers", "baseline", "How each parameter's baseline was found (flagged, imputed, none).",

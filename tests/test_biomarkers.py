@@ -180,6 +180,10 @@ def _coefficients_match(reference: pl.DataFrame, means: pl.DataFrame, ours) -> N
     assert m.height == means.height
     assert ((m["estimate"] - m["estimate_py"]).abs() <= 1e-4 * m["se"]).all()
     assert ((m["se"] / m["se_py"] - 1).abs() <= 1e-4).all()
+    # emmeans(fit, ~ TRT01A | AVISIT): containment df and t limits
+    assert (m["df"] == m["df_py"]).all()
+    assert ((m["lower"] - m["lower_py"]).abs() <= 3e-4 * m["se"]).all()  # est and se each to 1e-4 (the REML optimum)
+    assert ((m["upper"] - m["upper_py"]).abs() <= 3e-4 * m["se"]).all()
 
 
 def test_seed_models_match_nlme(seed):

@@ -19,8 +19,11 @@ test asks whether the change over visits differs between groups (with dose group
 dose-efficacy interaction).
 
 Model-based mean change per group and visit is the linear combination of the fixed
-effects at the mean BASE of the records fitted (emmeans' default), with a normal (Wald z)
-95% CI from the REML covariance of the fixed effects.
+effects at the mean BASE of the records fitted (emmeans' default; with only two distinct BASE
+values emmeans averages over the two, i.e. takes their midpoint), with a 95% t CI from the
+REML covariance of the fixed effects and emmeans' df for an lme fit ("containment"): the
+smallest nlme df among the coefficients the combination uses (between-subject terms make it
+M - 1 - their columns). In R: ``emmeans(fit, ~ TRT01A | AVISIT)``.
 """
 
 from __future__ import annotations
@@ -39,7 +42,6 @@ __all__ = ["METHOD", "FORMULA", "INTERACTION_TEST", "ModelResults", "RemlFit", "
 METHOD = "linear mixed model, REML, random intercept per subject"
 FORMULA = "CHG ~ BASE + group + visit + group:visit + (1 | USUBJID); group and visit sum-coded"
 INTERACTION_TEST = "Wald F on the REML fit, denominator df as nlme anova.lme (type = 'marginal')"
-Z975 = 1.959963984540054
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ MODEL_SCHEMA = {
     "converged": pl.Boolean, "note": pl.String,
 }
 MEANS_SCHEMA = {"param": pl.String, "arm": pl.String, "arm_order": pl.Int64, "visit": pl.String, "visitn": pl.Float64,
-                "estimate": pl.Float64, "se": pl.Float64, "lower": pl.Float64, "upper": pl.Float64}
+                "estimate": pl.Float64, "se": pl.Float64, "df": pl.Float64, "lower": pl.Float64, "upper": pl.Float64}
 COEF_SCHEMA = {"param": pl.String, "term": pl.String, "estimate": pl.Float64, "se": pl.Float64}
 
 
@@ -97,7 +99,8 @@ def _design(base: np.ndarray, g: np.ndarray, v: np.ndarray, k: int, m: int) -> t
 
 
 def _den_df(X: np.ndarray, subjects: np.ndarray, terms: dict[str, list[int]]) -> dict[str, float]:
-    """nlme's denominator df for each term (see module docstring)."""
+    """nlme's denominator df for each term (see module docstring); the intercept's is the within-subject df,
+    as nlme's ``fixDF``."""
     order = np.argsort(subjects, kind="stable")
     xs, ss = X[order], subjects[order]
     cuts = np.flatnonzero(ss[1:] != ss[:-1]) + 1
@@ -112,7 +115,14 @@ def _den_df(X: np.ndarray, subjects: np.ndarray, terms: dict[str, list[int]]) ->
             continue
         strata[name] = "within" if inner[idx].any() else "between"
         df[strata[name]] -= len(idx)
-    return {name: df[s] for name, s in strata.items()}
+    return {name: df[s] for name, s in strata.items()} | {"(Intercept)": df["within"]}
+
+
+def _containment_df(L: np.ndarray, coef_df: np.ndarray) -> float:
+    """emmeans' df for a combination L'beta of an nlme::lme fit ("containment"): the smallest fixDF among the
+    coefficients L weighs (|L| > 1e-4)."""
+    used = np.abs(L) > 1e-4
+    return float(coef_df[used].min()) if used.any() else math.nan
 
 
 def _wald(beta: np.ndarray, cov: np.ndarray, idx: list[int], den: float) -> tuple[float, float, float, float]:
@@ -247,16 +257,26 @@ def fit_change_model(data: pl.DataFrame, param: str, arms: list[Arm]) -> tuple[d
     if not fit.converged:
         notes.append("the variance-ratio search did not converge")
     base_mean = float(base.mean())
+    distinct = np.unique(base)
+    # emmeans keeps a covariate with at most two values as levels and averages over them (cov.keep = "2"):
+    # BASE enters linearly, so that is the prediction at their midpoint
+    base_at = float(distinct.mean()) if distinct.size <= 2 else base_mean
+    coef_df = np.empty(p)
+    for name, idx in terms.items():
+        coef_df[idx] = den[name]
+    from scipy import stats
     row |= {"base_mean": base_mean, "sigma": math.sqrt(fit.sigma2), "sd_subject": math.sqrt(fit.ratio * fit.sigma2),
             "loglik_reml": fit.loglik, "converged": fit.converged, "note": "; ".join(notes) or None}
     means = []
     for gi, arm in enumerate(present):
         for vi, vis in enumerate(visits.iter_rows(named=True)):
-            L, _ = _design(np.array([base_mean]), np.array([gi]), np.array([vi]), k, m)
+            L, _ = _design(np.array([base_at]), np.array([gi]), np.array([vi]), k, m)
             est, se = float(L[0] @ beta), math.sqrt(float(L[0] @ cov @ L[0]))
+            df = _containment_df(L[0], coef_df)
+            q = float(stats.t.ppf(0.975, df)) if df > 0 else math.nan
             means.append({"param": param, "arm": arm, "arm_order": labels.index(arm), "visit": vis["VISIT"],
-                          "visitn": vis["VISITN"], "estimate": est, "se": se,
-                          "lower": est - Z975 * se, "upper": est + Z975 * se})
+                          "visitn": vis["VISITN"], "estimate": est, "se": se, "df": df,
+                          "lower": est - q * se, "upper": est + q * se})
     names = _coef_names(terms, present, visits.get_column("VISIT").to_list())
     coefs = [{"param": param, "term": names[i], "estimate": float(beta[i]), "se": math.sqrt(float(cov[i, i]))}
              for i in range(p)]

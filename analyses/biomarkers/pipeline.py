@@ -181,7 +181,8 @@ def settings_of(res: BiomarkerResults) -> dict:
         "model": METHOD,
         "model_formula": FORMULA,
         "interaction_test": INTERACTION_TEST,
-        "marginal_means": "fixed-effect combination at the mean BASE of the fitted records; 95% Wald z CI",
+        "marginal_means": "fixed-effect combination at the mean BASE of the fitted records; 95% t CI with emmeans' "
+                          "containment df for nlme::lme (the smallest df of the coefficients used)",
         "derivations": {"MELDD": dv.MELD_NOTE, "MELDNA": dv.MELDNA_NOTE, "CPSCORED": dv.CP_NOTE, "ALBI": dv.ALBI_NOTE},
     }
 

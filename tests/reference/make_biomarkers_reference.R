@@ -20,7 +20,9 @@
 #   model:     options(contrasts = c("contr.sum", "contr.poly"))
 #              nlme::lme(CHG ~ BASE + TRT01A * AVISIT, random = ~ 1 | USUBJID, method = "REML")
 #              anova(fit, type = "marginal"); fixef(fit); vcov(fit); marginal means
-#              L %*% fixef(fit) at BASE = mean(BASE) of the fitted records, SE sqrt(L V L')
+#              emmeans(fit, ~ TRT01A | AVISIT): estimate, SE, df ("containment" for lme) and t limits
+#              (L %*% fixef(fit) at BASE = mean(BASE), except where BASE takes two values: emmeans then
+#              averages over them, cov.keep = "2")
 suppressPackageStartupMessages(library(nlme))
 options(contrasts = c("contr.sum", "contr.poly"))
 OUT <- "tests/reference/biomarkers"
@@ -144,10 +146,14 @@ models <- function(d, params) {
     grid$BASE <- mean(dm$BASE)
     grid$CHG <- 0
     L <- model.matrix(CHG ~ BASE + TRT01A * AVISIT, data = grid)
-    means[[length(means) + 1]] <- data.frame(param = p, arm = as.character(grid$TRT01A),
-                                             visitn = as.numeric(as.character(grid$AVISIT)),
-                                             estimate = as.vector(L %*% b),
-                                             se = sqrt(diag(L %*% V %*% t(L))))
+    mm <- data.frame(param = p, arm = as.character(grid$TRT01A), visitn = as.numeric(as.character(grid$AVISIT)),
+                     estimate = as.vector(L %*% b), se = sqrt(diag(L %*% V %*% t(L))))
+    # emmeans' df for an lme fit (its default, "containment") and its t limits
+    em <- as.data.frame(summary(emmeans::emmeans(fit, ~ TRT01A | AVISIT, data = dm)))
+    at <- match(paste(grid$TRT01A, grid$AVISIT), paste(em$TRT01A, em$AVISIT))
+    mm$estimate <- em$emmean[at]; mm$se <- em$SE[at]  # equal to L b and sqrt(L V L') except for a BASE with
+    mm$df <- em$df[at]; mm$lower <- em$lower.CL[at]; mm$upper <- em$upper.CL[at]  # two values (cov.keep)
+    means[[length(means) + 1]] <- mm
   }
   list(models = do.call(rbind, fits), coefficients = do.call(rbind, coefs), means = do.call(rbind, means))
 }
