@@ -347,10 +347,11 @@ def _second_order(pats, ev: _Eval, ds: np.ndarray, d2s: np.ndarray | None, p: in
         vh = ds[ix]
         bh = w[None] @ vh                      # W Vh
         ah = bh @ w[None]                      # W Vh W
-        bha = np.einsum("hab,jbc->hjac", bh, ah)   # W Vh W Vj W
-        t_ww += pat.n * np.einsum("hab,jba->hj", bh, bh)
-        t_phiq += np.einsum("hjac,ac->hj", bha, gmat)
-        t_rrc += np.einsum("hjac,ac->hj", bha, cmat)
+        bha = bh[:, None] @ ah[None]                # W Vh W Vj W
+        t_ww += pat.n * (bh.reshape(nh, -1) @ bh.transpose(0, 2, 1).reshape(nh, -1).T)
+        flat = bha.reshape(nh, nh, m * m)
+        t_phiq += flat @ gmat.ravel()
+        t_rrc += flat @ cmat.ravel()
         dxr = (pat.s2.reshape(m * m, p1, p1) @ vvec)[:, :p]     # sum_i x_ia r_ib
         u += ah.reshape(nh, m * m) @ dxr
         pmat -= ah.reshape(nh, m * m) @ pat.sxx
@@ -359,13 +360,13 @@ def _second_order(pats, ev: _Eval, ds: np.ndarray, d2s: np.ndarray | None, p: in
         if d2s is not None:
             v2 = d2s[:, :, pat.vis][:, :, :, pat.vis]
             w2w = w[None, None] @ v2 @ w[None, None]
-            t_whh += (pat.n * np.einsum("ab,hjba->hj", w, v2) - np.einsum("hjab,ab->hj", w2w, gmat)
-                      - np.einsum("hjab,ab->hj", w2w, cmat))
+            t_whh += (pat.n * (v2.reshape(nh, nh, -1) @ w.T.ravel())
+                      - w2w.reshape(nh, nh, -1) @ (gmat + cmat).ravel())
             if rmat is not None:
                 rmat += w2w.reshape(nh * nh, m * m) @ pat.sxx
     pm = pmat.reshape(nh, p, p)
-    phip = np.einsum("ab,hbc->hac", phi, pm)            # Phi P_h
-    t_pp = np.einsum("hab,jba->hj", phip, phip)
+    phip = phi[None] @ pm                               # Phi P_h
+    t_pp = phip.reshape(nh, -1) @ phip.transpose(0, 2, 1).reshape(nh, -1).T
     tr_pvpv = t_ww - 2.0 * t_phiq + t_pp
     ypvpvpy = t_rrc - u @ phi @ u.T
     hess = -tr_pvpv + t_whh + 2.0 * ypvpvpy
@@ -485,10 +486,11 @@ def _kr_df(phi, lmat, wt, pm):
     """Kenward-Roger denominator df m and F scaling lambda for hypothesis rows ``lmat``."""
     q = lmat.shape[0]
     mm = lmat.T @ np.linalg.solve(lmat @ phi @ lmat.T, lmat)
-    x = np.einsum("ab,bc,hcd,de->hae", mm, phi, pm, phi)   # M Phi P_h Phi
-    tr = np.einsum("haa->h", x)
+    nh = pm.shape[0]
+    x = (mm @ phi)[None] @ pm @ phi[None]   # M Phi P_h Phi
+    tr = np.trace(x, axis1=1, axis2=2)
     a1 = tr @ wt @ tr
-    a2 = np.einsum("hj,hab,jba->", wt, x, x)
+    a2 = float(np.sum(wt * (x.reshape(nh, -1) @ x.transpose(0, 2, 1).reshape(nh, -1).T)))
     b = (a1 + 6 * a2) / (2 * q)
     g = ((q + 1) * a1 - (q + 4) * a2) / ((q + 2) * a2)
     den = 3 * q + 2 - 2 * g
@@ -502,7 +504,8 @@ def _kr_df(phi, lmat, wt, pm):
 
 
 def _sat_df_1d(phi, l, wt, pm):
-    grad = -np.einsum("a,ab,hbc,cd,d->h", l, phi, pm, phi, l)
+    lp = phi @ l
+    grad = -(pm.reshape(len(pm), -1) @ np.outer(lp, lp).ravel())
     return float(2 * (l @ phi @ l) ** 2 / (grad @ wt @ grad))
 
 
@@ -548,6 +551,51 @@ class _Inference:
         return float(q), float(self.df_resid), f
 
 
+
+@dataclass
+class _Core:
+    ev: _Eval | None
+    inf: _Inference | None
+    sigma: np.ndarray | None
+    psi: np.ndarray | None
+    iterations: int
+    converged: bool
+    notes: list[str]
+
+
+def _fit_core(x: np.ndarray, y: np.ndarray, subj: np.ndarray, vcode: np.ndarray, n_subj: int, st: CovStructure,
+              ddfm: str) -> _Core:
+    """REML fit and inference objects for a full-rank design ``x`` (records x p)."""
+    n_rec, p = x.shape
+    notes: list[str] = []
+    pats = _patterns(x, y, subj, vcode, n_subj, st.k)
+    ev, psi, iterations, converged, note = _fit(pats, st, p, n_rec, st.k)
+    if note:
+        notes.append(f"{st.name} MMRM: {note}")
+    if ev is None:
+        return _Core(None, None, None, psi, iterations, False, notes)
+    ds = st.dsigma(psi)
+    hess, pm, q, r = _second_order(pats, ev, ds, st.d2sigma(psi), p, full=(ddfm != "residual"))
+    phi = ev.ainv
+    phi_a, wt = phi, None
+    if ddfm != "residual":
+        try:
+            wt = 2.0 * np.linalg.inv(hess)
+        except np.linalg.LinAlgError:
+            wt = 2.0 * np.linalg.pinv(hess)
+            notes.append(f"{st.name} MMRM: the covariance parameters' information matrix is singular")
+        if ddfm == "kr":
+            nh = len(pm)
+            wp = np.tensordot(wt, pm, axes=(1, 0))                   # sum_j W_hj P_j
+            inner = (wt.ravel() @ q.reshape(nh * nh, -1)).reshape(p, p) - np.sum(pm @ phi[None] @ wp, axis=0)
+            if r is not None:
+                inner -= 0.25 * (wt.ravel() @ r.reshape(nh * nh, -1)).reshape(p, p)
+            phi_a = phi + 2 * phi @ inner @ phi
+            phi_a = 0.5 * (phi_a + phi_a.T)
+    inf = _Inference(ddfm, phi, phi_a, wt, pm, n_rec - p)
+    return _Core(ev, inf, st.sigma(psi), psi, iterations, converged, notes)
+
+
 def _t_p(t: float, df: float) -> float:
     return float(2 * stats.t.sf(abs(t), df))
 
@@ -581,31 +629,11 @@ def fit_mmrm(data: pl.DataFrame, groups: list[str], visits: list[str], *, covari
     if st.n > n_rec - p:
         raise DataError(f"Covariance structure {cov} has {st.n} parameters but only {n_rec - p} residual degrees "
                         "of freedom remain.", "Use a structure with fewer parameters (cs, ar1, toep).")
-    pats = _patterns(x, d.get_column("y").to_numpy(), subj, vcode, n_subj, k)
-    ev, psi, iterations, converged, note = _fit(pats, st, p, n_rec, k)
-    if note:
-        notes.append(f"{cov} MMRM: {note}")
+    core = _fit_core(x, d.get_column("y").to_numpy(), subj, vcode, n_subj, st, ddfm)
+    notes += core.notes
+    ev, inf, sigma, iterations, converged = core.ev, core.inf, core.sigma, core.iterations, core.converged
     if ev is None:
         return _empty(groups, visits, design, n_subj, n_rec, n_dropped, notes, iterations, cov, ddfm)
-    sigma = st.sigma(psi)
-    ds = st.dsigma(psi)
-    d2s = st.d2sigma(psi)
-    hess, pm, q, r = _second_order(pats, ev, ds, d2s, p, full=(ddfm != "residual"))
-    phi = ev.ainv
-    phi_a, wt = phi, None
-    if ddfm != "residual":
-        try:
-            wt = 2.0 * np.linalg.inv(hess)
-        except np.linalg.LinAlgError:
-            wt = 2.0 * np.linalg.pinv(hess)
-            notes.append(f"{cov} MMRM: the covariance parameters' information matrix is singular")
-        if ddfm == "kr":
-            inner = np.einsum("hj,hjab->ab", wt, q) - np.einsum("hj,hab,bc,jcd->ad", wt, pm, phi, pm)
-            if r is not None:
-                inner -= 0.25 * np.einsum("hj,hjab->ab", wt, r)
-            phi_a = phi + 2 * phi @ inner @ phi
-            phi_a = 0.5 * (phi_a + phi_a.T)
-    inf = _Inference(ddfm, phi, phi_a, wt, pm, n_rec - p)
     beta = ev.beta
 
     # LS means rows: intercept, group, visit, interaction, covariates at their LS-means values
