@@ -242,14 +242,21 @@ def _check_rank(x: np.ndarray, names: list[str]) -> None:
 # ---------------------------------------------------------------------------------------
 
 @dataclass
-class _Pattern:
-    vis: np.ndarray     # visit indices observed
-    n: int              # subjects
-    s2: np.ndarray      # (m*m, (p+1)^2): sum over subjects of z_a z_b' for visit pair (a, b), z = [x, y]
-    sxx: np.ndarray     # (m*m, p*p)
+class _Block:
+    """Missingness patterns with the same number m of observed visits, stacked."""
+    vis: np.ndarray     # (b, m) visit indices observed per pattern
+    n: np.ndarray       # (b,) subjects per pattern
+    s2: np.ndarray      # (b, m*m, (p+1)^2): sum over subjects of z_a z_b' per visit pair (a, b), z = [x, y]
+    sxx: np.ndarray     # (b, m*m, p*p): the x x' part of s2
+
+    @property
+    def rows(self):
+        return self.vis[:, :, None], self.vis[:, None, :]
 
 
-def _patterns(x: np.ndarray, y: np.ndarray, subj: np.ndarray, v: np.ndarray, n_subj: int, k: int) -> list[_Pattern]:
+def _patterns(x: np.ndarray, y: np.ndarray, subj: np.ndarray, v: np.ndarray, n_subj: int, k: int,
+              n_theta: int) -> list[_Block]:
+    """Per missingness pattern, the cross-products of [x, y] per visit pair, summed over its subjects once."""
     p = x.shape[1]
     z = np.zeros((n_subj, k, p + 1))
     z[subj, v, :p] = x
@@ -260,16 +267,25 @@ def _patterns(x: np.ndarray, y: np.ndarray, subj: np.ndarray, v: np.ndarray, n_s
     uniq, inv = np.unique(code, return_inverse=True)
     order = np.argsort(inv, kind="stable")
     bounds = np.searchsorted(inv[order], np.arange(len(uniq) + 1))
-    out = []
+    by_m: dict[int, list] = {}
     for i, u in enumerate(uniq):
         vis = np.flatnonzero((u >> np.arange(k)) & 1)
         m = len(vis)
         rows = order[bounds[i]:bounds[i + 1]]
         zz = z[rows][:, vis, :].reshape(len(rows), m * (p + 1))
         s = (zz.T @ zz).reshape(m, p + 1, m, p + 1).transpose(0, 2, 1, 3)
-        out.append(_Pattern(vis, len(rows), s.reshape(m * m, (p + 1) ** 2),
-                            np.ascontiguousarray(s[:, :, :p, :p]).reshape(m * m, p * p)))
-    return out
+        by_m.setdefault(m, []).append((vis, len(rows), s))
+    blocks = []
+    for m, items in sorted(by_m.items()):
+        # bound the memory of the (patterns, theta, theta, m, m) products in the Hessian
+        chunk = max(1, int(4e6 // max(n_theta * n_theta * m * m, 1)))
+        for c0 in range(0, len(items), chunk):
+            part = items[c0:c0 + chunk]
+            s = np.stack([it[2] for it in part])
+            blocks.append(_Block(np.stack([it[0] for it in part]), np.array([it[1] for it in part], dtype=float),
+                                 s.reshape(len(part), m * m, (p + 1) ** 2),
+                                 np.ascontiguousarray(s[:, :, :, :p, :p]).reshape(len(part), m * m, p * p)))
+    return blocks
 
 
 @dataclass
@@ -277,57 +293,56 @@ class _Eval:
     obj: float           # -2 REML log-likelihood
     beta: np.ndarray
     ainv: np.ndarray     # Phi = (X' V^-1 X)^-1
-    ws: list[np.ndarray]
-    cs: list[np.ndarray]  # residual cross-products per pattern
-    gs: list[np.ndarray]  # tr(Phi Sxx[a, b]) per pattern
+    ws: list[np.ndarray]  # per block (b, m, m): inverse covariance of the observed visits
+    cs: list[np.ndarray]  # residual cross-products
+    gs: list[np.ndarray]  # tr(Phi Sxx[a, b])
     dmat: np.ndarray     # d obj / d Sigma (k x k, symmetric)
 
 
-def _evaluate(pats: list[_Pattern], sigma: np.ndarray, p: int, n_rec: int) -> _Eval | None:
+def _evaluate(blocks: list[_Block], sigma: np.ndarray, p: int, n_rec: int) -> _Eval | None:
     p1 = p + 1
     acc = np.zeros(p1 * p1)
     logdet, ws = 0.0, []
-    for pat in pats:
-        sub = sigma[np.ix_(pat.vis, pat.vis)]
+    for b in blocks:
         try:
-            c = np.linalg.cholesky(sub)
+            c = np.linalg.cholesky(sigma[b.rows])
         except np.linalg.LinAlgError:
             return None
         ci = np.linalg.inv(c)
-        w = ci.T @ ci
+        w = ci.transpose(0, 2, 1) @ ci
         ws.append(w)
-        logdet += pat.n * 2.0 * np.log(np.diag(c)).sum()
-        acc += w.ravel() @ pat.s2
+        logdet += float(b.n @ (2.0 * np.log(np.diagonal(c, axis1=1, axis2=2)).sum(1)))
+        acc += w.reshape(-1) @ b.s2.reshape(-1, p1 * p1)
     acc = acc.reshape(p1, p1)
-    a, b, cc = acc[:p, :p], acc[:p, p], acc[p, p]
+    a, bb, cc = acc[:p, :p], acc[:p, p], acc[p, p]
     try:
         ca = np.linalg.cholesky(a)
     except np.linalg.LinAlgError:
         return None
     cai = np.linalg.inv(ca)
     ainv = cai.T @ cai
-    beta = ainv @ b
-    obj = logdet + 2.0 * np.log(np.diag(ca)).sum() + (cc - b @ beta) + (n_rec - p) * LOG2PI
+    beta = ainv @ bb
+    obj = logdet + 2.0 * np.log(np.diag(ca)).sum() + (cc - bb @ beta) + (n_rec - p) * LOG2PI
     vvec = np.append(-beta, 1.0)
     vv = np.outer(vvec, vvec).ravel()
     k = sigma.shape[0]
     dmat = np.zeros((k, k))
     cs, gs = [], []
-    for pat, w in zip(pats, ws):
-        m = len(pat.vis)
-        cmat = (pat.s2 @ vv).reshape(m, m)
-        gmat = (pat.sxx @ ainv.ravel()).reshape(m, m)
+    for b, w in zip(blocks, ws):
+        nb, m = b.vis.shape
+        cmat = (b.s2 @ vv).reshape(nb, m, m)
+        gmat = (b.sxx @ ainv.ravel()).reshape(nb, m, m)
         cs.append(cmat)
         gs.append(gmat)
-        dmat[np.ix_(pat.vis, pat.vis)] += pat.n * w - w @ (cmat + gmat) @ w
+        np.add.at(dmat, b.rows, b.n[:, None, None] * w - w @ (cmat + gmat) @ w)
     return _Eval(float(obj), beta, ainv, ws, cs, gs, dmat)
 
 
 def _grad_nat(ev: _Eval, ds: np.ndarray) -> np.ndarray:
-    return np.einsum("hjl,jl->h", ds, ev.dmat)
+    return ds.reshape(len(ds), -1) @ ev.dmat.ravel()
 
 
-def _second_order(pats, ev: _Eval, ds: np.ndarray, d2s: np.ndarray | None, p: int, full: bool):
+def _second_order(blocks: list[_Block], ev: _Eval, ds: np.ndarray, d2s: np.ndarray | None, p: int, full: bool):
     """Hessian of -2 REML loglik in the natural parameters; with ``full`` also KR's P, Q, R."""
     nh = ds.shape[0]
     p1 = p + 1
@@ -341,29 +356,32 @@ def _second_order(pats, ev: _Eval, ds: np.ndarray, d2s: np.ndarray | None, p: in
     pmat = np.zeros((nh, p * p))
     qmat = np.zeros((nh * nh, p * p)) if full else None
     rmat = np.zeros((nh * nh, p * p)) if (full and d2s is not None) else None
-    for pat, w, cmat, gmat in zip(pats, ev.ws, ev.cs, ev.gs):
-        ix = np.ix_(np.arange(nh), pat.vis, pat.vis)
-        m = len(pat.vis)
-        vh = ds[ix]
-        bh = w[None] @ vh                      # W Vh
-        ah = bh @ w[None]                      # W Vh W
-        bha = bh[:, None] @ ah[None]                # W Vh W Vj W
-        t_ww += pat.n * (bh.reshape(nh, -1) @ bh.transpose(0, 2, 1).reshape(nh, -1).T)
-        flat = bha.reshape(nh, nh, m * m)
-        t_phiq += flat @ gmat.ravel()
-        t_rrc += flat @ cmat.ravel()
-        dxr = (pat.s2.reshape(m * m, p1, p1) @ vvec)[:, :p]     # sum_i x_ia r_ib
-        u += ah.reshape(nh, m * m) @ dxr
-        pmat -= ah.reshape(nh, m * m) @ pat.sxx
+    for b, w, cmat, gmat in zip(blocks, ev.ws, ev.cs, ev.gs):
+        nb, m = b.vis.shape
+        ri, rj = b.rows
+        vh = ds[:, ri, rj].transpose(1, 0, 2, 3)          # (b, h, m, m)
+        bh = w[:, None] @ vh                               # W Vh
+        ah = bh @ w[:, None]                               # W Vh W
+        bha = bh[:, :, None] @ ah[:, None, :]              # W Vh W Vj W  (b, h, j, m, m)
+        bflat = bh.reshape(nb, nh, m * m)
+        t_ww += np.einsum("b,bhk,bjk->hj", b.n, bflat, bh.transpose(0, 1, 3, 2).reshape(nb, nh, m * m))
+        flat = bha.reshape(nb, nh * nh, m * m)
+        t_phiq += (flat @ gmat.reshape(nb, m * m, 1)).sum(0).reshape(nh, nh)
+        t_rrc += (flat @ cmat.reshape(nb, m * m, 1)).sum(0).reshape(nh, nh)
+        dxr = (b.s2.reshape(nb, m * m, p1, p1) @ vvec)[..., :p]       # sum_i x_ia r_ib
+        u += (ah.reshape(nb, nh, m * m) @ dxr).sum(0)
+        sxx = b.sxx.reshape(nb * m * m, p * p)
+        pmat -= ah.transpose(1, 0, 2, 3).reshape(nh, nb * m * m) @ sxx
         if full:
-            qmat += bha.reshape(nh * nh, m * m) @ pat.sxx
+            qmat += bha.transpose(1, 2, 0, 3, 4).reshape(nh * nh, nb * m * m) @ sxx
         if d2s is not None:
-            v2 = d2s[:, :, pat.vis][:, :, :, pat.vis]
-            w2w = w[None, None] @ v2 @ w[None, None]
-            t_whh += (pat.n * (v2.reshape(nh, nh, -1) @ w.T.ravel())
-                      - w2w.reshape(nh, nh, -1) @ (gmat + cmat).ravel())
+            v2 = d2s[:, :, ri, rj].transpose(2, 0, 1, 3, 4)            # (b, h, j, m, m)
+            w2w = w[:, None, None] @ v2 @ w[:, None, None]
+            t_whh += ((b.n[:, None] * (v2.reshape(nb, nh * nh, m * m) @ w.transpose(0, 2, 1).reshape(nb, m * m, 1))[..., 0]).sum(0)
+                      - (w2w.reshape(nb, nh * nh, m * m) @ (gmat + cmat).reshape(nb, m * m, 1))[..., 0].sum(0)
+                      ).reshape(nh, nh)
             if rmat is not None:
-                rmat += w2w.reshape(nh * nh, m * m) @ pat.sxx
+                rmat += w2w.transpose(1, 2, 0, 3, 4).reshape(nh * nh, nb * m * m) @ sxx
     pm = pmat.reshape(nh, p, p)
     phip = phi[None] @ pm                               # Phi P_h
     t_pp = phip.reshape(nh, -1) @ phip.transpose(0, 2, 1).reshape(nh, -1).T
@@ -382,14 +400,13 @@ def _second_order(pats, ev: _Eval, ds: np.ndarray, d2s: np.ndarray | None, p: in
 # fitting
 # ---------------------------------------------------------------------------------------
 
-def _empirical_start(pats, p, k, n_rec) -> np.ndarray:
+def _empirical_start(blocks: list[_Block], p: int, k: int, n_rec: int) -> np.ndarray:
     """Covariance of OLS residuals over the pairs of visits observed together."""
     p1 = p + 1
     acc = np.zeros((p1, p1))
-    for pat in pats:
-        m = len(pat.vis)
-        diag = pat.s2.reshape(m, m, p1, p1)[np.arange(m), np.arange(m)].sum(0)
-        acc += diag
+    for b in blocks:
+        nb, m = b.vis.shape
+        acc += b.s2.reshape(nb, m, m, p1, p1)[:, np.arange(m), np.arange(m)].sum((0, 1))
     try:
         beta = np.linalg.solve(acc[:p, :p], acc[:p, p])
     except np.linalg.LinAlgError:
@@ -397,10 +414,10 @@ def _empirical_start(pats, p, k, n_rec) -> np.ndarray:
     vvec = np.append(-beta, 1.0)
     vv = np.outer(vvec, vvec).ravel()
     num, cnt = np.zeros((k, k)), np.zeros((k, k))
-    for pat in pats:
-        m = len(pat.vis)
-        num[np.ix_(pat.vis, pat.vis)] += (pat.s2 @ vv).reshape(m, m)
-        cnt[np.ix_(pat.vis, pat.vis)] += pat.n
+    for b in blocks:
+        nb, m = b.vis.shape
+        np.add.at(num, b.rows, (b.s2 @ vv).reshape(nb, m, m))
+        np.add.at(cnt, b.rows, np.broadcast_to(b.n[:, None, None], (nb, m, m)))
     scale = (n_rec - p) / max(n_rec, 1)
     emp = np.where(cnt > 0, num / np.maximum(cnt, 1), 0.0) / max(scale, 1e-12)
     var = np.clip(np.diag(emp), 1e-8 * max(np.diag(emp).max(), 1e-8), None)
@@ -568,7 +585,7 @@ def _fit_core(x: np.ndarray, y: np.ndarray, subj: np.ndarray, vcode: np.ndarray,
     """REML fit and inference objects for a full-rank design ``x`` (records x p)."""
     n_rec, p = x.shape
     notes: list[str] = []
-    pats = _patterns(x, y, subj, vcode, n_subj, st.k)
+    pats = _patterns(x, y, subj, vcode, n_subj, st.k, st.n)
     ev, psi, iterations, converged, note = _fit(pats, st, p, n_rec, st.k)
     if note:
         notes.append(f"{st.name} MMRM: {note}")
