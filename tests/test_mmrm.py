@@ -1,0 +1,276 @@
+"""The MMRM engine (analyses/efficacy/mmrm.py) against SAS PROC MIXED listings and nlme::gls.
+
+References:
+* fixtures/fev_data/{adsl,adlb}.csv: R mmrm's artificial ``fev_data`` as BDS (USUBJID, TRT01P,
+  AVISIT, AVAL = FEV1, BASE = FEV1_BL, RACE, SEX).
+* tests/reference/mmrm_sas.json: SAS PROC MIXED listings run on fev_data, from the mmrm
+  repository (github.com/openpharma/mmrm, design/).
+* tests/reference/mmrm_r.json: nlme::gls (REML) + emmeans on fev_data, the CDISC pilot and the
+  built-in trial (tests/reference/make_mmrm_reference.R gives every call).
+* The SAS KR numbers for ``FEV1 ~ ARMCD`` (below, ``SAS_KR_ARMCD``) are the full-precision CSV
+  outputs of design/ddfm_covtype/kr_<type>.csv in the mmrm repository (``ods output diffs``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from r_reference import same
+from trialkit.analyses.efficacy._covstruct import make_structure
+from trialkit.analyses.efficacy.mmrm import _fit_core, fit_mmrm
+from trialkit.schemas.errors import ColumnNotFoundError, DataError, UsageError
+
+ROOT = Path(__file__).resolve().parents[1]
+FEV = ROOT / "fixtures" / "fev_data"
+SAS_JSON = ROOT / "tests" / "reference" / "mmrm_sas.json"
+R_JSON = ROOT / "tests" / "reference" / "mmrm_r.json"
+VISITS = ["VIS1", "VIS2", "VIS3", "VIS4"]
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"{path.relative_to(ROOT)} is absent (made by the MMRM reference helper)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def fev() -> pl.DataFrame:
+    """fev_data as the engine's input: y = AVAL (FEV1), group = TRT01P, BASE = FEV1_BL, RACE, SEX."""
+    adlb = pl.read_csv(_need(FEV / "adlb.csv"), infer_schema_length=None)
+    adsl = pl.read_csv(FEV / "adsl.csv", infer_schema_length=None)
+    d = adlb.join(adsl.select("USUBJID", "TRT01P", "RACE", "SEX"), on="USUBJID")
+    return d.select(pl.col("USUBJID"), pl.col("TRT01P").alias("group"), pl.col("AVISIT").alias("visit"),
+                    pl.col("AVAL").cast(pl.Float64).alias("y"), pl.col("BASE").cast(pl.Float64), "RACE", "SEX",
+                    pl.col("AVISITN"))
+
+
+def _synthetic(n=60, k=4, seed=3, drop=True) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    grp = rng.integers(0, 2, n)
+    base = rng.normal(10, 2, n)
+    a = rng.normal(size=(k, k))
+    e = rng.multivariate_normal(np.zeros(k), a @ a.T + np.eye(k), n)
+    y = base[:, None] * 0.4 + np.arange(k) + grp[:, None] * 0.5 + e
+    obs = np.ones((n, k), dtype=bool)
+    if drop:
+        obs &= rng.random((n, k)) > 0.2
+        obs[:, 0] = True
+    sid, vid = np.nonzero(obs)
+    return pl.DataFrame({"USUBJID": [f"S{i:03d}" for i in sid], "group": np.array(["PBO", "TRT"])[grp[sid]],
+                         "visit": [f"V{v + 1}" for v in vid], "y": y[sid, vid], "BASE": base[sid]})
+
+
+# ---------------------------------------------------------------------------------------
+# Kenward-Roger against SAS: FEV1 ~ ARMCD, seven covariance structures
+# ---------------------------------------------------------------------------------------
+
+# PROC MIXED DATA=fev METHOD=REML; CLASS ARMCD(ref='PBO') AVISIT USUBJID;
+#   MODEL FEV1 = ARMCD / DDFM=KR; REPEATED AVISIT / SUBJECT=USUBJID TYPE=<type>;
+#   LSMEANS ARMCD / PDIFF=ALL CL;   -> TRT - PBO: estimate, SE (KR-adjusted), DF
+# (mmrm repository, design/ddfm_covtype/kr_<type>.csv)
+SAS_KR_ARMCD = {
+    "us": (3.81972492174648, 0.66124382270307, 160.733266403768),
+    "cs": (4.19663617897035, 0.7964696053595, 177.038485931223),
+    "ar1": (4.22574315817874, 0.95865439662225, 188.46934887972),
+    "toep": (4.47051860580552, 0.87839805519623, 160.027408337368),
+    "csh": (3.77090812499029, 0.67414806011886, 190.737701349941),
+    "ar1h": (3.72674356244499, 0.7590316099633, 188.225339095373),
+    "toeph": (3.92287746213894, 0.72543828853831, 180.062730071701),
+}
+
+
+@pytest.mark.parametrize("cov", list(SAS_KR_ARMCD))
+def test_kenward_roger_se_and_df_match_sas_ddfm_kr_for_each_structure(fev, cov):
+    d = fev.filter(pl.col("y").is_not_null())
+    x = np.column_stack([np.ones(d.height), (d["group"] == "TRT").to_numpy().astype(float)])
+    subj = d["USUBJID"].rank("dense").to_numpy().astype(np.int64) - 1
+    core = _fit_core(x, d["y"].to_numpy(), subj, d["AVISITN"].to_numpy().astype(np.int64) - 1, int(subj.max()) + 1,
+                     make_structure(cov, 4), "kr")
+    assert core.converged
+    se, df = core.inf.one(np.array([0.0, 1.0]))
+    est_sas, se_sas, df_sas = SAS_KR_ARMCD[cov]
+    # SAS stops at its relative convergence criterion 1e-8 (its -2 REML log-likelihood is 1e-5 above
+    # ours), which moves its numbers in the 5th significant digit: rel 5e-4.
+    assert core.ev.beta[1] == pytest.approx(est_sas, rel=5e-5)
+    assert se == pytest.approx(se_sas, rel=5e-4)
+    assert df == pytest.approx(df_sas, rel=5e-4)
+
+
+def test_kenward_roger_keeps_the_second_order_term_for_ar1_as_sas_does(fev):
+    """SAS DDFM=KR (0.95865) vs KR(LINEAR) (0.96058) for AR(1): we give the former (mmrm's test-kenwardroger.R)."""
+    d = fev.filter(pl.col("y").is_not_null())
+    x = np.column_stack([np.ones(d.height), (d["group"] == "TRT").to_numpy().astype(float)])
+    subj = d["USUBJID"].rank("dense").to_numpy().astype(np.int64) - 1
+    core = _fit_core(x, d["y"].to_numpy(), subj, d["AVISITN"].to_numpy().astype(np.int64) - 1, int(subj.max()) + 1,
+                     make_structure("ar1", 4), "kr")
+    se, df = core.inf.one(np.array([0.0, 1.0]))
+    assert se == pytest.approx(0.95865439662225, rel=1e-5)
+    assert df == pytest.approx(188.46934887972, rel=1e-5)
+
+
+# ---------------------------------------------------------------------------------------
+# the REML machinery
+# ---------------------------------------------------------------------------------------
+
+def _direct_reml(d: pl.DataFrame, sigma: np.ndarray, visits: list[str]) -> float:
+    """-2 REML log-likelihood summed subject by subject (an independent, slow check)."""
+    d = d.sort("USUBJID", "visit")
+    g = (d["group"] == "TRT").to_numpy().astype(float)
+    vi = np.array([visits.index(v) for v in d["visit"]])
+    vd = (vi[:, None] == np.arange(1, len(visits))[None, :]).astype(float)
+    x = np.column_stack([np.ones(d.height), g, vd, g[:, None] * vd, d["BASE"].to_numpy()])
+    y = d["y"].to_numpy()
+    ids = d["USUBJID"].to_numpy()
+    a = np.zeros((x.shape[1], x.shape[1]))
+    b = np.zeros(x.shape[1])
+    logdet, blocks = 0.0, []
+    for s in np.unique(ids):
+        r = ids == s
+        w = np.linalg.inv(sigma[np.ix_(vi[r], vi[r])])
+        logdet += np.linalg.slogdet(sigma[np.ix_(vi[r], vi[r])])[1]
+        a += x[r].T @ w @ x[r]
+        b += x[r].T @ w @ y[r]
+        blocks.append((r, w))
+    beta = np.linalg.solve(a, b)
+    quad = sum((y[r] - x[r] @ beta) @ w @ (y[r] - x[r] @ beta) for r, w in blocks)
+    return logdet + np.linalg.slogdet(a)[1] + quad + (d.height - x.shape[1]) * math.log(2 * math.pi)
+
+
+@pytest.mark.parametrize("cov", ["us", "cs", "ar1", "toep", "csh", "ar1h", "toeph"])
+def test_reml_from_pattern_sums_equals_the_subject_by_subject_likelihood(cov):
+    d = _synthetic()
+    visits = ["V1", "V2", "V3", "V4"]
+    res = fit_mmrm(d, ["PBO", "TRT"], visits, cov=cov, ddfm="residual")
+    assert res.converged
+    sigma = res.covariance.pivot(on="col_visit", index="row_visit", values="value").select(visits).to_numpy()
+    assert -2 * res.loglik_reml == pytest.approx(_direct_reml(d, sigma, visits), rel=1e-10)
+
+
+@pytest.mark.parametrize("cov", ["cs", "ar1", "toep"])
+def test_structured_covariances_have_their_shape(cov):
+    res = fit_mmrm(_synthetic(), ["PBO", "TRT"], ["V1", "V2", "V3", "V4"], cov=cov, ddfm="residual")
+    s = res.covariance.pivot(on="col_visit", index="row_visit", values="value").drop("row_visit").to_numpy()
+    lag = np.abs(np.subtract.outer(np.arange(4), np.arange(4)))
+    for h in range(4):
+        assert np.ptp(s[lag == h]) < 1e-10 * abs(s[0, 0])
+    if cov == "cs":
+        assert np.ptp(s[lag > 0]) < 1e-10 * abs(s[0, 0])
+    if cov == "ar1":
+        rho = s[0, 1] / s[0, 0]
+        same(s[0], s[0, 0] * rho ** np.arange(4), rel=1e-10)
+
+
+def test_the_order_of_records_does_not_change_the_fit():
+    d = _synthetic()
+    a = fit_mmrm(d, ["PBO", "TRT"], ["V1", "V2", "V3", "V4"])
+    b = fit_mmrm(d.reverse(), ["PBO", "TRT"], ["V1", "V2", "V3", "V4"])
+    same(a.lsmeans["estimate"], b.lsmeans["estimate"], rel=1e-8)
+    same(a.contrasts["df"], b.contrasts["df"], rel=1e-6)
+
+
+def test_output_frames_have_the_contract_columns():
+    res = fit_mmrm(_synthetic(), ["PBO", "TRT"], ["V1", "V2", "V3", "V4"])
+    assert res.lsmeans.columns == ["visit", "group", "estimate", "se", "df", "lower", "upper", "n"]
+    assert res.contrasts.columns == ["visit", "group", "reference", "comparison", "estimate", "se", "df", "t", "p",
+                                     "lower", "upper", "adjust", "p_adjusted"]
+    assert res.tests.columns == ["term", "num_df", "den_df", "f", "p"]
+    assert res.tests["term"].to_list() == ["group", "visit", "group:visit", "BASE"]
+    assert res.covariance.height == 16
+    assert set(res.contrasts["comparison"]) == {"vs reference"} and set(res.contrasts["adjust"]) == {"none"}
+    assert (res.cov_structure, res.ddfm) == ("us", "kr")
+
+
+def test_residual_ddfm_is_records_minus_rank():
+    d = _synthetic()
+    res = fit_mmrm(d, ["PBO", "TRT"], ["V1", "V2", "V3", "V4"], ddfm="residual")
+    assert set(res.lsmeans["df"]) == {float(d.height - 9)}
+
+
+def test_a_model_that_cannot_converge_says_so_instead_of_crashing():
+    d = _synthetic(drop=False)
+    v1 = d.filter(pl.col("visit") == "V1")
+    twin = pl.concat([v1, v1.with_columns(visit=pl.lit("V2"), y=pl.col("y") + 1.0)])  # V2 = V1 + 1 exactly
+    res = fit_mmrm(twin, ["PBO", "TRT"], ["V1", "V2"])
+    assert res.converged is False
+    assert any("us MMRM" in n for n in res.notes)
+
+
+def test_records_missing_y_or_a_covariate_are_dropped_and_counted():
+    d = _synthetic().with_row_index()
+    d = d.with_columns(y=pl.when(pl.col("index") < 3).then(None).otherwise(pl.col("y")),
+                       BASE=pl.when(pl.col("index").is_between(3, 4)).then(None).otherwise(pl.col("BASE")))
+    res = fit_mmrm(d.drop("index"), ["PBO", "TRT"], ["V1", "V2", "V3", "V4"])
+    assert res.n_dropped == 5
+    assert res.n_records == d.height - 5
+    assert "3 records dropped for a missing y" in res.notes
+    assert "2 records dropped for a missing BASE" in res.notes
+
+
+# ---------------------------------------------------------------------------------------
+# errors
+# ---------------------------------------------------------------------------------------
+
+V4 = ["V1", "V2", "V3", "V4"]
+
+
+def test_a_visit_without_records_is_a_data_error():
+    with pytest.raises(DataError, match="Visit V4 has no records"):
+        fit_mmrm(_synthetic().filter(pl.col("visit") != "V4"), ["PBO", "TRT"], V4)
+
+
+def test_a_group_with_one_subject_is_a_data_error():
+    d = _synthetic()
+    one = d.filter(pl.col("group") == "TRT")["USUBJID"][0]
+    with pytest.raises(DataError, match="Group TRT has only one subject"):
+        fit_mmrm(d.filter((pl.col("group") == "PBO") | (pl.col("USUBJID") == one)), ["PBO", "TRT"], V4)
+
+
+def test_an_empty_group_by_visit_cell_names_the_singular_column():
+    d = _synthetic().filter(~((pl.col("group") == "TRT") & (pl.col("visit") == "V4")))
+    with pytest.raises(DataError, match="column groupTRT:visitV4 is all zero"):
+        fit_mmrm(d, ["PBO", "TRT"], V4)
+
+
+def test_a_collinear_covariate_names_the_singular_column():
+    d = _synthetic().with_columns(B2=pl.col("BASE") * 2)
+    with pytest.raises(DataError, match="column B2 is a linear combination"):
+        fit_mmrm(d, ["PBO", "TRT"], V4, covariates=["BASE", "B2"])
+
+
+def test_a_structure_needing_more_visits_than_there_are_is_a_data_error():
+    d = _synthetic().filter(pl.col("visit") == "V1")
+    with pytest.raises(DataError, match="ar1 needs at least 2 visits"):
+        fit_mmrm(d, ["PBO", "TRT"], ["V1"], cov="ar1")
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"cov": "un"}, "Unknown covariance structure 'un'"),
+    ({"ddfm": "KR"}, "Unknown degrees-of-freedom method 'KR'"),
+    ({"conf": 95}, "strictly between 0 and 1"),
+])
+def test_bad_options_are_usage_errors_with_a_hint(kw, message):
+    with pytest.raises(UsageError, match=message) as err:
+        fit_mmrm(_synthetic(), ["PBO", "TRT"], V4, **kw)
+    assert err.value.hint
+
+
+def test_a_missing_column_is_named():
+    with pytest.raises(ColumnNotFoundError, match="lack column AGE"):
+        fit_mmrm(_synthetic(), ["PBO", "TRT"], V4, covariates=["AGE"])
+
+
+def test_two_records_for_one_subject_and_visit_are_a_data_error():
+    d = _synthetic()
+    with pytest.raises(DataError, match="has 2 records at visit"):
+        fit_mmrm(pl.concat([d, d.head(1)]), ["PBO", "TRT"], V4)
+
+
+def test_visits_outside_the_visit_list_are_a_data_error():
+    with pytest.raises(DataError, match=r"visit values \['V4'\] are not among"):
+        fit_mmrm(_synthetic(), ["PBO", "TRT"], V4[:3])
