@@ -23,7 +23,7 @@ import pytest
 
 from r_reference import same
 from trialkit.analyses.efficacy._covstruct import make_structure
-from trialkit.analyses.efficacy.mmrm import _fit_core, fit_mmrm
+from trialkit.analyses.efficacy.mmrm import _fit_core, _fit_mmrm, fit_mmrm
 from trialkit.schemas.errors import ColumnNotFoundError, DataError, UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,6 +112,132 @@ def test_kenward_roger_keeps_the_second_order_term_for_ar1_as_sas_does(fev):
     se, df = core.inf.one(np.array([0.0, 1.0]))
     assert se == pytest.approx(0.95865439662225, rel=1e-5)
     assert df == pytest.approx(188.46934887972, rel=1e-5)
+
+
+# ---------------------------------------------------------------------------------------
+# nlme::gls (REML) + emmeans, and Satterthwaite df written out in R (tests/reference/mmrm_r.json)
+# ---------------------------------------------------------------------------------------
+
+R_FIT_IDS = [f"{data}_{cov}" for data in ("fev", "fev_base", "pilot_alt", "seed_alb") for cov in ("us", "cs", "ar1")]
+
+
+@pytest.fixture(scope="module")
+def r_fits() -> dict[str, dict]:
+    # strict=False: the file keeps R's multi-line error messages (raw newlines) in some strings
+    return {f["id"]: f for f in json.loads(_need(R_JSON).read_text(), strict=False)["fits"]}
+
+
+def _pilot_alt() -> pl.DataFrame:
+    """make_mmrm_reference.R pilot_data(): ADLBHY ALT, Week 2..24, y = AVAL - BASE, group = TRTP."""
+    pyreadstat = pytest.importorskip("pyreadstat")
+    from conftest import _require_shared
+
+    x, _ = pyreadstat.read_xport(str(_require_shared() / "adlbhy.xpt"), output_format="polars")
+    x = x.with_columns(pl.col(pl.String).str.strip_chars())
+    return x.filter(pl.col("PARAMCD") == "ALT").select(
+        "USUBJID", pl.col("TRTP").alias("group"), pl.col("AVISIT").alias("visit"),
+        (pl.col("AVAL") - pl.col("BASE")).alias("y"), "BASE")
+
+
+def _seed_alb() -> pl.DataFrame:
+    """make_mmrm_reference.R seed_data(): ALB, BASE = AVAL of ABLFL = Y, later visits, y = CHG, group = TRT01A."""
+    adlb = pl.read_csv(ROOT / "fixtures" / "seed_trial" / "adlb.csv", infer_schema_length=None)
+    adsl = pl.read_csv(ROOT / "fixtures" / "seed_trial" / "adsl.csv", infer_schema_length=None)
+    alb = adlb.filter(pl.col("PARAMCD") == "ALB")
+    base = alb.filter(pl.col("ABLFL") == "Y").select("USUBJID", pl.col("AVAL").alias("BASE"),
+                                                     pl.col("AVISITN").alias("BASEVISN"))
+    d = alb.join(base, on="USUBJID", how="left").filter(pl.col("AVISITN") > pl.col("BASEVISN"))
+    d = d.join(adsl.select("USUBJID", "TRT01A"), on="USUBJID")
+    return d.select("USUBJID", pl.col("TRT01A").alias("group"), pl.col("AVISIT").alias("visit"),
+                    (pl.col("AVAL") - pl.col("BASE")).cast(pl.Float64).alias("y"), pl.col("BASE").cast(pl.Float64))
+
+
+def _r_data(fit: dict, fev: pl.DataFrame) -> pl.DataFrame:
+    source = {"fev": lambda: fev, "fev_base": lambda: fev, "pilot_alt": _pilot_alt, "seed_alb": _seed_alb}[fit["data"]]
+    return source().filter(pl.col("visit").is_in(fit["visits"]))
+
+
+def _as_list(v):
+    return v if isinstance(v, list) else [v]
+
+
+def _r_fit(r_fits, fev, fit_id, ddfm, sigma_at=None):
+    if fit_id not in r_fits:
+        pytest.skip(f"{fit_id} is not in mmrm_r.json")
+    fit = r_fits[fit_id]
+    res = _fit_mmrm(_r_data(fit, fev), fit["groups"], fit["visits"], _as_list(fit["covariates"]), fit["cov"], ddfm,
+                    0.95, None, sigma_at)
+    return fit, res
+
+
+def _sigma_of(fit: dict) -> np.ndarray:
+    cells = {(c["row_visit"], c["col_visit"]): c["value"] for c in fit["covariance"]}
+    return np.array([[cells[(a, b)] for b in fit["visits"]] for a in fit["visits"]])
+
+
+@pytest.mark.parametrize("fit_id", R_FIT_IDS)
+def test_lsmeans_differences_and_covariance_match_nlme_gls(r_fits, fev, fit_id):
+    """gls(y ~ <covariates> + ARM * AVISIT, correlation = corSymm / corCompSymm / corAR1(form = ~ vis | USUBJID),
+    [weights = varIdent(form = ~ 1 | AVISIT)], method = "REML"); emmeans(fit, ~ ARM | AVISIT);
+    contrast(..., "trt.vs.ctrl", adjust = "none"); getVarCov(fit); logLik(fit)."""
+    fit, res = _r_fit(r_fits, fev, fit_id, "residual")
+    assert res.converged
+    assert (res.n_records, res.n_subjects, res.n_dropped) == (fit["n_records"], fit["n_subjects"], fit["n_dropped"])
+    # Our REML optimum is never worse than nlme's, and they agree to 1e-9 in the log-likelihood
+    assert res.loglik_reml >= fit["loglik_reml"] - 1e-9 * abs(fit["loglik_reml"])
+    assert res.loglik_reml == pytest.approx(fit["loglik_reml"], rel=1e-9)
+    # nlme's default optimiser (nlminb) stops ~1e-7 short of the REML maximum for corSymm + varIdent
+    # (its score there is ~1e-4; with glsControl(opt = "optim", msTol = 1e-14) it reaches our optimum
+    # and our SEs to 1e-7), which moves the unstructured estimates in the 5th digit.
+    rel = 1e-4 if fit["cov"] == "us" else 1e-6
+    for ours, ref in ((res.lsmeans, fit["lsmeans_emmeans_df_error"]), (res.contrasts, fit["contrasts_emmeans_df_error"])):
+        same(ours["se"], [r["se"] for r in ref], rel=rel)
+        # estimates near zero (changes from baseline): measured in standard errors
+        for o, r in zip(ours.iter_rows(named=True), ref):
+            assert abs(o["estimate"] - r["estimate"]) <= rel * max(abs(r["estimate"]), r["se"])
+    ours = res.covariance.pivot(on="col_visit", index="row_visit", values="value").select(fit["visits"]).to_numpy()
+    ref = _sigma_of(fit)
+    scale = np.sqrt(np.outer(np.diag(ref), np.diag(ref)))   # covariances near zero: relative to the variances
+    assert np.all(np.abs(ours - ref) <= 10 * rel * scale)
+
+
+@pytest.mark.parametrize("fit_id", R_FIT_IDS)
+def test_type_iii_f_tests_match_nlme_anova_marginal(r_fits, fev, fit_id):
+    """anova(fit_sum, type = "marginal") with contr.sum (SAS type 3), den_df = N - p: DDFM=RESIDUAL."""
+    fit, res = _r_fit(r_fits, fev, fit_id, "residual")
+    ref = {r["term"].replace("ARM:AVISIT", "group:visit").replace("ARM", "group").replace("AVISIT", "visit"): r
+           for r in fit["anova_marginal"] if r["term"] != "(Intercept)"}
+    # the reference refits the model under contr.sum: a second optimisation, equal to ~1e-6
+    rel = 1e-4 if fit["cov"] == "us" else 1e-5
+    for row in res.tests.iter_rows(named=True):
+        r = ref[row["term"]]
+        assert (row["num_df"], row["den_df"]) == (r["num_df"], r["den_df"])
+        assert row["f"] == pytest.approx(r["f"], rel=rel)
+
+
+@pytest.mark.parametrize("fit_id", R_FIT_IDS)
+def test_satterthwaite_df_match_sas_method_written_out_in_r(r_fits, fev, fit_id):
+    """df = 2 (L Phi L')^2 / (g' W g), W = 2 H^-1 of -2 REML at gls's estimate (mmrm_r.json "satterthwaite");
+    multi-row L by SAS's eigen-decomposition. Taken at gls's covariance estimate, so the algebra is
+    compared without the optimisers' difference; their numerical derivatives are good to ~1e-8."""
+    if fit_id in r_fits and "satterthwaite" not in r_fits[fit_id]:
+        pytest.skip(f"{fit_id} has no Satterthwaite reference")
+    fit, res = _r_fit(r_fits, fev, fit_id, "satterthwaite", sigma_at=_sigma_of(r_fits[fit_id]) if fit_id in r_fits else None)
+    sat = fit["satterthwaite"]
+    # with k(k+1)/2 parameters the reference's finite-difference Hessian is good to ~2e-6 (ours is
+    # analytic; it matches our own central differences to 3e-7 of its largest element)
+    rel = 1e-5 if fit["cov"] == "us" else 1e-6
+    same(res.lsmeans["se"], [r["se"] for r in sat["lsmeans"]], rel=1e-6)
+    same(res.lsmeans["df"], [r["df"] for r in sat["lsmeans"]], rel=rel)
+    same(res.contrasts["df"], [r["df"] for r in sat["contrasts"]], rel=rel)
+    same(res.contrasts["p"], [r["p"] for r in sat["contrasts"]], rel=10 * rel)
+    # type III den_df (SAS eigen method) for the terms whose hypothesis the reference states as SAS does
+    # (group:visit and the covariates; its group and visit rows test the treatment-coded columns, not
+    # type III: F 12.35 for fev_us's group where SAS and its own anova_marginal give 31.67)
+    ref = {r["term"]: r for r in sat["tests"]}
+    for row in res.tests.filter(~pl.col("term").is_in(["group", "visit"])).iter_rows(named=True):
+        assert row["f"] == pytest.approx(ref[row["term"]]["f"], rel=1e-8)
+        assert row["den_df"] == pytest.approx(ref[row["term"]]["den_df"], rel=10 * rel)
 
 
 # ---------------------------------------------------------------------------------------

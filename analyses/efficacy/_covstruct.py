@@ -172,6 +172,23 @@ class CovStructure:
             out[h] = (self.dsigma(up) - self.dsigma(dn)) / (2 * step)
         return 0.5 * (out + out.transpose(1, 0, 2, 3))
 
+    def from_sigma(self, sigma: np.ndarray) -> np.ndarray:
+        """Natural parameters of a covariance matrix that has this structure."""
+        k, lag = self.k, self._lag
+        if self.name == "us":
+            return sigma[self._tri]
+        if self.name == "cs":
+            return np.array([sigma[0, 1], sigma[0, 0] - sigma[0, 1]])
+        if self.name == "ar1":
+            return np.array([sigma[0, 1] / sigma[0, 0], sigma[0, 0]])
+        if self.name == "toep":
+            return np.concatenate([[sigma[0, h] for h in range(1, k)], [sigma[0, 0]]])
+        var = np.diag(sigma).copy()
+        corr = sigma / np.sqrt(np.outer(var, var))
+        if self.name in ("csh", "ar1h"):
+            return np.concatenate([var, [corr[0, 1]]])
+        return np.concatenate([var, [corr[0, h] for h in range(1, k)]])
+
     # ---- optimisation parameters --------------------------------------------------------
     def _cs_lower(self) -> float:
         return -1.0 / (self.k - 1)

@@ -581,12 +581,16 @@ class _Core:
 
 
 def _fit_core(x: np.ndarray, y: np.ndarray, subj: np.ndarray, vcode: np.ndarray, n_subj: int, st: CovStructure,
-              ddfm: str) -> _Core:
-    """REML fit and inference objects for a full-rank design ``x`` (records x p)."""
+              ddfm: str, psi: np.ndarray | None = None) -> _Core:
+    """REML fit and inference objects for a full-rank design ``x`` (records x p); with ``psi`` (SAS's
+    covariance parameters) the inference is taken there instead of at the REML optimum."""
     n_rec, p = x.shape
     notes: list[str] = []
     pats = _patterns(x, y, subj, vcode, n_subj, st.k, st.n)
-    ev, psi, iterations, converged, note = _fit(pats, st, p, n_rec, st.k)
+    if psi is None:
+        ev, psi, iterations, converged, note = _fit(pats, st, p, n_rec, st.k)
+    else:
+        ev, iterations, converged, note = _evaluate(pats, st.sigma(psi), p, n_rec), 0, True, None
     if note:
         notes.append(f"{st.name} MMRM: {note}")
     if ev is None:
@@ -626,6 +630,12 @@ def fit_mmrm(data: pl.DataFrame, groups: list[str], visits: list[str], *, covari
     """REML MMRM y ~ group + visit + group:visit + covariates with ``cov`` residual covariance
     per subject across ``visits``, LS means per group x visit, differences vs ``groups[0]``,
     type III tests, with ``ddfm`` = "kr" (SAS DDFM=KR), "satterthwaite" or "residual"."""
+    return _fit_mmrm(data, groups, visits, covariates, cov, ddfm, conf, levels, None)
+
+
+def _fit_mmrm(data, groups, visits, covariates, cov, ddfm, conf, levels, sigma_at: np.ndarray | None) -> MmrmResults:
+    """``fit_mmrm``; with ``sigma_at`` (k x k) the inference is taken at that covariance matrix
+    instead of the REML optimum (to check the algebra against a reference's own estimate)."""
     groups, visits, covariates = list(groups), list(visits), list(covariates)
     levels = dict(levels or {})
     _check_options(groups, visits, covariates, cov, ddfm, conf)
@@ -646,7 +656,8 @@ def fit_mmrm(data: pl.DataFrame, groups: list[str], visits: list[str], *, covari
     if st.n > n_rec - p:
         raise DataError(f"Covariance structure {cov} has {st.n} parameters but only {n_rec - p} residual degrees "
                         "of freedom remain.", "Use a structure with fewer parameters (cs, ar1, toep).")
-    core = _fit_core(x, d.get_column("y").to_numpy(), subj, vcode, n_subj, st, ddfm)
+    psi = None if sigma_at is None else st.from_sigma(np.asarray(sigma_at, dtype=float))
+    core = _fit_core(x, d.get_column("y").to_numpy(), subj, vcode, n_subj, st, ddfm, psi)
     notes += core.notes
     ev, inf, sigma, iterations, converged = core.ev, core.inf, core.sigma, core.iterations, core.converged
     if ev is None:
