@@ -400,3 +400,24 @@ def test_two_records_for_one_subject_and_visit_are_a_data_error():
 def test_visits_outside_the_visit_list_are_a_data_error():
     with pytest.raises(DataError, match=r"visit values \['V4'\] are not among"):
         fit_mmrm(_synthetic(), ["PBO", "TRT"], V4[:3])
+
+
+def test_a_non_string_visit_column_is_a_data_error():
+    d = _synthetic().with_columns(pl.col("visit").str.slice(1).cast(pl.Int64))
+    with pytest.raises(DataError, match="Column visit of the MMRM data has type Int64"):
+        fit_mmrm(d, ["PBO", "TRT"], V4)
+
+
+def test_a_one_df_kenward_roger_test_is_the_square_of_the_t_statistic(fev):
+    """SAS DDFM=KR, FEV1 ~ ARMCD, TYPE=UN: type 3 F for ARMCD 33.37 = t^2 (5.78^2), den df 161 (kr_us.txt)."""
+    d = fev.filter(pl.col("y").is_not_null())
+    x = np.column_stack([np.ones(d.height), (d["group"] == "TRT").to_numpy().astype(float)])
+    subj = d["USUBJID"].rank("dense").to_numpy().astype(np.int64) - 1
+    core = _fit_core(x, d["y"].to_numpy(), subj, d["AVISITN"].to_numpy().astype(np.int64) - 1, int(subj.max()) + 1,
+                     make_structure("us", 4), "kr")
+    num, den, f = core.inf.test(np.array([[0.0, 1.0]]), core.ev.beta)
+    se, df = core.inf.one(np.array([0.0, 1.0]))
+    assert f == pytest.approx((core.ev.beta[1] / se) ** 2, rel=1e-10)
+    assert den == pytest.approx(df, rel=1e-10)
+    # SAS's own optimum is 1e-5 short in -2 REML (see above): 5e-4
+    assert f == pytest.approx(33.37, rel=5e-4) and round(den) == 161

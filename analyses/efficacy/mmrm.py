@@ -108,7 +108,7 @@ def _check_options(groups, visits, covariates, cov, ddfm, conf) -> None:
     bad = [c for c in covariates if c in reserved]
     if bad:
         raise UsageError(f"Covariate {bad[0]} is already a term of the model.", "Remove it from covariates.")
-    if len(MIN_VISITS) and len(visits) < MIN_VISITS[cov]:
+    if len(visits) < MIN_VISITS[cov]:
         raise DataError(f"Covariance structure {cov} needs at least {MIN_VISITS[cov]} visits, but there are "
                         f"{len(visits)} ({', '.join(visits)}).", "Use cov='us' or analyse more visits.")
 
@@ -644,6 +644,13 @@ def _fit_mmrm(data, groups, visits, covariates, cov, ddfm, conf, levels, sigma_a
     if absent:
         raise ColumnNotFoundError(f"The MMRM data lack column {absent[0]}.",
                                   f"Provide columns {', '.join(need)}.")
+    for col in ("USUBJID", "group", "visit"):
+        if data.schema[col] != pl.String:
+            raise DataError(f"Column {col} of the MMRM data has type {data.schema[col]}; it must be String.",
+                            f"Cast {col} to String (e.g. pl.col('{col}').cast(pl.String)).")
+    if not data.schema["y"].is_numeric():
+        raise DataError(f"Column y of the MMRM data has type {data.schema['y']}; it must be numeric.",
+                        "Pass the response (e.g. CHG) as Float64.")
     d, n_dropped, notes = _drop_missing(data.select(need), covariates)
     d = d.with_columns(pl.col("y").cast(pl.Float64))
     _check_data(d, groups, visits)
