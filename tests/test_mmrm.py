@@ -190,7 +190,8 @@ def test_lsmeans_differences_and_covariance_match_nlme_gls(r_fits, fev, fit_id):
     # (its score there is ~1e-4; with glsControl(opt = "optim", msTol = 1e-14) it reaches our optimum
     # and our SEs to 1e-7), which moves the unstructured estimates in the 5th digit.
     rel = 1e-4 if fit["cov"] == "us" else 1e-6
-    for ours, ref in ((res.lsmeans, fit["lsmeans_emmeans_df_error"]), (res.contrasts, fit["contrasts_emmeans_df_error"])):
+    for ours, ref in ((res.lsmeans, fit["lsmeans_emmeans_df_error"]),
+                      (res.contrasts, fit["contrasts_emmeans_df_error"])):
         same(ours["se"], [r["se"] for r in ref], rel=rel)
         # estimates near zero (changes from baseline): measured in standard errors
         for o, r in zip(ours.iter_rows(named=True), ref):
@@ -222,7 +223,8 @@ def test_satterthwaite_df_match_sas_method_written_out_in_r(r_fits, fev, fit_id)
     compared without the optimisers' difference; their numerical derivatives are good to ~1e-8."""
     if fit_id in r_fits and "satterthwaite" not in r_fits[fit_id]:
         pytest.skip(f"{fit_id} has no Satterthwaite reference")
-    fit, res = _r_fit(r_fits, fev, fit_id, "satterthwaite", sigma_at=_sigma_of(r_fits[fit_id]) if fit_id in r_fits else None)
+    sigma_at = _sigma_of(r_fits[fit_id]) if fit_id in r_fits else None
+    fit, res = _r_fit(r_fits, fev, fit_id, "satterthwaite", sigma_at=sigma_at)
     sat = fit["satterthwaite"]
     # with k(k+1)/2 parameters the reference's finite-difference Hessian is good to ~2e-6 (ours is
     # analytic; it matches our own central differences to 3e-7 of its largest element)

@@ -95,7 +95,8 @@ def _check_options(groups, visits, covariates, cov, ddfm, conf) -> None:
     if ddfm not in DDFM:
         raise UsageError(f"Unknown degrees-of-freedom method {ddfm!r}.", f"Use one of: {', '.join(DDFM)}.")
     if not (isinstance(conf, (int, float)) and 0 < conf < 1):
-        raise UsageError(f"The confidence level must lie strictly between 0 and 1, got {conf!r}.", "Use e.g. conf=0.95.")
+        raise UsageError(f"The confidence level must lie strictly between 0 and 1, got {conf!r}.",
+                         "Use e.g. conf=0.95.")
     for name, vals in (("groups", groups), ("visits", visits)):
         if len(vals) == 0:
             raise UsageError(f"No {name} given.", f"Pass the {name} in order, e.g. {name}=['A', 'B'].")
@@ -377,9 +378,9 @@ def _second_order(blocks: list[_Block], ev: _Eval, ds: np.ndarray, d2s: np.ndarr
         if d2s is not None:
             v2 = d2s[:, :, ri, rj].transpose(2, 0, 1, 3, 4)            # (b, h, j, m, m)
             w2w = w[:, None, None] @ v2 @ w[:, None, None]
-            t_whh += ((b.n[:, None] * (v2.reshape(nb, nh * nh, m * m) @ w.transpose(0, 2, 1).reshape(nb, m * m, 1))[..., 0]).sum(0)
-                      - (w2w.reshape(nb, nh * nh, m * m) @ (gmat + cmat).reshape(nb, m * m, 1))[..., 0].sum(0)
-                      ).reshape(nh, nh)
+            tr_w = (v2.reshape(nb, nh * nh, m * m) @ w.transpose(0, 2, 1).reshape(nb, m * m, 1))[..., 0]
+            tr_gc = (w2w.reshape(nb, nh * nh, m * m) @ (gmat + cmat).reshape(nb, m * m, 1))[..., 0]
+            t_whh += ((b.n[:, None] * tr_w).sum(0) - tr_gc.sum(0)).reshape(nh, nh)
             if rmat is not None:
                 rmat += w2w.transpose(1, 2, 0, 3, 4).reshape(nh * nh, nb * m * m) @ sxx
     pm = pmat.reshape(nh, p, p)
