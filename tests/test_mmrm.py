@@ -186,10 +186,9 @@ def test_lsmeans_differences_and_covariance_match_nlme_gls(r_fits, fev, fit_id):
     # Our REML optimum is never worse than nlme's, and they agree to 1e-9 in the log-likelihood
     assert res.loglik_reml >= fit["loglik_reml"] - 1e-9 * abs(fit["loglik_reml"])
     assert res.loglik_reml == pytest.approx(fit["loglik_reml"], rel=1e-9)
-    # nlme's default optimiser (nlminb) stops ~1e-7 short of the REML maximum for corSymm + varIdent
-    # (its score there is ~1e-4; with glsControl(opt = "optim", msTol = 1e-14) it reaches our optimum
-    # and our SEs to 1e-7), which moves the unstructured estimates in the 5th digit.
-    rel = 1e-4 if fit["cov"] == "us" else 1e-6
+    # gls (opt = "optim") stops within 1e-10 of the REML maximum in log-likelihood, which for the
+    # 28- and 36-parameter unstructured fits of the pilot and the seed trial leaves ~2e-6 in the estimates
+    rel = 1e-5 if fit["cov"] == "us" and fit["data"] in ("pilot_alt", "seed_alb") else 1e-6
     for ours, ref in ((res.lsmeans, fit["lsmeans_emmeans_df_error"]),
                       (res.contrasts, fit["contrasts_emmeans_df_error"])):
         same(ours["se"], [r["se"] for r in ref], rel=rel)
@@ -208,8 +207,8 @@ def test_type_iii_f_tests_match_nlme_anova_marginal(r_fits, fev, fit_id):
     fit, res = _r_fit(r_fits, fev, fit_id, "residual")
     ref = {r["term"].replace("ARM:AVISIT", "group:visit").replace("ARM", "group").replace("AVISIT", "visit"): r
            for r in fit["anova_marginal"] if r["term"] != "(Intercept)"}
-    # the reference refits the model under contr.sum: a second optimisation, equal to ~1e-6
-    rel = 1e-4 if fit["cov"] == "us" else 1e-5
+    # the reference refits under contr.sum: a second optimisation, for us good to ~4e-6
+    rel = 1e-5 if fit["cov"] == "us" else 1e-6
     for row in res.tests.iter_rows(named=True):
         r = ref[row["term"]]
         assert (row["num_df"], row["den_df"]) == (r["num_df"], r["den_df"])
@@ -220,26 +219,25 @@ def test_type_iii_f_tests_match_nlme_anova_marginal(r_fits, fev, fit_id):
 def test_satterthwaite_df_match_sas_method_written_out_in_r(r_fits, fev, fit_id):
     """df = 2 (L Phi L')^2 / (g' W g), W = 2 H^-1 of -2 REML at gls's estimate (mmrm_r.json "satterthwaite");
     multi-row L by SAS's eigen-decomposition. Taken at gls's covariance estimate, so the algebra is
-    compared without the optimisers' difference; their numerical derivatives are good to ~1e-8."""
+    compared without the optimisers' difference."""
     if fit_id in r_fits and "satterthwaite" not in r_fits[fit_id]:
         pytest.skip(f"{fit_id} has no Satterthwaite reference")
     sigma_at = _sigma_of(r_fits[fit_id]) if fit_id in r_fits else None
     fit, res = _r_fit(r_fits, fev, fit_id, "satterthwaite", sigma_at=sigma_at)
     sat = fit["satterthwaite"]
-    # with k(k+1)/2 parameters the reference's finite-difference Hessian is good to ~2e-6 (ours is
-    # analytic; it matches our own central differences to 3e-7 of its largest element)
-    rel = 1e-5 if fit["cov"] == "us" else 1e-6
+    # The reference differentiates numerically; where Phi is ill-conditioned (seed trial: BASE ~ 40,
+    # cond 5e5) its derivatives are good to ~1e-5 (ours are analytic and agree with a 5-point
+    # stencil to 1e-10): df at rel 1e-5 (3e-5 on the 24-subject seed trial), the rest at 1e-6.
+    rel = 3e-5 if fit["data"] == "seed_alb" else 1e-5
     same(res.lsmeans["se"], [r["se"] for r in sat["lsmeans"]], rel=1e-6)
     same(res.lsmeans["df"], [r["df"] for r in sat["lsmeans"]], rel=rel)
     same(res.contrasts["df"], [r["df"] for r in sat["contrasts"]], rel=rel)
     same(res.contrasts["p"], [r["p"] for r in sat["contrasts"]], rel=10 * rel)
-    # type III den_df (SAS eigen method) for the terms whose hypothesis the reference states as SAS does
-    # (group:visit and the covariates; its group and visit rows test the treatment-coded columns, not
-    # type III: F 12.35 for fev_us's group where SAS and its own anova_marginal give 31.67)
+    # type III den_df by SAS's eigen method, in SAS's basis (the rows that SAS's type 3 L holds)
     ref = {r["term"]: r for r in sat["tests"]}
-    for row in res.tests.filter(~pl.col("term").is_in(["group", "visit"])).iter_rows(named=True):
+    for row in res.tests.iter_rows(named=True):
         assert row["f"] == pytest.approx(ref[row["term"]]["f"], rel=1e-8)
-        assert row["den_df"] == pytest.approx(ref[row["term"]]["den_df"], rel=10 * rel)
+        assert row["den_df"] == pytest.approx(ref[row["term"]]["den_df"], rel=rel)
 
 
 # ---------------------------------------------------------------------------------------
