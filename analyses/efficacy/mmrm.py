@@ -385,7 +385,7 @@ def _second_order(blocks: list[_Block], ev: _Eval, ds: np.ndarray, d2s: np.ndarr
                 rmat += w2w.transpose(1, 2, 0, 3, 4).reshape(nh * nh, nb * m * m) @ sxx
     pm = pmat.reshape(nh, p, p)
     phip = phi[None] @ pm                               # Phi P_h
-    t_pp = phip.reshape(nh, -1) @ phip.transpose(0, 2, 1).reshape(nh, -1).T
+    t_pp = np.einsum("hab,jba->hj", phip, phip)
     tr_pvpv = t_ww - 2.0 * t_phiq + t_pp
     ypvpvpy = t_rrc - u @ phi @ u.T
     hess = -tr_pvpv + t_whh + 2.0 * ypvpvpy
@@ -508,7 +508,9 @@ def _kr_df(phi, lmat, wt, pm):
     x = (mm @ phi)[None] @ pm @ phi[None]   # M Phi P_h Phi
     tr = np.trace(x, axis1=1, axis2=2)
     a1 = tr @ wt @ tr
-    a2 = float(np.sum(wt * (x.reshape(nh, -1) @ x.transpose(0, 2, 1).reshape(nh, -1).T)))
+    # tr(x_h x_j) by einsum: a BLAS call with this long inner dimension goes multithreaded and
+    # stalls on a busy machine
+    a2 = float(np.sum(wt * np.einsum("hab,jba->hj", x, x)))
     b = (a1 + 6 * a2) / (2 * q)
     g = ((q + 1) * a1 - (q + 4) * a2) / ((q + 2) * a2)
     den = 3 * q + 2 - 2 * g
