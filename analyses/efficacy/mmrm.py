@@ -464,7 +464,7 @@ def _fit(pats, st: CovStructure, p: int, n_rec: int, k: int):
             break
         step = np.linalg.solve(ch.T, np.linalg.solve(ch, g))
         crit = float(g @ step) / max(abs(ev.obj), 1.0)
-        if crit < 1e-20:
+        if crit < 1e-15:   # the REML criterion cannot improve by more than rounding
             break
         t, moved = 1.0, False
         for _ in range(20):
