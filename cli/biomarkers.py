@@ -192,24 +192,29 @@ def _print_efficacy(out, eff) -> None:
         dec = decimals_for([*means["estimate"].to_list(), *(r["estimate"] for r in diffs.values())])
         what = (f"ANCOVA, {visit}" if m["model"] == "ancova"
                 else f"MMRM ({m['cov_structure']}, {m['ddfm']}), {visit} of {m['n_visits']} visits")
+        adjusted = next((d["adjust"] for d in diffs.values() if d["adjust"] not in (None, "none")), None)
         table = Table(f"{param}: LS mean change from baseline ({what}; {m['impute']})",
-                      ["group", "n", f"LS mean ({conf} CI)", f"vs reference ({conf} CI)", "p", "p adj."])
+                      ["group", "n", f"LS mean ({conf} CI)", f"vs reference ({conf} CI)", "p",
+                       *([f"p {adjusted}"] if adjusted else [])])
         for r in means.iter_rows(named=True):
             d = diffs.get(r["group"])
             table.add_row(r["group"], r["n"], format_ci(r["estimate"], r["lower"], r["upper"], dec),
                           format_ci(d["estimate"], d["lower"], d["upper"], dec) if d else "reference",
-                          format_p(d["p"]) if d else "", format_p(d["p_adjusted"]) if d and d["p_adjusted"] is not None
-                          else "")
+                          format_p(d["p"]) if d else "",
+                          *([format_p(d["p_adjusted"]) if d else ""] if adjusted else []))
         print_table(out, table)
         tests = eff.tests.filter(pl.col("param") == param)
-        line = "; ".join(f"{r['term']} F({r['num_df']:.4g}, {r['den_df']:.4g}) = {r['f']:.3g}, p {format_p(r['p'])}"
-                         for r in tests.iter_rows(named=True))
+        lines = [f"{r['term']}: F({r['num_df']:.4g}, {r['den_df']:.4g}) = {r['f']:.3g}, p {format_p(r['p'])}"
+                 for r in tests.iter_rows(named=True)]
         dose = eff.dose_response.filter(pl.col("param") == param)
         if dose.height:
-            line += f"; dose-response p {format_p(dose['p'][0])}"
+            lines.append(f"dose-response (TRT01AN as a number): t = {dose['t'][0]:.3g}, p {format_p(dose['p'][0])}")
+        fit = f"{m['n_subjects']} subjects, {m['n_records']} records"
         if m["model"] == "mmrm":
-            line += f"; {'converged' if m['converged'] else 'NOT converged'} in {m['iterations']} iterations"
-        out.print(f"Type III: {safe(line)}")
+            fit += f"; REML {'converged' if m['converged'] else 'did NOT converge'} in {m['iterations']} iterations"
+        out.print(f"Type III tests ({safe(fit)}):")
+        for line in lines:
+            out.print(f"  {safe(line)}")
 
 
 def _print_summary(ws, res, figures: list[str], target, selection) -> None:
