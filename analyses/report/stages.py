@@ -496,6 +496,10 @@ def _efficacy_table(parts: list[str], eff: Mapping[str, Any], info, num: Numberi
     caption = (f"Efficacy model ({model}): LS mean change from baseline and difference from the reference group"
                + (f" (analysis {analysis})." if analysis else "."))
 
+    if not adjust or adjust == "none":  # p_adjusted is p
+        for r in rows:
+            r.pop("padj")
+
     def table(extra: list[str], _num=None, t: int | None = None) -> str:
         t = t if t is not None else num.table()
         return gt_table(pl.DataFrame(rows), f"tbl-{t}", t, caption, groupname_col="param",
