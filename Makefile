@@ -34,13 +34,15 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q --durations=5
 
 # Survival at scale runs on synthetic trials of these sizes (made once into bench-data/);
-# `make bench BENCH_SIZES=10000` for a quick run, `BENCH_SIZES=` for none. R and lifelines
+# `make bench BENCH_SIZES=10000` for a quick run, `BENCH_SIZES=` for none (BENCH_MMRM_SIZES likewise
+# for the MMRM cases, default 2000,20000). R and lifelines
 # are compared when present and skipped, with the reason printed, when not. BENCH_ARGS goes to
 # run_bench.py: `make bench BENCH_ARGS="--only 10k --runs 1"`.
 BENCH_SIZES ?= 10000,100000,1000000
+BENCH_MMRM_SIZES ?= 2000,20000
 BENCH_ARGS  ?=
 bench: $(STAMP)
-	cd tests/bench && BENCH_SIZES=$(BENCH_SIZES) ../../$(BIN)/python run_bench.py --out ../../bench-results.json $(BENCH_ARGS)
+	cd tests/bench && BENCH_SIZES=$(BENCH_SIZES) BENCH_MMRM_SIZES=$(BENCH_MMRM_SIZES) ../../$(BIN)/python run_bench.py --out ../../bench-results.json $(BENCH_ARGS)
 
 # The CLI reference, generated from --help (a test fails when it drifts).
 docs: $(STAMP)

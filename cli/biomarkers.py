@@ -171,6 +171,15 @@ def _write_figures(stage, res, target, per_parameter: list[str]) -> list[str]:
             path = target.path(f"figures/{stem}.{ext}")
             stage.write_bytes(path, files[ext])
             written.append(path)
+    if res.efficacy is not None:
+        from trialkit.analyses.biomarkers.efficacy import draw_efficacy_figures
+
+        labels = dict(res.data.select("PARAMCD", "PARAM").drop_nulls().unique("PARAMCD", keep="first").rows())
+        for stem, files in draw_efficacy_figures(res.efficacy, [a.label for a in res.arms], labels):
+            for ext in ("png", "svg"):
+                path = target.path(f"figures/{stem}.{ext}")
+                stage.write_bytes(path, files[ext])
+                written.append(path)
     return written
 
 

@@ -31,7 +31,7 @@ from trialkit.analyses.groups import Arm
 from trialkit.schemas.errors import DataError, NoDataError, UsageError
 
 __all__ = ["MODELS", "IMPUTE", "COV_STRUCTURES", "DDFM", "EfficacySettings", "EfficacyResults", "efficacy_records",
-           "scheduled_visits", "primary_visit", "fit_efficacy", "method_text", "MODEL_COLUMNS"]
+           "scheduled_visits", "primary_visit", "fit_efficacy", "method_text", "draw_efficacy_figures", "MODEL_COLUMNS"]
 
 MODELS = ("ancova", "mmrm")
 IMPUTE = ("none", "locf")
@@ -320,3 +320,36 @@ def method_text(eff: EfficacyResults) -> str:
             f"covariates at their mean over the records used and {weights}; {conf} t confidence intervals; "
             "differences against the reference group at each visit; type III F tests of group, visit, group:visit "
             f"and the covariates. Missing data: {impute} (the model uses every observed visit of each subject).")
+
+
+def draw_efficacy_figures(eff: EfficacyResults, groups: Sequence[str],
+                          labels: dict[str, str] | None = None) -> list[tuple[str, dict[str, bytes]]]:
+    """(file stem, PNG and SVG bytes) of each parameter's efficacy figures: the differences from the reference
+    at the primary visit as a forest, and for an MMRM the LS means by visit; ``labels``: PARAMCD -> PARAM."""
+    from trialkit.analyses.biomarkers.figures import slug
+    from trialkit.analyses.efficacy.figures import figure_differences_forest, figure_lsmeans_by_visit
+    from trialkit.analyses.figures import render
+
+    labels = labels or {}
+    out = []
+    conf = eff.settings.conf_level
+    for m in eff.models.iter_rows(named=True):
+        param, visit = m["param"], m["visit"]
+        name = labels.get(param) or param
+        model = "ANCOVA" if m["model"] == "ancova" else f"MMRM ({m['cov_structure']}, {m['ddfm'].upper()} df)"
+        contrasts = (eff.contrasts.filter((pl.col("param") == param) & (pl.col("comparison") == "vs reference"))
+                     .with_columns(pl.col("visit").fill_null(visit)))
+        stem = f"efficacy_{slug(param)}"
+        if m["model"] == "mmrm":
+            means = eff.lsmeans.filter(pl.col("param") == param)
+            visits = list(dict.fromkeys(means["visit"].to_list()))
+            fig = figure_lsmeans_by_visit(means, [g for g in groups if g in set(means["group"].to_list())], visits,
+                                          title=f"{name}: LS mean change from baseline by visit, {model}",
+                                          ylabel=f"LS mean change from baseline ({conf:.0%} CI)")
+            out.append((f"{stem}_lsmeans", render(fig, *fig.get_size_inches(), tight=False)))
+        fig = figure_differences_forest(contrasts, visit=visit, conf=conf,
+                                        title=f"{name}: difference from {contrasts['reference'][0]} at {visit}, "
+                                              f"{model}" if contrasts.height else f"{name} at {visit}",
+                                        xlabel=f"Difference in LS mean change from baseline ({conf:.0%} CI)")
+        out.append((f"{stem}_differences", render(fig, *fig.get_size_inches(), tight=False)))
+    return out

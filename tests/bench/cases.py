@@ -31,6 +31,7 @@ class Other:
     target: float | None = None
     compute: bool = False
     needs: str | None = None
+    timeout_s: float | None = None  # stop it after this long; the ratio is then a bound (trialkit / timeout)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Case:
     needs_workspace: bool = False  # the synthetic trial ingested into {syn_ws} first
     runs: int | None = None  # at most this many timed runs (big data)
     warmup: bool = True
+    mmrm_size: int | None = None  # a synthetic longitudinal trial of this many subjects (mmrm_synthetic.py)
 
 
 CASES: list[Case] = [
@@ -130,3 +132,26 @@ def sizes() -> list[int]:
     """BENCH_SIZES: comma-separated numbers of subjects (default 10000,100000,1000000; empty for none)."""
     text = os.environ.get("BENCH_SIZES", "10000,100000,1000000")
     return [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+
+
+# Issue 12: the MMRM (unstructured, 8 visits, 3 groups) on synthetic longitudinal trials of BENCH_MMRM_SIZES
+# subjects (mmrm_synthetic.py), against nlme::gls's fit alone (r/mmrm_gls.R; its start and reading excluded).
+#: R's gls is stopped after this many seconds (at 20,000 subjects it runs for hours): the ratio is then at most
+#: trialkit's time over this
+MMRM_R_TIMEOUT_S = 900.0
+
+
+def mmrm_sizes() -> list[int]:
+    """BENCH_MMRM_SIZES: comma-separated numbers of subjects (default 2000,20000; empty for none)."""
+    text = os.environ.get("BENCH_MMRM_SIZES", "2000,20000")
+    return [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+
+
+def mmrm_cases(n: int) -> list[Case]:
+    """trialkit's whole biomarkers command with the MMRM against R's gls fit alone."""
+    return [Case(f"biomarkers --model mmrm ({label(n)})",
+                 ("{trialkit}", "biomarkers", "-w", "{mmrm_ws}", "--param", "SCORE", "--model", "mmrm",
+                  "--derive", "none", "--no-plot"),
+                 mmrm_size=n, runs=1, warmup=False,
+                 versus=(Other("R nlme::gls", ("Rscript", "{bench}/r/mmrm_gls.R", "{mmrm_dir}"), target=1.0,
+                               compute=True, needs="R", timeout_s=MMRM_R_TIMEOUT_S),))]

@@ -32,7 +32,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from cases import CASES, SURVIVAL_OPTIONS, Case, Other, sizes, synthetic_cases  # run as a script from tests/bench
+from cases import (CASES, SURVIVAL_OPTIONS, Case, Other, mmrm_cases, mmrm_sizes, sizes,  # run as a script
+                   synthetic_cases)  # from tests/bench
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -43,25 +44,38 @@ COMPUTE_CPU = re.compile(rb"^BENCH_COMPUTE_CPU_S=([0-9.eE+-]+)\s*$", re.MULTILIN
 WIDTH = 80
 
 
-def measure(argv: list[str]) -> dict:
-    """Wall and CPU seconds, peak RSS (MiB), exit code and any BENCH_COMPUTE_S of one run."""
+def measure(argv: list[str], timeout_s: float | None = None) -> dict:
+    """Wall and CPU seconds, peak RSS (MiB), exit code and any BENCH_COMPUTE_S of one run; a run still going
+    after ``timeout_s`` is killed and marked ``timed_out``."""
+    import threading
+
     with tempfile.TemporaryFile() as out:
         start = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.DEVNULL, cwd=ROOT)
+        timer = threading.Timer(timeout_s, proc.kill) if timeout_s else None
+        if timer:
+            timer.start()
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
+        if timer:
+            timer.cancel()
         out.seek(0)
         text = out.read()
     found, found_cpu = COMPUTE.search(text), COMPUTE_CPU.search(text)
     return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "mib": usage.ru_maxrss / 1024,
             "code": os.waitstatus_to_exitcode(status), "compute": float(found.group(1)) if found else None,
-            "compute_cpu": float(found_cpu.group(1)) if found_cpu else None}
+            "compute_cpu": float(found_cpu.group(1)) if found_cpu else None,
+            "timed_out": bool(timeout_s) and wall >= timeout_s}
 
 
-def series(argv: list[str], runs: int, warmup: bool) -> dict:
+def series(argv: list[str], runs: int, warmup: bool, timeout_s: float | None = None) -> dict:
     if warmup:
-        measure(argv)  # file cache, bytecode
-    got = [measure(argv) for _ in range(runs)]
+        measure(argv, timeout_s)  # file cache, bytecode
+    got = [measure(argv, timeout_s) for _ in range(runs)]
+    if any(g["timed_out"] for g in got):
+        return {"argv": argv, "runs": runs, "timed_out_s": timeout_s,
+                "wall_median_s": round(statistics.median(g["wall"] for g in got), 4),
+                "peak_rss_max_mib": round(max(g["mib"] for g in got), 1), "exit_codes": [0]}
     result = {
         "argv": argv,
         "runs": runs,
@@ -122,6 +136,8 @@ class Places:
         self.prepared = True
 
     def for_case(self, case: Case) -> dict[str, str]:
+        if case.mmrm_size is not None:
+            return self.for_mmrm(case.mmrm_size)
         if case.size is None:
             self.prepare()
             return self.base
@@ -141,6 +157,18 @@ class Places:
                            capture_output=True)
             subprocess.run([self.trialkit, "validate", "-w", str(ws)], check=True, capture_output=True)
         return {**self.base, "syn_dir": str(folders.parquet), "syn_ws": str(ws), "syn_rds": str(rds)}
+
+    def for_mmrm(self, n: int) -> dict[str, str]:
+        """A synthetic longitudinal trial of n subjects (CSV, for R and for trialkit ingest) and its workspace."""
+        folder = CACHE / f"mmrm-{n}"
+        if not (folder / "adlb.csv").exists():
+            print(f"(the synthetic longitudinal trial of {n:,} subjects: {CACHE.name}/{folder.name}/)", flush=True)
+            subprocess.run([sys.executable, str(HERE / "mmrm_synthetic.py"), str(n), str(folder)], check=True)
+        ws = self.work / f"mmrm-{n}"
+        if not (ws / "adlb.parquet").exists():
+            subprocess.run([self.trialkit, "ingest", str(folder), "-w", str(ws)], check=True, capture_output=True)
+            subprocess.run([self.trialkit, "validate", "-w", str(ws)], capture_output=True)
+        return {**self.base, "mmrm_dir": str(folder), "mmrm_ws": str(ws)}
 
     def argv(self, case: Case, places: dict[str, str]) -> tuple[list[str], str | None]:
         """The case's command, without the synthetic survival options this trialkit lacks (and a note saying so)."""
@@ -167,7 +195,14 @@ def compare(other: Other, mine: dict, places: dict[str, str], runs: int, warmup:
         why = f"{other.label} not compared: {other.argv[0]} not found"
     if why:
         return {"label": other.label, "skipped": why}
-    result = {"label": other.label, **series(expand(other.argv, places), runs, warmup)}
+    result = {"label": other.label, **series(expand(other.argv, places), runs, warmup, other.timeout_s)}
+    if result.get("timed_out_s"):  # still computing when stopped: trialkit's ratio is at most this
+        result["basis"] = "timeout"
+        result["ratio"] = round(mine["wall_median_s"] / result["timed_out_s"], 4)
+        if other.target is not None:
+            result["target_ratio"] = other.target
+            result["meets_target"] = result["ratio"] <= other.target
+        return result
     if result["exit_codes"] != [0]:
         result["error"] = f"{other.label} exited {result['exit_codes']}: not compared"
         return result
@@ -253,8 +288,14 @@ def lines_of(r: dict) -> list[str]:
             continue
         basis = v["compute_median_s"] if v["basis"] == "compute" else v["wall_median_s"]
         target = f"<={v['target_ratio']}x" if "target_ratio" in v else ""
-        out.append(row(f"  vs {v['label']}", "", seconds(basis), f"{v['ratio']:.2f}" if v["ratio"] is not None else "",
+        timed_out = v["basis"] == "timeout"
+        basis = v["timed_out_s"] if timed_out else basis
+        ratio = "" if v["ratio"] is None else f"<{v['ratio']:.2f}" if timed_out else f"{v['ratio']:.2f}"
+        out.append(row(f"  vs {v['label']}", "", f">{seconds(basis)}" if timed_out else seconds(basis), ratio,
                        target, verdict(v.get("meets_target")), f"{v['peak_rss_max_mib']:.0f}"))
+        if timed_out:
+            out += note(f"{v['label']} was still computing after {seconds(v['timed_out_s'])} s and was stopped: "
+                        "the ratio is at most trialkit's time over that")
         if v["basis"] == "compute":
             out += note(f"{v['label']}: computation {seconds(v['compute_median_s'])} s, "
                         f"whole process {seconds(v['wall_median_s'])} s")
@@ -269,7 +310,7 @@ def main() -> int:
     args = parser.parse_args()
     trialkit = str(Path(sys.executable).with_name("trialkit"))
     have_pilot = (PILOT / "adsl.xpt").exists()
-    cases = [*CASES, *(c for n in sizes() for c in synthetic_cases(n))]
+    cases = [*CASES, *(c for n in sizes() for c in synthetic_cases(n)), *(c for n in mmrm_sizes() for c in mmrm_cases(n))]
     results = []
     print(row(*(title for title, _, _ in COLUMNS)))
     print("-" * WIDTH)

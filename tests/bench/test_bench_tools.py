@@ -103,3 +103,20 @@ def test_a_failing_trialkit_command_fails_its_case_and_is_not_compared(tmp_path)
     assert result["meets_target"] is False
     assert result["versus"] == [{"label": "true", "skipped": "true not compared: trialkit failed"}]
     assert any("FAIL" in line for line in run_bench.lines_of(result))
+
+
+def test_a_peer_still_running_at_its_timeout_is_stopped_and_gives_a_bound_on_the_ratio():
+    peer = cases.Other("slow peer", ("sleep", "30"), target=1.0, timeout_s=0.5)
+    got = run_bench.compare(peer, {"wall_median_s": 0.25}, {}, runs=1, warmup=False)
+    assert got["basis"] == "timeout" and got["timed_out_s"] == 0.5
+    assert got["ratio"] == pytest.approx(0.5) and got["meets_target"] is True
+    lines = run_bench.lines_of({"name": "case", "target_s": None, "target_mib": None, "wall_median_s": 0.25,
+                                "peak_rss_max_mib": 10.0, "exit_codes": [0], "argv": ["x"], "versus": [got]})
+    assert any("<0.50" in line and ">0.500" in line for line in lines)
+    assert any("still computing" in line for line in lines) and all(len(line) <= 80 for line in lines)
+
+
+def test_mmrm_cases_time_the_whole_command_against_gls_with_a_timeout():
+    (case,) = cases.mmrm_cases(2000)
+    assert case.mmrm_size == 2000 and "--model" in case.argv and "mmrm" in case.argv
+    assert case.versus[0].timeout_s and case.versus[0].target == 1.0
