@@ -103,3 +103,56 @@ def test_bad_efficacy_options_are_one_line_errors_that_change_nothing(seed_works
     assert first.startswith("Error: ") and message in first, result.stderr
     assert "Traceback" not in result.stderr
     assert snapshot(ws) == before
+
+
+MMRM = {f["id"]: f for f in json.loads((REF / "mmrm_r.json").read_text(), strict=False)["fits"]}
+
+
+def _check_mmrm(eff, ref, ddfm):
+    """LS means by visit and differences vs the reference at each visit, against gls + the reference's df."""
+    ours = {(r["visit"], r["group"]): r for r in eff["lsmeans"]}
+    theirs = {(r["visit"], r["group"]): r for r in eff["contrasts"]}
+    if ddfm == "residual":
+        # SAS DDFM=RESIDUAL and anova.gls: N - rank(X) for every test (emmeans' df.error for gls is one less)
+        means, diffs = ref["lsmeans_emmeans_df_error"], ref["contrasts_emmeans_df_error"]
+        tests = {t["term"]: t for t in eff["tests"]}
+        for t in ref["anova_marginal"]:
+            assert tests[t["term"]]["den_df"] == t["den_df"] and tests[t["term"]]["num_df"] == t["num_df"]
+            same([tests[t["term"]]["f"], tests[t["term"]]["p"]], [t["f"], t["p"]], rel=1e-6)
+    else:  # the exact Satterthwaite df written out in make_mmrm_reference.R (SAS DDFM=SATTERTHWAITE)
+        means, diffs = ref["satterthwaite"]["lsmeans"], ref["satterthwaite"]["contrasts"]
+        same([ours[(r["visit"], r["group"])]["df"] for r in means], [r["df"] for r in means], rel=1e-5)
+        same([theirs[(r["visit"], r["group"])]["p"] for r in diffs], [r["p"] for r in diffs], rel=1e-5)
+        for r in means:  # limits near 0: to 1e-6 of the SE
+            for key in ("lower", "upper"):
+                assert ours[(r["visit"], r["group"])][key] == pytest.approx(r[key], abs=1e-6 * r["se"])
+    assert len(ours) == len(means)
+    # estimates to 1e-6 of their SE (an LS mean can be near 0), SEs to 1e-6 relative
+    for mine, ref_rows in ((ours, means), (theirs, diffs)):
+        for r in ref_rows:
+            got = mine[(r["visit"], r["group"])]
+            assert got["estimate"] == pytest.approx(r["estimate"], abs=1e-6 * r["se"])
+            assert got["se"] == pytest.approx(r["se"], rel=1e-6)
+
+
+@pytest.mark.parametrize("ddfm", ["satterthwaite", "residual"])
+def test_mmrm_of_the_built_in_trial_matches_gls_and_emmeans(seed_workspace, run_cli, ddfm):
+    # R: gls(CHG ~ BASE + ARM * AVISIT, correlation = corCompSymm(form = ~ vis | USUBJID), method = "REML")
+    eff = _efficacy(run_cli, seed_workspace, "--param", "ALB", "--model", "mmrm", "--cov", "cs", "--ddfm", ddfm)
+    ref = MMRM["seed_alb_cs"]
+    _check_mmrm(eff, ref, ddfm)
+    model = eff["models"][0]
+    assert model["converged"] and model["n_records"] == ref["n_records"] and model["n_subjects"] == ref["n_subjects"]
+    assert model["loglik_reml"] == pytest.approx(ref["loglik_reml"], rel=1e-8)
+
+
+@pytest.mark.parametrize("cov", ["cs", "ar1"])
+def test_mmrm_of_the_pilot_matches_gls_with_satterthwaite_df(pilot_workspace, run_cli, cov):
+    # R: gls(CHG ~ BASE + ARM * AVISIT, correlation = corCompSymm / corAR1(form = ~ vis | USUBJID)) on ADLBHY ALT
+    eff = _efficacy(run_cli, pilot_workspace, "--param", "ALT", "--model", "mmrm", "--cov", cov, "--ddfm",
+                    "satterthwaite")
+    ref = MMRM[f"pilot_alt_{cov}"]
+    _check_mmrm(eff, ref, "satterthwaite")
+    model = eff["models"][0]
+    assert model["n_records"] == ref["n_records"] and model["n_dropped"] == ref["n_dropped"]
+    assert {r["row_visit"] for r in eff["covariance"]} >= {"Week 2", "Week 24"}
