@@ -344,12 +344,12 @@ def draw_efficacy_figures(eff: EfficacyResults, groups: Sequence[str],
             means = eff.lsmeans.filter(pl.col("param") == param)
             visits = list(dict.fromkeys(means["visit"].to_list()))
             fig = figure_lsmeans_by_visit(means, [g for g in groups if g in set(means["group"].to_list())], visits,
-                                          title=f"{name}: LS mean change from baseline by visit, {model}",
+                                          title=f"{name}\nLS mean change from baseline by visit, {model}",
                                           ylabel=f"LS mean change from baseline ({conf:.0%} CI)")
             out.append((f"{stem}_lsmeans", render(fig, *fig.get_size_inches(), tight=False)))
         fig = figure_differences_forest(contrasts, visit=visit, conf=conf,
-                                        title=f"{name}: difference from {contrasts['reference'][0]} at {visit}, "
-                                              f"{model}" if contrasts.height else f"{name} at {visit}",
+                                        title=f"{name}: difference from {contrasts['reference'][0]}, {model}"
+                                        if contrasts.height else name,
                                         xlabel=f"Difference in LS mean change from baseline ({conf:.0%} CI)")
         out.append((f"{stem}_differences", render(fig, *fig.get_size_inches(), tight=False)))
     return out

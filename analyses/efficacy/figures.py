@@ -25,6 +25,7 @@ survival stage does with its figures.
 from __future__ import annotations
 
 import math
+import textwrap
 
 import numpy as np
 import polars as pl
@@ -113,7 +114,10 @@ def figure_lsmeans_by_visit(lsmeans: pl.DataFrame, groups: list[str], visits: li
             label.set_horizontalalignment("right")
     ax.grid(axis="y", color="#e6e6e6", linewidth=0.4)
     ax.set_axisbelow(True)
-    fig.text(0.11, 0.94, title, fontsize=11, fontweight="bold", ha="left", va="baseline", color=_INK)
+    # at most two lines, hanging from the top: a long PARAM and the model's name wrap instead of running off
+    lines = [part for line in title.split("\n") for part in textwrap.wrap(line, 72)][:2]
+    fig.text(0.11, 0.975, "\n".join(lines), fontsize=11, fontweight="bold", ha="left", va="top", color=_INK,
+             linespacing=1.25)
     fig.legend(handles, list(groups), loc="lower center", bbox_to_anchor=(0.54, 0.79), ncol=min(k, 4),
                frameon=False, fontsize=8.5, handlelength=2.8, columnspacing=1.6)
     return fig
