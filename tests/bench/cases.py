@@ -138,7 +138,7 @@ def sizes() -> list[int]:
 # subjects (mmrm_synthetic.py), against nlme::gls's fit alone (r/mmrm_gls.R; its start and reading excluded).
 #: R's gls is stopped after this many seconds (at 20,000 subjects it runs for hours): the ratio is then at most
 #: trialkit's time over this
-MMRM_R_TIMEOUT_S = 900.0
+MMRM_R_TIMEOUT_S = 600.0
 
 
 def mmrm_sizes() -> list[int]:
