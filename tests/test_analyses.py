@@ -108,11 +108,14 @@ def test_other_analyses_are_named_from_the_options_that_differ():
 
 
 # ------------------------------------------------------------------ plans (pure)
-def test_the_builtin_plan_parses_into_the_three_primary_analyses():
+def test_the_builtin_plan_parses_into_the_three_primary_analyses_and_two_efficacy_models():
     plan = parse_plan(SEED_PLAN.read_text(), "plan.toml")
     assert [(a.name, a.stage, a.primary) for a in plan.analyses] == [
-        ("biomarkers", "biomarkers", True), ("survival", "survival", True), ("safety", "safety", True)]
+        ("biomarkers", "biomarkers", True), ("survival", "survival", True), ("safety", "safety", True),
+        ("efficacy-alb-ancova", "biomarkers", False), ("efficacy-alb-mmrm", "biomarkers", False)]
     assert command_args(plan.analyses[1]) == ["survival", "--times", "6m,2y"]
+    assert command_args(plan.analyses[4]) == ["biomarkers", "--name", "efficacy-alb-mmrm", "--model", "mmrm",
+                                              "--param", "ALB", "--no-plot"]
 
 
 def test_a_plan_entry_becomes_the_equivalent_stage_command():
@@ -174,9 +177,11 @@ def test_exploring_after_the_plan_changes_nothing_in_the_primary_analyses(planne
 
 def test_the_plan_writes_what_the_stage_commands_write_byte_for_byte(planned_seed, seed_workspace, tmp_path, run_cli):
     ws = _copy(seed_workspace, tmp_path)
-    for args in (["biomarkers"], ["survival", "--times", "6m,2y"], ["safety"]):
+    for args in (["biomarkers"], ["survival", "--times", "6m,2y"], ["safety"],
+                 ["biomarkers", "--name", "efficacy-alb-ancova", "--param", "ALB", "--model", "ancova", "--no-plot"],
+                 ["biomarkers", "--name", "efficacy-alb-mmrm", "--param", "ALB", "--model", "mmrm", "--no-plot"]):
         assert run_cli([*args, "--workspace", ws]).exit_code == 0
-    folders = ("survival", "safety", "biomarkers")
+    folders = ("survival", "safety", "biomarkers", "analyses")
     assert _hashes(ws, *folders) == _hashes(planned_seed, *folders)
     assert (ws / "ard.parquet").read_bytes() == (planned_seed / "ard.parquet").read_bytes()
     ours = json.loads((ws / "manifest.json").read_text())

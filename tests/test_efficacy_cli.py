@@ -20,6 +20,21 @@ REF = Path(__file__).parent / "reference"
 ANCOVA = json.loads((REF / "ancova_r.json").read_text())
 
 
+@pytest.fixture(scope="module")
+def seed_copy(seed_workspace, tmp_path_factory):
+    """The session's built-in trial workspace must not change: these runs write to a copy."""
+    ws = tmp_path_factory.mktemp("efficacy-seed") / "ws"
+    shutil.copytree(seed_workspace, ws)
+    return ws
+
+
+@pytest.fixture(scope="module")
+def pilot_copy(pilot_workspace, tmp_path_factory):
+    ws = tmp_path_factory.mktemp("efficacy-pilot") / "ws"
+    shutil.copytree(pilot_workspace, ws)
+    return ws
+
+
 def _efficacy(run_cli, ws, *args):
     result = run_cli(["biomarkers", "-w", ws, "--no-plot", "--format", "json", *args])
     assert result.exit_code == 0, result.stderr
@@ -45,25 +60,25 @@ def _check_ancova(eff, ref):
         same([eff["dose"][0][key]], [ref["dose"][key]])
 
 
-def test_ancova_of_the_built_in_trial_matches_lm_car_and_emmeans(seed_workspace, run_cli):
+def test_ancova_of_the_built_in_trial_matches_lm_car_and_emmeans(seed_copy, run_cli):
     # R: lm(CHG ~ TRT01A + BASE + SEX) on ALB at Week 24; emmeans; lm(CHG ~ TRT01AN + BASE + SEX)
-    eff = _efficacy(run_cli, seed_workspace, "--param", "ALB", "--model", "ancova", "--covariate", "SEX")
+    eff = _efficacy(run_cli, seed_copy, "--param", "ALB", "--model", "ancova", "--covariate", "SEX")
     _check_ancova(eff, ANCOVA["seed"])
     assert eff["models"][0]["visit"] == "Week 24"  # the last scheduled visit, by default
     assert eff["models"][0]["impute"] == "observed cases"
 
 
-def test_ancova_of_the_pilot_with_site_group_matches_r(pilot_workspace, run_cli):
+def test_ancova_of_the_pilot_with_site_group_matches_r(pilot_copy, run_cli):
     # R: lm(CHG ~ TRTP + BASE + SITEGR1) on ADLBHY ALT at Week 24 (SITEGR1 a factor: 10 df)
-    eff = _efficacy(run_cli, pilot_workspace, "--param", "ALT", "--model", "ancova", "--covariate", "SITEGR1",
+    eff = _efficacy(run_cli, pilot_copy, "--param", "ALT", "--model", "ancova", "--covariate", "SITEGR1",
                     "--visit", "week 24")
     _check_ancova(eff, ANCOVA["pilot_observed"])
     assert eff["models"][0]["n_records"] == ANCOVA["pilot_observed"]["n_records"]
 
 
-def test_ancova_with_locf_matches_r_on_independently_carried_records(pilot_workspace, run_cli):
+def test_ancova_with_locf_matches_r_on_independently_carried_records(pilot_copy, run_cli):
     # R: the Week 24 LOCF records built by a loop in make_ancova_reference.R, then the same lm/emmeans
-    eff = _efficacy(run_cli, pilot_workspace, "--param", "ALT", "--model", "ancova", "--covariate", "SITEGR1",
+    eff = _efficacy(run_cli, pilot_copy, "--param", "ALT", "--model", "ancova", "--covariate", "SITEGR1",
                     "--impute", "locf")
     _check_ancova(eff, ANCOVA["pilot_locf"])
     model = eff["models"][0]
@@ -91,6 +106,10 @@ def test_efficacy_results_reach_the_ard_and_the_named_analysis_folder(seed_works
     (["--model", "ancova"], "--model ancova needs the endpoint: name it with --param", 2),
     (["--param", "ALB", "--model", "ancova", "--visit", "Week 99"], "--visit 'Week 99' is not a scheduled post-baseline visit of ALB", 2),
     (["--param", "ALB", "--model", "ancova", "--covariate", "SEXX"], "--covariate SEXX: no such variable in ADLB or ADSL", 2),
+    (["--param", "ALB", "--model", "ancova", "--covariate", "TRT01AN"], "ANCOVA design is singular: TRT01AN", 1),
+    (["--param", "ALB", "--model", "mmrm", "--covariate", "TRT01AN"], "column TRT01AN is a linear combination", 1),
+    (["--param", "ALB", "--model", "ancova", "--subgroup", "SEX=F", "--arm", "low", "--arm", "high"],
+     "1 group(s) have records; an efficacy model compares two or more", 1),
 ])
 def test_bad_efficacy_options_are_one_line_errors_that_change_nothing(seed_workspace, tmp_path, run_cli, args, message,
                                                                       code):
@@ -136,9 +155,9 @@ def _check_mmrm(eff, ref, ddfm):
 
 
 @pytest.mark.parametrize("ddfm", ["satterthwaite", "residual"])
-def test_mmrm_of_the_built_in_trial_matches_gls_and_emmeans(seed_workspace, run_cli, ddfm):
+def test_mmrm_of_the_built_in_trial_matches_gls_and_emmeans(seed_copy, run_cli, ddfm):
     # R: gls(CHG ~ BASE + ARM * AVISIT, correlation = corCompSymm(form = ~ vis | USUBJID), method = "REML")
-    eff = _efficacy(run_cli, seed_workspace, "--param", "ALB", "--model", "mmrm", "--cov", "cs", "--ddfm", ddfm)
+    eff = _efficacy(run_cli, seed_copy, "--param", "ALB", "--model", "mmrm", "--cov", "cs", "--ddfm", ddfm)
     ref = MMRM["seed_alb_cs"]
     _check_mmrm(eff, ref, ddfm)
     model = eff["models"][0]
@@ -147,9 +166,9 @@ def test_mmrm_of_the_built_in_trial_matches_gls_and_emmeans(seed_workspace, run_
 
 
 @pytest.mark.parametrize("cov", ["cs", "ar1"])
-def test_mmrm_of_the_pilot_matches_gls_with_satterthwaite_df(pilot_workspace, run_cli, cov):
+def test_mmrm_of_the_pilot_matches_gls_with_satterthwaite_df(pilot_copy, run_cli, cov):
     # R: gls(CHG ~ BASE + ARM * AVISIT, correlation = corCompSymm / corAR1(form = ~ vis | USUBJID)) on ADLBHY ALT
-    eff = _efficacy(run_cli, pilot_workspace, "--param", "ALT", "--model", "mmrm", "--cov", cov, "--ddfm",
+    eff = _efficacy(run_cli, pilot_copy, "--param", "ALT", "--model", "mmrm", "--cov", cov, "--ddfm",
                     "satterthwaite")
     ref = MMRM[f"pilot_alt_{cov}"]
     _check_mmrm(eff, ref, "satterthwaite")
