@@ -10,7 +10,8 @@ arguments) and writes its tables while the figures are drawn on the other core.
 The bytes are those of drawing in-process: the same functions, fonts and settings. If the worker
 cannot start, dies or fails on a figure, that figure is drawn in-process, so a failure gives the
 same error as before. The worker ends when its input closes: when the command finishes, fails or is
-killed, it exits too. ``TRIALKIT_FIGURE_WORKER=0`` draws everything in-process.
+killed, it exits too. ``TRIALKIT_FIGURE_WORKER=0`` draws everything in-process. The console script
+starts it (``prestart``) before importing the CLI, so it loads matplotlib while the CLI loads too.
 """
 
 from __future__ import annotations
@@ -22,7 +23,35 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 
-__all__ = ["FigurePool"]
+__all__ = ["COMMANDS", "FigurePool", "prestart"]
+
+
+#: command -> the modules its figure process preloads (the commands that draw through a FigurePool)
+COMMANDS = {"survival": ("trialkit.analyses.survival.figure", "trialkit.analyses.survival.zph_figure")}
+_prestarted: dict[tuple[str, ...], subprocess.Popen] = {}
+
+
+def prestart(argv: Sequence[str]) -> None:
+    """Start the figure process of the command in ``argv`` (the console script's arguments) before the CLI
+    is even imported, when it will draw: the command's ``FigurePool`` then takes it over. Nothing for other
+    commands, for ``--no-plot`` and for ``--help``."""
+    words = list(argv)
+    command = next((w for i, w in enumerate(words)
+                    if not w.startswith("-") and (i == 0 or words[i - 1] not in ("-w", "--workspace"))), None)
+    if command not in COMMANDS or {"--no-plot", "--help", "-h"} & set(words):
+        return
+    if os.environ.get("TRIALKIT_FIGURE_WORKER", "1") == "0":
+        return
+    preload = COMMANDS[command]
+    try:
+        _prestarted[tuple(preload)] = _start(preload)
+    except OSError:
+        pass
+
+
+def _start(preload: Sequence[str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "trialkit.cli.figure_worker", *preload],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 
 
 class FigurePool:
@@ -31,11 +60,17 @@ class FigurePool:
     def __init__(self, preload: Sequence[str] = (), *, enabled: bool = True) -> None:
         self._proc: subprocess.Popen | None = None
         self._calls: list[tuple[str, Callable, tuple, dict]] = []
+        early = _prestarted.pop(tuple(preload), None)
         if not enabled or os.environ.get("TRIALKIT_FIGURE_WORKER", "1") == "0":
+            if early is not None:
+                early.kill()
+                early.wait()
+            return
+        if early is not None and early.poll() is None:
+            self._proc = early
             return
         try:
-            self._proc = subprocess.Popen([sys.executable, "-m", "trialkit.cli.figure_worker", *preload],
-                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            self._proc = _start(preload)
         except OSError:
             self._proc = None
 

@@ -14,7 +14,7 @@ FIGURES = ("km.png", "km.svg")
 #: figures a run may add besides the KM curves (each as .png and .svg)
 EXTRA_FIGURES = ("zph", "forest", "cif")
 #: what the figures' process imports while the stage computes (figure_worker.py)
-FIGURE_MODULES = ("trialkit.analyses.survival.figure", "trialkit.analyses.survival.zph_figure")
+FIGURE_MODULES = ("trialkit.analyses.survival.figure", "trialkit.analyses.survival.zph_figure")  # = figure_worker.COMMANDS
 
 
 class TimeUnit(str, Enum):
@@ -74,6 +74,22 @@ def survival(
 
     Example: trialkit survival --arm high --arm placebo --parity r --rmst-tau 2y
     """
+    from .figure_worker import FigurePool
+
+    # the figures' process starts first: it loads matplotlib while this one imports, reads and computes
+    pool = FigurePool(FIGURE_MODULES, enabled=plot)
+    try:
+        with pool:
+            _survival(ctx, pool, endpoint, arm, reference, times, conf_type, conf_level, ties, parity, rho, fh, strata,
+                      covariate, event_type, forest, rmst_tau, extrapolate, cox, population, subgroup, name, format,
+                      plot, bands, time_unit, break_by, workspace)
+    finally:
+        pool.close()
+
+
+def _survival(ctx, pool, endpoint, arm, reference, times, conf_type, conf_level, ties, parity, rho, fh, strata, covariate,
+              event_type, forest, rmst_tau, extrapolate, cox, population, subgroup, name, format, plot, bands, time_unit,
+              break_by, workspace) -> None:
     from trialkit.analyses.ard import survival_ard
     from trialkit.analyses.groups import arms_of, select_arms
     from trialkit.analyses.populations import parse_subgroup, select_subjects
@@ -82,7 +98,6 @@ def survival(
     from trialkit.analyses.timescale import parse_time, parse_times
 
     from .analysis import inherit_options, refuse_other_analysis_under_name, resolve_analysis
-    from .figure_worker import FigurePool
     from .workspace import Stage
 
     # the method's options first (a NaN --rho or --conf-level is a usage error before any data are read)
@@ -95,8 +110,7 @@ def survival(
         raise UsageError(f"--break-by {break_by:g} is not a positive number", "give the tick step, e.g. --time-unit months --break-by 6")
     subgroups = [parse_subgroup(s) for s in subgroup or []]
     ws = workspace_from(ctx, workspace)
-    # the figures' process starts now: it loads matplotlib while this one reads and computes
-    with FigurePool(FIGURE_MODULES, enabled=plot) as pool, Stage(ws, "survival", {}) as stage:
+    with Stage(ws, "survival", {}) as stage:
         adtte, adsl = stage.read("adtte"), stage.read("adsl")
         paramcd = select_endpoint(adtte, endpoint)
         default_endpoint = _default_endpoint(adtte)
@@ -153,11 +167,7 @@ def survival(
         for table, frame in res.tables().items():
             stage.write_output("survival", table, frame, folder=target.folder)
         figures = _figure_names(res)
-        if plot:
-            for fig, drawn in pool.results().items():
-                stage.write_bytes(target.path(f"{fig}.png"), drawn["png"])
-                stage.write_bytes(target.path(f"{fig}.svg"), drawn["svg"])
-        elif stage.same_as_recorded():
+        if not plot and stage.same_as_recorded():
             for fig in figures:
                 stage.keep(target.path(fig))
         stage.write_json(target.path("survival.json"), report)
@@ -169,6 +179,10 @@ def survival(
                 emit_csv(res.tables())
             else:
                 _print_summary(ws, res, plot, target, selection, report["notes"] + rerun, figures)
+        if plot:  # last: the figures' process draws while the rest is written
+            for fig, drawn in pool.results().items():
+                stage.write_bytes(target.path(f"{fig}.png"), drawn["png"])
+                stage.write_bytes(target.path(f"{fig}.svg"), drawn["svg"])
     output.emit()
 
 

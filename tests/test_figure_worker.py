@@ -64,3 +64,20 @@ def test_survival_figures_from_the_worker_are_byte_identical_to_drawing_in_proce
         copies[worker] = {k: v for k, v in snapshot(ws).items() if k.endswith((".png", ".svg"))}
     assert copies["1"] == copies["0"]
     assert len(copies["1"]) >= (2 if not options else 6)
+
+
+@pytest.mark.parametrize("argv, started", [
+    (["survival"], True), (["-w", "survival", "survival", "--arm", "high"], True), (["--workspace", "ws", "survival"], True),
+    (["survival", "--no-plot"], False), (["survival", "--help"], False), (["results", "--analysis", "survival"], False),
+    (["biomarkers"], False)])
+def test_the_console_script_starts_the_figure_process_only_for_a_command_that_draws(argv, started):
+    from trialkit.cli import figure_worker
+
+    figure_worker.prestart(argv)
+    early = figure_worker._prestarted.get(figure_worker.COMMANDS["survival"])
+    assert (early is not None) == started
+    with FigurePool(figure_worker.COMMANDS["survival"]) as pool:  # the command's pool takes it over
+        assert pool._proc is not None and (pool._proc is early or not started)
+        pool.submit("pid", os.getpid)
+        assert pool.results()["pid"] != os.getpid()
+    assert not figure_worker._prestarted
