@@ -175,3 +175,18 @@ def test_mmrm_of_the_pilot_matches_gls_with_satterthwaite_df(pilot_copy, run_cli
     model = eff["models"][0]
     assert model["n_records"] == ref["n_records"] and model["n_dropped"] == ref["n_dropped"]
     assert {r["row_visit"] for r in eff["covariance"]} >= {"Week 2", "Week 24"}
+
+
+def test_a_plan_runs_the_pilot_efficacy_models_with_the_numbers_of_the_commands(pilot_copy, tmp_path, run_cli):
+    # the same models as above, from an analysis plan: ANCOVA with site group, MMRM (cs, Satterthwaite)
+    plan = tmp_path / "efficacy.toml"
+    plan.write_text('[[analysis]]\nname = "alt-ancova"\nstage = "biomarkers"\n'
+                    'options = { param = "ALT", model = "ancova", covariate = ["SITEGR1"], plot = false }\n\n'
+                    '[[analysis]]\nname = "alt-mmrm"\nstage = "biomarkers"\n'
+                    'options = { param = "ALT", model = "mmrm", cov = "cs", ddfm = "satterthwaite", plot = false }\n')
+    result = run_cli(["run", plan, "--workspace", pilot_copy])
+    assert result.exit_code == 0, result.stderr
+    ancova = json.loads((pilot_copy / "analyses" / "alt-ancova" / "biomarkers.json").read_text())["efficacy"]
+    _check_ancova(ancova, ANCOVA["pilot_observed"])
+    mmrm = json.loads((pilot_copy / "analyses" / "alt-mmrm" / "biomarkers.json").read_text())["efficacy"]
+    _check_mmrm(mmrm, MMRM["pilot_alt_cs"], "satterthwaite")
