@@ -13,8 +13,6 @@ from .common import (rendered, Format, FormatOpt, NameOpt, PopulationOpt, Subgro
 FIGURES = ("km.png", "km.svg")
 #: figures a run may add besides the KM curves (each as .png and .svg)
 EXTRA_FIGURES = ("zph", "forest", "cif")
-#: what the figures' process imports while the stage computes (figure_worker.py)
-FIGURE_MODULES = ("trialkit.analyses.survival.figure", "trialkit.analyses.survival.zph_figure")  # = figure_worker.COMMANDS
 
 
 class TimeUnit(str, Enum):
@@ -74,10 +72,11 @@ def survival(
 
     Example: trialkit survival --arm high --arm placebo --parity r --rmst-tau 2y
     """
-    from .figure_worker import FigurePool
+    from .figure_worker import COMMANDS, FigurePool
 
-    # the figures' process starts first: it loads matplotlib while this one imports, reads and computes
-    pool = FigurePool(FIGURE_MODULES, enabled=plot)
+    # the figures' process starts first (or the console script's, taken over): it loads matplotlib while this
+    # one imports, reads and computes
+    pool = FigurePool(COMMANDS["survival"], enabled=plot)
     try:
         with pool:
             _survival(ctx, pool, endpoint, arm, reference, times, conf_type, conf_level, ties, parity, rho, fh, strata,
