@@ -128,8 +128,9 @@ def biomarkers(
         if model is not None:
             from trialkit.analyses.biomarkers.efficacy import EfficacySettings
 
-            efficacy = EfficacySettings(model.value, visit, ("BASE", *dict.fromkeys(covariate or [])), weights.value,
-                                        cov.value, ddfm.value, impute.value if impute else None)
+            covariates = tuple(dict.fromkeys(("BASE", *(covariate or []))))  # BASE always, each once
+            efficacy = EfficacySettings(model.value, visit, covariates, weights.value, cov.value, ddfm.value,
+                                        impute.value if impute else None)
         res = analyse_biomarkers(adlb, subjects, chosen, params=param, derive=parse_derive(derive, adlb),
                                  test=test.value, adjust=adjust.value, efficacy=efficacy)
         stage.clear_folder(target.folder)

@@ -68,6 +68,12 @@ def test_ancova_of_the_built_in_trial_matches_lm_car_and_emmeans(seed_copy, run_
     assert eff["models"][0]["impute"] == "observed cases"
 
 
+def test_naming_base_as_a_covariate_changes_nothing(seed_copy, run_cli):
+    eff = _efficacy(run_cli, seed_copy, "--param", "ALB", "--model", "ancova", "--covariate", "BASE", "--covariate",
+                    "SEX", "--name", "alb-base-sex")
+    _check_ancova(eff, ANCOVA["seed"])
+
+
 def test_ancova_of_the_pilot_with_site_group_matches_r(pilot_copy, run_cli):
     # R: lm(CHG ~ TRTP + BASE + SITEGR1) on ADLBHY ALT at Week 24 (SITEGR1 a factor: 10 df)
     eff = _efficacy(run_cli, pilot_copy, "--param", "ALT", "--model", "ancova", "--covariate", "SITEGR1",
