@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from trialkit.analyses.columns import require_columns
+from trialkit.analyses.efficacy.contract import (COVARIANCE_SCHEMA, CONTRASTS_SCHEMA, DOSE_SCHEMA, LSMEANS_SCHEMA,
+                                                TESTS_SCHEMA)
 from trialkit.analyses.groups import Arm
 from trialkit.schemas.errors import DataError, NoDataError, UsageError
 
@@ -46,15 +48,6 @@ MODEL_COLUMNS = {
     "n_locf": pl.Int64, "sigma": pl.Float64, "df_resid": pl.Float64, "converged": pl.Boolean,
     "iterations": pl.Int64, "loglik_reml": pl.Float64, "note": pl.String,
 }
-_LSMEANS = {"visit": pl.String, "group": pl.String, "estimate": pl.Float64, "se": pl.Float64, "df": pl.Float64,
-            "lower": pl.Float64, "upper": pl.Float64, "n": pl.Int64}
-_CONTRASTS = {"visit": pl.String, "group": pl.String, "reference": pl.String, "comparison": pl.String,
-              "estimate": pl.Float64, "se": pl.Float64, "df": pl.Float64, "t": pl.Float64, "p": pl.Float64,
-              "lower": pl.Float64, "upper": pl.Float64, "adjust": pl.String, "p_adjusted": pl.Float64}
-_TESTS = {"term": pl.String, "num_df": pl.Float64, "den_df": pl.Float64, "f": pl.Float64, "p": pl.Float64}
-_DOSE = {"term": pl.String, "estimate": pl.Float64, "se": pl.Float64, "df": pl.Float64, "t": pl.Float64,
-         "p": pl.Float64}
-_COVARIANCE = {"row_visit": pl.String, "col_visit": pl.String, "value": pl.Float64}
 
 
 @dataclass(frozen=True)
@@ -280,11 +273,11 @@ def fit_efficacy(derived: pl.DataFrame, adsl: pl.DataFrame, arms: Sequence[Arm],
     models = pl.DataFrame([f["row"] for _, f in fits], schema=MODEL_COLUMNS) if fits else pl.DataFrame(schema=MODEL_COLUMNS)
     return EfficacyResults(
         settings=s, models=models,
-        lsmeans=_stack([(p, f["lsmeans"]) for p, f in fits], _LSMEANS),
-        contrasts=_stack([(p, f["contrasts"]) for p, f in fits], _CONTRASTS),
-        tests=_stack([(p, f["tests"]) for p, f in fits], _TESTS),
-        dose_response=_stack([(p, f["dose"]) for p, f in fits], _DOSE),
-        covariance=_stack([(p, f["covariance"]) for p, f in fits], _COVARIANCE),
+        lsmeans=_stack([(p, f["lsmeans"]) for p, f in fits], LSMEANS_SCHEMA),
+        contrasts=_stack([(p, f["contrasts"]) for p, f in fits], CONTRASTS_SCHEMA),
+        tests=_stack([(p, f["tests"]) for p, f in fits], TESTS_SCHEMA),
+        dose_response=_stack([(p, f["dose"]) for p, f in fits], DOSE_SCHEMA),
+        covariance=_stack([(p, f["covariance"]) for p, f in fits], COVARIANCE_SCHEMA),
         notes=tuple(n for _, f in fits for n in f["notes"]),
     )
 

@@ -57,6 +57,7 @@ import numpy as np
 import polars as pl
 
 from trialkit.analyses.columns import require_columns
+from trialkit.analyses.efficacy.contract import CONTRASTS_SCHEMA, DOSE_SCHEMA, LSMEANS_SCHEMA, TESTS_SCHEMA
 from trialkit.schemas.errors import DataError, UsageError
 
 __all__ = ["AncovaResults", "fit_ancova", "WEIGHTS"]
@@ -65,14 +66,6 @@ WEIGHTS = ("equal", "observed")
 _RANK_TOL = 1e-7  # R's lm.fit tolerance, relative to each column's norm
 _PTUKEY_INF_DF = 25_000.0  # R's ptukey treats a larger df as infinite
 
-LSMEANS_SCHEMA = {"visit": pl.String, "group": pl.String, "estimate": pl.Float64, "se": pl.Float64,
-                  "df": pl.Float64, "lower": pl.Float64, "upper": pl.Float64, "n": pl.Int64}
-CONTRASTS_SCHEMA = {"visit": pl.String, "group": pl.String, "reference": pl.String, "comparison": pl.String,
-                    "estimate": pl.Float64, "se": pl.Float64, "df": pl.Float64, "t": pl.Float64, "p": pl.Float64,
-                    "lower": pl.Float64, "upper": pl.Float64, "adjust": pl.String, "p_adjusted": pl.Float64}
-TESTS_SCHEMA = {"term": pl.String, "num_df": pl.Float64, "den_df": pl.Float64, "f": pl.Float64, "p": pl.Float64}
-DOSE_SCHEMA = {"term": pl.String, "estimate": pl.Float64, "se": pl.Float64, "df": pl.Float64, "t": pl.Float64,
-               "p": pl.Float64}
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ import polars as pl
 from scipy import optimize, stats
 
 from trialkit.analyses.efficacy._covstruct import MIN_VISITS, STRUCTURES, CovStructure, make_structure
+from trialkit.analyses.efficacy.contract import COVARIANCE_SCHEMA, CONTRASTS_SCHEMA, LSMEANS_SCHEMA, TESTS_SCHEMA
 from trialkit.schemas.errors import ColumnNotFoundError, DataError, NoDataError, UsageError
 
 __all__ = ["DDFM", "STRUCTURES", "MmrmResults", "fit_mmrm"]
@@ -56,13 +57,6 @@ __all__ = ["DDFM", "STRUCTURES", "MmrmResults", "fit_mmrm"]
 DDFM = ("kr", "satterthwaite", "residual")
 LOG2PI = math.log(2 * math.pi)
 
-LSMEANS_SCHEMA = {"visit": pl.String, "group": pl.String, "estimate": pl.Float64, "se": pl.Float64, "df": pl.Float64,
-                  "lower": pl.Float64, "upper": pl.Float64, "n": pl.Int64}
-CONTRASTS_SCHEMA = {"visit": pl.String, "group": pl.String, "reference": pl.String, "comparison": pl.String,
-                    "estimate": pl.Float64, "se": pl.Float64, "df": pl.Float64, "t": pl.Float64, "p": pl.Float64,
-                    "lower": pl.Float64, "upper": pl.Float64, "adjust": pl.String, "p_adjusted": pl.Float64}
-TESTS_SCHEMA = {"term": pl.String, "num_df": pl.Float64, "den_df": pl.Float64, "f": pl.Float64, "p": pl.Float64}
-COVARIANCE_SCHEMA = {"row_visit": pl.String, "col_visit": pl.String, "value": pl.Float64}
 
 
 @dataclass(frozen=True)
