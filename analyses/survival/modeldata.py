@@ -252,8 +252,14 @@ def _stratum_labels(frame: pl.DataFrame, strata: list[str]) -> pl.Series:
 
 
 def _dummies(values: pl.Series, levels: list[str]) -> np.ndarray:
-    text = _as_text(values).to_numpy()
-    return np.column_stack([text == lev for lev in levels]).astype(float) if levels else np.zeros((len(values), 0))
+    """One 0/1 column per level (compared in polars: numpy's comparison of a million strings is ten times slower)."""
+    if not levels:
+        return np.zeros((len(values), 0))
+    text = _as_text(values)
+    out = np.empty((len(values), len(levels)))
+    for j, lev in enumerate(levels):  # a loop over levels only
+        out[:, j] = (text == lev).fill_null(False).to_numpy()
+    return out
 
 
 def model_data(data: pl.DataFrame, groups: list[str], reference: str, strata: list[str] | None = None,
