@@ -84,7 +84,7 @@ def reconstruct(
         for role, entry in sources.items():
             if "sha256" in entry:
                 stage.record_input(f"{role}:{entry['file']}", entry["sha256"])
-        extra = {RECONSTRUCTED_KEY: "true", METHOD_KEY: f"Reconstructed from published Kaplan-Meier curves: {METHOD}",
+        extra = {RECONSTRUCTED_KEY: "true", METHOD_KEY: METHOD,
                  SOURCES_KEY: dumps(sources).strip()}
         for name, df, schema in (("adsl", adsl, ADSL), ("adtte", adtte, ADTTE)):
             stage.write_bytes(f"{name}.parquet", _parquet_bytes(df, {**stage.metadata(schema.name, schema.version), **extra}))
