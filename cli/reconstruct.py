@@ -10,10 +10,6 @@ import typer
 
 from .common import handles_errors, rendered, safe, stdout
 
-#: what marks a reconstructed dataset: key-value metadata of both Parquet files, read back by ``trialkit ingest``
-RECONSTRUCTED_KEY = "trialkit.reconstructed"
-METHOD_KEY = "trialkit.reconstruction_method"
-SOURCES_KEY = "trialkit.reconstruction_sources"
 _READS = (".csv", ".parquet")
 
 
@@ -47,6 +43,7 @@ def reconstruct(
 
     Example: trialkit reconstruct --curves km.csv --at-risk risk.csv --events "Placebo=45,Drug=38" --out rec
     """
+    from trialkit.analyses.ingest import METHOD_KEY, RECONSTRUCTED_KEY, SOURCES_KEY
     from trialkit.analyses.reconstruct import METHOD, check_at_risk, derive_adam, parse_events, reconstruct_trial
     from trialkit.schemas.adam import ADSL, ADTTE
     from trialkit.schemas.errors import UsageError

@@ -20,7 +20,7 @@ For each interval but the last:
 4. the reconstructed number at risk at t_{i+1} is compared with the published n_{i+1}; while they
    differ, nc_i += (reconstructed - published) and steps 2-3 are run again (when the adjustment
    cycles, or nc_i would go below 0 or above the number at risk, the nc_i closest to the published
-   number is kept; the difference is reported in the summary).
+   number is kept, the first tried of equally close ones; the difference is reported in the summary).
 
 The last interval has no published number at its end. With the total events D reported, nc is
 adjusted as in step 4 until the reconstructed events of the whole arm equal D (the "total events"
@@ -118,7 +118,7 @@ def _search(run, nc: int, limit: int, miss) -> tuple[int, tuple]:
         if off == 0:
             return nc, result
         nc += off
-    best = min(tried, key=lambda k: (abs(miss(tried[k])), k))
+    best = min(tried, key=lambda k: abs(miss(tried[k])))  # on a tie, the one tried first
     return best, tried[best]
 
 
