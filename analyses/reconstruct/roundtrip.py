@@ -16,6 +16,8 @@ paper would publish and a reader would digitise, reconstruct, and compare the st
   (``logrank_test``) and each arm's Cox hazard ratio against the first arm (``cox_by_group``, Efron ties);
   one row per statistic with ``original``, ``reconstructed``, ``difference`` and ``relative`` (difference /
   original).
+- ``round_trip``: the three in a row, with the reconstruction (``ipd.reconstruct_trial``) in between,
+  given the total events per arm or not.
 
 Every frame here is a survival frame of trialkit's kind (TRT01A, AVAL, CNSR).
 """
@@ -29,7 +31,8 @@ from trialkit.analyses.survival.compare import logrank_test
 from trialkit.analyses.survival.cox import cox_by_group
 from trialkit.analyses.survival.km import km_landmarks, km_medians, km_table, risk_table
 
-__all__ = ["COMPARISON_SCHEMA", "digitise_km", "published_at_risk", "ipd_as_survival_data", "compare_reconstruction"]
+__all__ = ["COMPARISON_SCHEMA", "digitise_km", "published_at_risk", "ipd_as_survival_data", "compare_reconstruction",
+           "round_trip"]
 
 COMPARISON_SCHEMA = {"statistic": pl.String, "arm": pl.String, "original": pl.Float64, "reconstructed": pl.Float64,
                      "difference": pl.Float64, "relative": pl.Float64}
@@ -121,3 +124,19 @@ def compare_reconstruction(original: pl.DataFrame, reconstructed: pl.DataFrame, 
         rows.append({"statistic": key[0], "arm": key[1], "original": x, "reconstructed": y, "difference": diff,
                      "relative": None if diff is None or not x else diff / x})
     return pl.DataFrame(rows, schema=COMPARISON_SCHEMA)
+
+
+def round_trip(data: pl.DataFrame, groups: list[str], every: float, landmarks: list[float], *, points: int = 300,
+               seed: int = 20120201, with_events: bool = False) -> pl.DataFrame:
+    """Digitise the trial's curves, reconstruct them with the at-risk table every ``every`` days (and each arm's
+    true total events when ``with_events``), and compare (``compare_reconstruction``)."""
+    from trialkit.analyses.reconstruct.ipd import reconstruct_trial
+
+    curves = digitise_km(data, groups, points=points, seed=seed)
+    risk = published_at_risk(data, groups, every)
+    events = None
+    if with_events:
+        counts = data.group_by("TRT01A").agg((1 - pl.col("CNSR")).sum().alias("events"))
+        events = dict(zip(counts["TRT01A"].to_list(), counts["events"].to_list()))
+    rec = reconstruct_trial(curves, risk, events)
+    return compare_reconstruction(data, ipd_as_survival_data(rec.ipd), groups, landmarks)
