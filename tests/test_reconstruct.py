@@ -1,4 +1,4 @@
-"""The Guyot et al. (2012) reconstruction, its input checks and its ADaM form (analyses/reconstruct/).
+"""The Guyot et al. (2012) reconstruction, its input checks and its ADaM form (analyses/reconstruct.py).
 
 The reference for the algorithm is a tiny example worked by hand below, step by step as the paper
 describes it (BMC Med Res Methodol 2012;12:9, "Methods"): one arm, 10 patients, at-risk table 10 at
@@ -14,7 +14,7 @@ import pytest
 
 from trialkit.analyses.reconstruct import (METHOD, check_at_risk, clean_curves, derive_adam, parse_events,
                                            reconstruct_arm, reconstruct_trial)
-from trialkit.analyses.reconstruct.ipd import default_paramcd
+from trialkit.analyses.reconstruct import default_paramcd
 from trialkit.schemas.errors import DataError, UsageError
 
 T = [0, 2, 10, 12, 15]

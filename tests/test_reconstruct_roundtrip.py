@@ -1,6 +1,6 @@
 """Round trip on real trials: their KM figures digitised, the patients reconstructed, the statistics compared.
 
-Each trial's curves are read as a digitiser would (``analyses.reconstruct.roundtrip.digitise_km``, 300 points
+Each trial's curves are read as a digitiser would (``analyses.reconstruct_roundtrip.digitise_km``, 300 points
 per arm along the drawn line with noise, default seed), the at-risk table at round times, and the
 reconstructed patients' median, landmark survival, log-rank chi-square and Cox HR (trialkit's, i.e. R's
 survfit / survdiff / coxph) are compared with the real patients'. The tolerances are the worst differences
@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 
 from trialkit.analyses.groups import arms_of
-from trialkit.analyses.reconstruct.roundtrip import digitise_km, round_trip
+from trialkit.analyses.reconstruct_roundtrip import digitise_km, round_trip
 from trialkit.analyses.survival.km import derive_survival_data, km_landmarks, km_table
 
 
@@ -69,7 +69,7 @@ def test_total_events_are_recorded_and_met_within_what_the_earlier_intervals_fix
     # Guyot's algorithm uses the total only for the censoring after the last at-risk time: the events of the
     # earlier intervals are set by the curve and the at-risk numbers, so the total can be missed by a few
     from trialkit.analyses.reconstruct import reconstruct_trial
-    from trialkit.analyses.reconstruct.roundtrip import published_at_risk
+    from trialkit.analyses.reconstruct_roundtrip import published_at_risk
 
     data, groups = _data(veteran_workspace, "OS")
     rec = reconstruct_trial(digitise_km(data, groups), published_at_risk(data, groups, 90),

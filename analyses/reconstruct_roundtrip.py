@@ -16,7 +16,7 @@ paper would publish and a reader would digitise, reconstruct, and compare the st
   (``logrank_test``) and each arm's Cox hazard ratio against the first arm (``cox_by_group``, Efron ties);
   one row per statistic with ``original``, ``reconstructed``, ``difference`` and ``relative`` (difference /
   original).
-- ``round_trip``: the three in a row, with the reconstruction (``ipd.reconstruct_trial``) in between,
+- ``round_trip``: the three in a row, with the reconstruction (``reconstruct.reconstruct_trial``) in between,
   given the total events per arm or not.
 
 Every frame here is a survival frame of trialkit's kind (TRT01A, AVAL, CNSR).
@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from trialkit.analyses.reconstruct import reconstruct_trial
 from trialkit.analyses.survival.compare import logrank_test
 from trialkit.analyses.survival.cox import cox_by_group
 from trialkit.analyses.survival.km import km_landmarks, km_medians, km_table, risk_table
@@ -130,8 +131,6 @@ def round_trip(data: pl.DataFrame, groups: list[str], every: float, landmarks: l
                seed: int = 20120201, with_events: bool = False) -> pl.DataFrame:
     """Digitise the trial's curves, reconstruct them with the at-risk table every ``every`` days (and each arm's
     true total events when ``with_events``), and compare (``compare_reconstruction``)."""
-    from trialkit.analyses.reconstruct.ipd import reconstruct_trial
-
     curves = digitise_km(data, groups, points=points, seed=seed)
     risk = published_at_risk(data, groups, every)
     events = None
