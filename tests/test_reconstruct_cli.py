@@ -73,8 +73,8 @@ def test_ingest_validate_survival_and_report_run_and_the_report_says_reconstruct
         result = run_cli([*args, "--workspace", ws])
         assert result.exit_code == 0, (args, result.stderr)
     html = (ws / "report.html").read_text()
-    assert "<strong>Reconstructed data — not the trial&#x27;s patient data.</strong>" in html \
-        or "<strong>Reconstructed data — not the trial's patient data.</strong>" in html
+    banner = html.index('<div class="banner" role="note"><strong>Reconstructed data — not the trial\'s patient data.')
+    assert banner < html.index("</header>") + 200 and "Guyot et al. (2012) algorithm" in html[banner:banner + 500]
     assert "> **Reconstructed data — not the trial's patient data.**" in (ws / "report.md").read_text()
 
 
