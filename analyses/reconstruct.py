@@ -268,7 +268,8 @@ def add_at_risk_points(curves: pl.DataFrame, at_risk: pl.DataFrame) -> tuple[pl.
         # the step curve at a time: its last point at or before it (every curve starts at time 0)
         values = s[np.searchsorted(t, new, side="right") - 1]
         at = np.searchsorted(t, new, side="left")  # before any point at a later time
-        curve_parts.append(pl.DataFrame({"group": g, "time": np.insert(t, at, new), "survival": np.insert(s, at, values)}))
+        curve_parts.append(pl.DataFrame({"group": g, "time": np.insert(t, at, new),
+                                         "survival": np.insert(s, at, values)}))
         risk_parts.append(risk)
     return pl.concat(curve_parts), pl.concat(risk_parts)
 

@@ -84,7 +84,8 @@ def reconstruct(
         extra = {RECONSTRUCTED_KEY: "true", METHOD_KEY: METHOD,
                  SOURCES_KEY: dumps(sources).strip()}
         for name, df, schema in (("adsl", adsl, ADSL), ("adtte", adtte, ADTTE)):
-            stage.write_bytes(f"{name}.parquet", _parquet_bytes(df, {**stage.metadata(schema.name, schema.version), **extra}))
+            metadata = {**stage.metadata(schema.name, schema.version), **extra}
+            stage.write_bytes(f"{name}.parquet", _parquet_bytes(df, metadata))
         with rendered() as output:
             _print(out, result, time_unit.value, counts)
     output.emit()
@@ -118,7 +119,8 @@ def _events_from_file(df, path: Path, groups: list[str]) -> dict[str, int]:
             if count < 0 or count != float(str(e).strip()):
                 raise ValueError
         except ValueError:
-            raise DataError(f"{path}: arm {g!r} has events {e!r}, not a count", "give a whole number, 0 or more") from None
+            raise DataError(f"{path}: arm {g!r} has events {e!r}, not a count",
+                            "give a whole number, 0 or more") from None
         if str(g).strip() not in groups:
             raise UsageError(f"{path}: arm {str(g).strip()!r} is not in the at-risk table (arms: "
                              f"{', '.join(map(repr, groups))})", "spell the arms as in the at-risk table")
@@ -163,5 +165,6 @@ def _print(out: Path, result, time_unit: str, counts: dict | None) -> None:
     notes.append("largest miss: the largest difference between the published and the reconstructed numbers at risk")
     for note in notes:
         console.print(f"[dim]Note:[/] {safe(note)}")
-    console.print("[bold]Reconstructed data, not the trial's patient data:[/] every analysis of them is an approximation.")
+    console.print("[bold]Reconstructed data, not the trial's patient data:[/] every analysis of them is an "
+                  "approximation.")
     console.print(f"Next: trialkit ingest {safe(out)} --workspace WS")
