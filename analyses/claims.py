@@ -825,7 +825,8 @@ def _ci_equivalence(check: Check, row: dict, name: str) -> tuple:
     text = f"{format_value(est)} (CI {format_value(lo)} to {format_value(hi)})"
     bounds = _margin_text(check.scale, m)
     if low <= lo and hi <= high:
-        return est, text, REPRODUCED, f"no difference shown within margin: the CI lies inside {bounds}"
+        smaller = "" if lo <= null <= hi else f" (it excludes {format_value(null)}: a difference smaller than the margin)"
+        return est, text, REPRODUCED, f"no difference shown within margin: the CI lies inside {bounds}{smaller}"
     if lo <= null <= hi:
         return est, text, NOT_REPRODUCED, (f"not significant, but the data cannot exclude a difference of the stated "
                                            f"size: the CI reaches beyond {bounds}")

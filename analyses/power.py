@@ -64,6 +64,7 @@ __all__ = [
     "interaction_noncentrality",
     "interaction_power_formula",
     "interaction_power_simulated",
+    "splitplot_interaction_f",
     "interaction_excluded_p",
 ]
 
@@ -220,6 +221,31 @@ def interaction_power_formula(effect: float, n_per_group: tuple[int, ...], visit
     return float(stats.ncf.sf(crit, df1, df2, lam) if lam > 0 else stats.f.sf(crit, df1, df2))
 
 
+def splitplot_interaction_f(y: np.ndarray, group: np.ndarray, k: int) -> np.ndarray:
+    """The group x visit F of the split-plot model for each of ``y``'s data sets (sims x subjects x visits,
+    complete), subjects in groups ``group`` (codes 0..k-1): F = MS(group x visit) / MS(visit x subject within
+    group), df (k - 1)(m - 1) and (N - k)(m - 1). R: ``summary(aov(y ~ group * visit + Error(subject)))``, or the
+    interaction F of ``anova(nlme::lme(y ~ group * visit, random = ~ 1 | subject))``."""
+    y = np.asarray(y, dtype=float)
+    if y.ndim == 2:
+        y = y[None]
+    group = np.asarray(group, dtype=np.int64)
+    ng = np.bincount(group, minlength=k).astype(float)
+    _, n, m = y.shape
+    onehot = np.eye(k)[group]  # n x k
+    cell = np.einsum("nk,snm->skm", onehot, y) / ng[:, None]  # group-visit means
+    subj = y.mean(axis=2)  # subject means
+    grp = np.einsum("nk,sn->sk", onehot, subj) / ng  # group means
+    visit = np.einsum("k,skm->sm", ng / n, cell)
+    grand = visit.mean(axis=1)
+    inter = cell - grp[..., None] - visit[:, None, :] + grand[:, None, None]
+    ss_gv = np.einsum("k,skm->s", ng, inter ** 2)
+    resid = y - subj[..., None] - cell[:, group, :] + grp[:, group][..., None]
+    ss_e = np.sum(resid ** 2, axis=(1, 2))
+    df1, df2 = (k - 1) * (m - 1), (n - k) * (m - 1)
+    return (ss_gv / df1) / (ss_e / df2)
+
+
 def interaction_power_simulated(effect: float, n_per_group: tuple[int, ...], visits: int, sigma: float,
                                 sd_subject: float, alpha: float = 0.05, sims: int = 500,
                                 seed: int = 1) -> tuple[float, float]:
@@ -233,18 +259,8 @@ def interaction_power_simulated(effect: float, n_per_group: tuple[int, ...], vis
     mu = effect * np.outer(s, t)[g]  # n x m
     rng = np.random.Generator(np.random.PCG64(seed))
     y = mu + sd_subject * rng.standard_normal((sims, n, 1)) + sigma * rng.standard_normal((sims, n, m))
-    onehot = np.eye(k)[g]  # n x k
-    cell = np.einsum("nk,snm->skm", onehot, y) / ng[:, None]  # sims x k x m group-visit means
-    subj = y.mean(axis=2)  # sims x n
-    grp = np.einsum("nk,sn->sk", onehot, subj) / ng  # group means
-    visit = np.einsum("k,skm->sm", ng / n, cell)
-    grand = visit.mean(axis=1)
-    inter = cell - grp[..., None] - visit[:, None, :] + grand[:, None, None]
-    ss_gv = np.einsum("k,skm->s", ng, inter ** 2)
-    resid = y - subj[..., None] - cell[:, g, :] + grp[:, g][..., None]
-    ss_e = np.sum(resid ** 2, axis=(1, 2))
+    f = splitplot_interaction_f(y, g, k)
     df1, df2 = _interaction_df(tuple(ng), m)
-    f = (ss_gv / df1) / (ss_e / df2)
     power = float(np.mean(f > stats.f.ppf(1 - alpha, df1, df2)))
     return power, math.sqrt(power * (1 - power) / sims)
 
