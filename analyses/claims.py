@@ -907,7 +907,7 @@ def _survival_subjects(data: StageData) -> tuple[Any, Any, Any, tuple[str, ...]]
     event = np.r_[np.ones(int(k["n_event"].sum()), bool), np.zeros(int(k["n_censor"].sum()), bool)]
     arm = np.concatenate([np.repeat(k["arm"].to_numpy(), k["n_event"].to_numpy()),
                           np.repeat(k["arm"].to_numpy(), k["n_censor"].to_numpy())])
-    group = np.array([code[a] for a in arm.tolist()], dtype=np.int64)  # a handful of subjects' labels
+    group = pl.Series(arm).replace_strict(code, return_dtype=pl.Int64).to_numpy()
     return group, time, event, names
 
 

@@ -12,8 +12,7 @@ from typing import Any, Mapping
 
 import polars as pl
 
-from trialkit.analyses.claims import (NOT_EVALUABLE, NOT_REPRODUCED, REPRODUCED, REPRODUCED_BY_CONSTRUCTION, STAGES,
-                                      SYNTHETIC_FAILURE)
+from trialkit.analyses.claims import NOT_EVALUABLE, NOT_REPRODUCED, REPRODUCED, REPRODUCED_BY_CONSTRUCTION, STAGES
 from trialkit.analyses.groups import arms_of
 from trialkit.analyses.report.html import Numbering, esc, gt_table, missing_box, page, section
 from trialkit.analyses.report.extra import extra_analyses_section
@@ -184,7 +183,8 @@ def claims_section(inputs: ReportInputs, num: Numbering) -> str:
              f": <b>{passed}</b>, {counts[NOT_REPRODUCED]} not reproduced, "
              f"{counts[NOT_EVALUABLE]} not evaluable. A claim is reproduced when every one of its checks holds.</p>")
     if inputs.synthetic:
-        intro += f"<p>{esc(BY_CONSTRUCTION_NOTE)} A claim not reproduced here: {esc(SYNTHETIC_FAILURE)}.</p>"
+        intro += (f"<p>{esc(BY_CONSTRUCTION_NOTE)} A claim not reproduced here would point at a bug in the "
+                  "generator (or in trialkit), not at the paper.</p>")
     has_power = any(c.power_text for r in results for c in r.checks)
     rows, where = [], []
     for r in results:
