@@ -87,13 +87,13 @@ def test_simulated_log_rank_power_agrees_with_survdiff_simulation_within_monte_c
     assert abs(ours - sim["power"]) < 4 * math.hypot(se, r_se)
 
 
-def test_simulated_log_rank_power_is_near_schoenfelds_formula_with_the_expected_events():
-    # 90 subjects, 27 events: the formula's normal approximation and the simulation differ by little
+def test_simulated_log_rank_power_agrees_with_schoenfelds_formula_within_monte_carlo_error():
+    # 90 subjects, 27 events (the simulation's expected count): formula 0.395, simulation about 0.39 +- 0.011
     sim = REF["simulation"]
     group, event = np.array(sim["group"]), np.array(sim["event"], dtype=bool)
     ours, se = logrank_power_simulated(group, np.array(sim["time"], dtype=float), event, 0.4, 0.05, 2000, seed=5)
     formula = logrank_power_formula(int(event.sum()), 0.4, 0.05, (1 / 3, 1 / 3, 1 / 3))
-    assert abs(ours - formula) < 4 * se + 0.05
+    assert abs(ours - formula) < 4 * se
 
 
 def test_simulated_power_under_no_effect_is_the_significance_level():
