@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 import polars as pl
 
-from trialkit.analyses.claims import NOT_EVALUABLE, NOT_REPRODUCED, REPRODUCED, STAGES
+from trialkit.analyses.claims import NOT_EVALUABLE, NOT_REPRODUCED, REPRODUCED, REPRODUCED_BY_CONSTRUCTION, STAGES
 from trialkit.analyses.groups import arms_of
 from trialkit.analyses.report.html import Numbering, esc, gt_table, missing_box, page, section
 from trialkit.analyses.report.extra import extra_analyses_section
@@ -21,8 +21,14 @@ from trialkit.analyses.report.stages import biomarkers_section, safety_section, 
 from trialkit.analyses.report.table1 import baseline_characteristics
 from trialkit.analyses.timescale import time_label
 
-__all__ = ["REPORT_FILES", "render_html", "header_html", "provenance_section", "table1_section",
+__all__ = ["REPORT_FILES", "BY_CONSTRUCTION_NOTE", "render_html", "header_html", "provenance_section", "table1_section",
            "claims_section", "methods_section", "footer_html", "output_files"]
+
+#: what "reproduced by construction" shows and does not show (the report's summary and claims section)
+BY_CONSTRUCTION_NOTE = (
+    "Reproduced by construction: the data are synthetic, generated until the published claims hold. That the "
+    "claims come out shows that trialkit computes the published statistics correctly from data with the "
+    "published features; it does not show that the paper's patients had them.")
 
 #: the report's own outputs, never listed as inputs (they would change the report that lists them)
 REPORT_FILES = ("report.html", "report.md")
@@ -58,9 +64,13 @@ def header_html(inputs: ReportInputs, version: str) -> str:
             f"algorithm ({esc(inputs.reconstructed)}): every number below is an approximation of the trial's, "
             "and only time-to-event results can be meaningful.</div>\n")
     boxes = []
+    by_construction = False
     if inputs.claim_results is not None:
         verdicts = [r.verdict for r in inputs.claim_results]
-        for label, verdict, cls in (("claims reproduced", REPRODUCED, "ok"), ("not reproduced", NOT_REPRODUCED, "bad"),
+        by_construction = REPRODUCED_BY_CONSTRUCTION in verdicts
+        passed = (("claims reproduced by construction (synthetic data)", REPRODUCED_BY_CONSTRUCTION)
+                  if by_construction else ("claims reproduced", REPRODUCED))
+        for label, verdict, cls in (passed + ("ok",), ("not reproduced", NOT_REPRODUCED, "bad"),
                                     ("not evaluable", NOT_EVALUABLE, "na")):
             boxes.append(f'<div class="{cls}"><span class="n">{verdicts.count(verdict)}</span>{esc(label)}</div>')
     else:
@@ -70,6 +80,8 @@ def header_html(inputs: ReportInputs, version: str) -> str:
     boxes.append(f'<div><span class="n">{len(ran)}/{len(STAGES)}</span>analysis stages run'
                  + (f" (missing: {esc(', '.join(missing))})" if missing else "") + "</div>")
     out.append('<div class="verdicts">' + "".join(boxes) + "</div>\n")
+    if by_construction:
+        out.append(f'<p class="meta">{esc(BY_CONSTRUCTION_NOTE)}</p>\n')
     return "".join(out)
 
 
@@ -167,30 +179,47 @@ def claims_section(inputs: ReportInputs, num: Numbering) -> str:
         return section("claims", "Claims check", body, num)
     cf = inputs.claims
     results = inputs.claim_results
-    counts = {v: sum(r.verdict == v for r in results) for v in (REPRODUCED, NOT_REPRODUCED, NOT_EVALUABLE)}
+    counts = {v: sum(r.verdict == v for r in results)
+              for v in (REPRODUCED, REPRODUCED_BY_CONSTRUCTION, NOT_REPRODUCED, NOT_EVALUABLE)}
+    passed = (f"{counts[REPRODUCED_BY_CONSTRUCTION]} reproduced by construction"
+              + (f", {counts[REPRODUCED]} reproduced" if counts[REPRODUCED] else "")
+              if counts[REPRODUCED_BY_CONSTRUCTION] else f"{counts[REPRODUCED]} reproduced")
     intro = (f"<p>{len(results)} claim(s) from <code>{esc(cf.path)}</code>"
              + (f" ({esc(cf.reference)})" if cf.reference else "") +
-             f": <b>{counts[REPRODUCED]} reproduced</b>, {counts[NOT_REPRODUCED]} not reproduced, "
+             f": <b>{passed}</b>, {counts[NOT_REPRODUCED]} not reproduced, "
              f"{counts[NOT_EVALUABLE]} not evaluable. A claim is reproduced when every one of its checks holds.</p>")
+    if inputs.synthetic:
+        intro += (f"<p>{esc(BY_CONSTRUCTION_NOTE)} A claim not reproduced here would point at a bug in the "
+                  "generator (or in trialkit), not at the paper.</p>")
+    has_power = any(c.power_text for r in results for c in r.checks)
     rows, where = [], []
     for r in results:
         group = f"Claim {r.claim.id} — {r.verdict}. “{r.claim.text}”" + (
             f" Published: {r.claim.published}." if r.claim.published else "")
         for j, c in enumerate(r.checks, start=1):
             label = c.check.label or f"check {j}"
-            rows.append({"group": group, "check": label, "published": c.check.expected,
-                         "reanalysis": c.observed_text,
-                         "verdict": c.verdict + (f": {c.reason}" if c.reason else "")})
+            row = {"group": group, "check": label, "published": c.check.expected, "reanalysis": c.observed_text,
+                   "verdict": c.verdict + (f": {c.reason}" if c.reason else "")}
+            if has_power:
+                row["power"] = c.power_text or "–"
+            rows.append(row)
             where.append({"claim": f"{r.claim.id}.{j}", "check": label, "where": c.check.location})
     t = num.table()
     table = gt_table(pl.DataFrame(rows), f"tbl-{t}", t, "Published claims checked against the reanalysis.",
                      groupname_col="group",
                      labels={"check": "Check", "published": "Published value (criterion)",
-                             "reanalysis": "Reanalysis value", "verdict": "Verdict"},
-                     verdict_col="verdict", widths={"check": "26%", "published": "22%", "reanalysis": "20%",
-                                                    "verdict": "32%"},
-                     notes=["Reproduced: the comparison holds; not reproduced: the number was found and the comparison "
-                            "fails; not evaluable: the number could not be found (the reason says why).",
+                             "reanalysis": "Reanalysis value", "verdict": "Verdict",
+                             "power": "Power for the stated effect"},
+                     verdict_col="verdict",
+                     widths=({"check": "20%", "published": "18%", "reanalysis": "17%", "verdict": "25%", "power": "20%"}
+                             if has_power else
+                             {"check": "26%", "published": "22%", "reanalysis": "20%", "verdict": "32%"}),
+                     notes=["Reproduced: the comparison holds; reproduced by construction: it holds on synthetic data "
+                            "generated to have the published features; not reproduced: the number was found and the "
+                            "comparison fails; not evaluable: the number could not be found (the reason says why).",
+                            *(["Power: the chance the comparison made had of detecting the stated effect at its "
+                               "significance level (formula, and by seeded simulation where asked), so that a "
+                               "result that is not significant reads for what it is."] if has_power else []),
                             f"Where each number comes from: Table {t + 1}."])
     t = num.table()
     table += gt_table(pl.DataFrame(where), f"tbl-{t}", t, "Where each checked number comes from in the stages' results.",

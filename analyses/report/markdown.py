@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from trialkit.analyses.claims import NOT_EVALUABLE, NOT_REPRODUCED, REPRODUCED, STAGES
+from trialkit.analyses.claims import NOT_EVALUABLE, NOT_REPRODUCED, REPRODUCED, REPRODUCED_BY_CONSTRUCTION, STAGES
 from trialkit.analyses.formatting import DECIMALS, format_number, format_p, format_p_statement
 from trialkit.analyses.report.model import ReportInputs, stage_command
 from trialkit.analyses.report.stages import stage_notes
@@ -19,7 +19,8 @@ from trialkit.analyses.timescale import time_label
 
 __all__ = ["render_markdown", "md_escape"]
 
-_MARK = {REPRODUCED: "✅ reproduced", NOT_REPRODUCED: "❌ not reproduced", NOT_EVALUABLE: "⚠️ not evaluable"}
+_MARK = {REPRODUCED: "✅ reproduced", REPRODUCED_BY_CONSTRUCTION: "☑️ reproduced by construction",
+         NOT_REPRODUCED: "❌ not reproduced", NOT_EVALUABLE: "⚠️ not evaluable"}
 
 
 def md_escape(value: Any) -> str:
@@ -32,16 +33,27 @@ def _claims(inputs: ReportInputs) -> list[str]:
     if inputs.claim_results is None:
         return [md_escape(inputs.claims_note), ""]
     res = inputs.claim_results
+    from trialkit.analyses.report.document import BY_CONSTRUCTION_NOTE
+
     counts = {v: sum(r.verdict == v for r in res) for v in _MARK}
-    out = [f"{counts[REPRODUCED]} of {len(res)} claim(s) reproduced, {counts[NOT_REPRODUCED]} not reproduced, "
-           f"{counts[NOT_EVALUABLE]} not evaluable (`{md_escape(inputs.claims.path)}`).", "",
-           "| Claim | Check | Published | Reanalysis | Verdict |", "| --- | --- | --- | --- | --- |"]
+    built = counts[REPRODUCED_BY_CONSTRUCTION]
+    passed = (f"{built} of {len(res)} claim(s) reproduced by construction"
+              + (f", {counts[REPRODUCED]} reproduced" if counts[REPRODUCED] else "")
+              if built else f"{counts[REPRODUCED]} of {len(res)} claim(s) reproduced")
+    has_power = any(c.power_text for r in res for c in r.checks)
+    out = [f"{passed}, {counts[NOT_REPRODUCED]} not reproduced, "
+           f"{counts[NOT_EVALUABLE]} not evaluable (`{md_escape(inputs.claims.path)}`).", ""]
+    if built:
+        out += [f"> {md_escape(BY_CONSTRUCTION_NOTE)}", ""]
+    out += ["| Claim | Check | Published | Reanalysis | Verdict |" + (" Power |" if has_power else ""),
+            "| --- | --- | --- | --- | --- |" + (" --- |" if has_power else "")]
     for r in res:
         for i, c in enumerate(r.checks):
             claim = f"{md_escape(r.claim.id)}: {md_escape(r.claim.text)}" if i == 0 else ""
             verdict = _MARK[c.verdict] + (f" ({md_escape(c.reason)})" if c.reason else "")
             out.append(f"| {claim} | {md_escape(c.check.label or c.check.location)} | {md_escape(c.check.expected)} | "
-                       f"{md_escape(c.observed_text)} | {verdict} |")
+                       f"{md_escape(c.observed_text)} | {verdict} |"
+                       + (f" {md_escape(c.power_text) or '–'} |" if has_power else ""))
     return out + [""]
 
 
