@@ -164,7 +164,7 @@ def test_exploring_after_the_plan_changes_nothing_in_the_primary_analyses(planne
     assert _hashes(ws, "survival", "safety", "biomarkers") == before
     report = run_cli(["report", "--check", "--workspace", ws])
     assert report.exit_code == 0, report.stdout + report.stderr
-    assert "Claims: 8 reproduced, 0 not reproduced, 0 not evaluable" in report.stdout
+    assert "Claims: 8 reproduced by construction, 0 not reproduced, 0 not evaluable" in report.stdout
     html = (ws / "report.html").read_text()
     for name, label in (("survival-arm-high", "trialkit survival --arm high"),
                         ("survival-sex-m", "subgroup SEX = M"), ("safety-sex-m", "subgroup SEX = M")):
@@ -248,7 +248,7 @@ def test_a_claim_can_read_a_named_analysis(planned_seed, tmp_path, run_cli):
                       '  field = "stat"\n  compare = "equal"\n  value = 1\n')
     result = run_cli(["report", "--claims", claims, "--workspace", ws])
     assert result.exit_code == 0, result.stderr
-    assert "Claims: 3 reproduced, 0 not reproduced, 1 not evaluable" in result.stdout
+    assert "Claims: 3 reproduced by construction, 0 not reproduced, 1 not evaluable" in result.stdout
 
 
 # ------------------------------------------------------------------ the CDISC pilot
