@@ -41,9 +41,12 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import polars as pl
 
 __all__ = [
     "CONSISTENT",
@@ -60,6 +63,14 @@ __all__ = [
     "check_ratio_ci",
     "check_difference_ci",
     "implied_statistic",
+    "RULE_KEYS",
+    "ConsistencyClaim",
+    "ConsistencyResult",
+    "parse_consistency_claims",
+    "split_claims",
+    "evaluate_claim",
+    "evaluate_consistency",
+    "consistency_table",
 ]
 
 CONSISTENT = "consistent"
@@ -634,3 +645,312 @@ def check_difference_ci(estimate: Reported, low: Reported, high: Reported, p: Re
 def _positive(n: Any, name: str) -> None:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"{name} must be a positive whole number, not {n!r}")
+
+
+# --------------------------------------------------------------------------- claims files
+#: the keys of each rule (besides id, text, kind, rule, source, published): required, then optional
+RULE_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "grim": (("n", "value"), ("items",)),
+    "grimmer": (("n", "mean", "sd"), ("items",)),
+    "km": (("n", "survival"), ("events", "time")),
+    "statcheck": (("test", "p"), ("statistic", "df", "df1", "df2", "tails", "alpha")),
+    "hr_ci": (("hr", "low", "high"), ("p", "level", "alpha", "measure")),
+    "diff_ci": (("estimate", "low", "high"), ("p", "level", "alpha", "measure")),
+}
+_COMMON_KEYS = {"id", "text", "kind", "rule", "source", "published"}
+_NUMBER_KEYS = {"value", "mean", "sd", "survival", "statistic", "p", "hr", "low", "high", "estimate"}
+KIND = "consistency"
+
+
+@dataclass(frozen=True)
+class ConsistencyClaim:
+    """A consistency claim of a claims file: the rule and its parsed arguments (``args``: key, value pairs;
+    numbers as ``Reported``)."""
+
+    id: str
+    text: str
+    rule: str
+    args: tuple[tuple[str, Any], ...]
+    reported: str
+    source: str | None = None
+
+    def arg(self, key: str, default: Any = None) -> Any:
+        return dict(self.args).get(key, default)
+
+
+@dataclass(frozen=True)
+class ConsistencyResult:
+    """A consistency claim and its rule's verdict."""
+
+    claim: ConsistencyClaim
+    outcome: RuleVerdict
+
+    @property
+    def verdict(self) -> str:
+        return self.outcome.verdict
+
+
+def _usage(where: str, message: str, hint: str | None = None):
+    from trialkit.schemas.errors import UsageError
+
+    return UsageError(f"{where}: {message}",
+                      hint or "see docs/claims.md, \"Consistency checks from the paper alone\", for the keys")
+
+
+def _whole(raw: dict, key: str, where: str, *, least: int, default: Any = None) -> Any:
+    v = raw.get(key, default)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or v < least:
+        raise _usage(where, f"{key} must be a whole number >= {least}, not {v!r}")
+    return v
+
+
+def _positive_number(raw: dict, key: str, where: str) -> float | None:
+    v = raw.get(key)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+        raise _usage(where, f"{key} must be a positive number, not {v!r}")
+    return float(v)
+
+
+def _reported_text(rule: str, a: dict) -> str:
+    if rule == "grim":
+        items = f" x {a['items']} items" if a.get("items", 1) > 1 else ""
+        what = "" if a["value"].percent else "mean "
+        return f"{what}{a['value']} of n = {a['n']}{items}"
+    if rule == "grimmer":
+        return f"mean {a['mean']}, SD {a['sd']}, n = {a['n']}"
+    if rule == "km":
+        at = f" at {a['time']}" if a.get("time") else ""
+        ev = f", {a['events']} events" if a.get("events") is not None else ""
+        return f"S{at} = {a['survival']} of n = {a['n']}{ev}"
+    if rule == "statcheck":
+        stat = f"{_stat_label(a['test'], a.get('df1'), a.get('df2'))}"
+        stat += f" = {a['statistic']}" if a.get("statistic") is not None else " (no statistic)"
+        p = a["p"]
+        shown = p.text if p.text.lower().startswith("p") else f"p {p.relation} {p.value}"
+        return f"{stat}, {shown}" + (", one-sided" if a.get("tails") == 1 else "")
+    est = a.get("hr", a.get("estimate"))
+    name = a.get("measure") or ("HR" if rule == "hr_ci" else "difference")
+    level = a.get("level") or 0.95
+    p = a.get("p")
+    shown = "" if p is None else (f", {p.text}" if p.text.lower().startswith("p") else f", p {p.relation} {p.value}")
+    return f"{name} {est} ({level * 100:g}% CI {a['low']} to {a['high']}){shown}"
+
+
+def _parse_one(raw: dict, where: str, cid: str) -> ConsistencyClaim:
+    rule = raw.get("rule")
+    if rule not in RULE_KEYS:
+        raise _usage(where, f"rule must be one of {', '.join(RULE_KEYS)}, not {rule!r}")
+    required, optional = RULE_KEYS[rule]
+    unknown = sorted(set(raw) - _COMMON_KEYS - set(required) - set(optional))
+    if unknown:
+        raise _usage(where, f"unknown key(s) {', '.join(unknown)} for rule {rule!r}",
+                     f"rule {rule!r} takes {', '.join(required)}" + (f" and optionally {', '.join(optional)}"
+                                                                     if optional else ""))
+    missing = [k for k in required if k not in raw]
+    if missing:
+        raise _usage(where, f"rule {rule!r} needs {', '.join(missing)}")
+    text = raw.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise _usage(where, "text (the claim as published) is required")
+    a: dict[str, Any] = {}
+    for key in (*required, *optional):
+        if key not in raw or key not in _NUMBER_KEYS:
+            continue
+        try:
+            a[key] = parse_reported(raw[key], key)
+        except ValueError as exc:
+            raise _usage(where, str(exc)) from exc
+        if a[key].relation != "=" and key != "p":
+            raise _usage(where, f"{key} = {raw[key]!r}: only p may be reported as an inequality")
+        if a[key].percent and key not in ("value", "survival"):
+            raise _usage(where, f"{key} = {raw[key]!r}: only value and survival may be percentages")
+    if "n" in required:
+        a["n"] = _whole(raw, "n", where, least=1)
+    if rule in ("grim", "grimmer"):
+        a["items"] = _whole(raw, "items", where, least=1, default=1)
+    if rule == "km":
+        a["events"] = _whole(raw, "events", where, least=0)
+        if a["events"] is not None and a["events"] > a["n"]:
+            raise _usage(where, f"events = {a['events']} is more than n = {a['n']}")
+        if raw.get("time") is not None and not isinstance(raw["time"], str):
+            raise _usage(where, f"time must be text (a label such as \"2 years\"), not {raw['time']!r}")
+        a["time"] = raw.get("time")
+    if rule == "grimmer" and a["n"] < 2:
+        raise _usage(where, f"n = {a['n']}: an SD needs n >= 2")
+    if rule == "statcheck":
+        _parse_statcheck(raw, a, where)
+    if rule in ("hr_ci", "diff_ci"):
+        a["level"] = _positive_number(raw, "level", where) or 0.95
+        if not a["level"] < 1:
+            raise _usage(where, f"level must be below 1 (0.95 for a 95% CI), not {a['level']!r}")
+        a["alpha"] = _positive_number(raw, "alpha", where) or 0.05
+        m = raw.get("measure")
+        if m is not None and (not isinstance(m, str) or not m.strip()):
+            raise _usage(where, "measure must be text (\"HR\", \"OR\", \"RR\", \"mean difference\")")
+        a["measure"] = m
+    for name in ("source", "published"):
+        if raw.get(name) is not None and not isinstance(raw[name], str):
+            raise _usage(where, f"{name} must be text")
+    reported = raw.get("published") or _reported_text(rule, a)
+    args = tuple((k, v) for k, v in a.items() if v is not None)
+    return ConsistencyClaim(cid, text.strip(), rule, args, reported, raw.get("source"))
+
+
+def _parse_statcheck(raw: dict, a: dict, where: str) -> None:
+    test = raw.get("test")
+    if test not in TESTS:
+        raise _usage(where, f"test must be one of {', '.join(TESTS)}, not {test!r}")
+    a["test"] = test
+    df, df1, df2 = raw.get("df"), raw.get("df1"), raw.get("df2")
+    if isinstance(df, list):
+        if len(df) != 2 or df1 is not None or df2 is not None:
+            raise _usage(where, "df as a list is [df1, df2] (for F); or give df1 and df2")
+        df1, df2 = df
+    elif df is not None:
+        if df1 is not None:
+            raise _usage(where, "give df or df1, not both")
+        df1 = df
+    for name, v in (("df", df1), ("df2", df2)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0
+                              or not math.isfinite(v)):
+            raise _usage(where, f"{name} must be a positive number, not {v!r}")
+    if test == "F" and (df1 is None or df2 is None):
+        raise _usage(where, "test F needs df = [df1, df2]")
+    if test in ("t", "chi2", "r") and df1 is None:
+        raise _usage(where, f"test {test} needs df")
+    if test in ("t", "chi2", "r", "z") and df2 is not None:
+        raise _usage(where, f"test {test} takes one df, not df2")
+    if test == "z" and df1 is not None:
+        raise _usage(where, "test z takes no df")
+    a["df1"], a["df2"] = df1, df2
+    tails = raw.get("tails", 2)
+    if tails not in (1, 2) or isinstance(tails, bool):
+        raise _usage(where, f"tails must be 1 (one-sided) or 2, not {tails!r}")
+    if tails == 1 and test in ("F", "chi2"):
+        raise _usage(where, f"test {test} is one-sided by nature: drop tails")
+    a["tails"] = tails
+    a["alpha"] = _positive_number(raw, "alpha", where) or 0.05
+    if a["p"].exact > 1 or a["p"].percent:
+        raise _usage(where, f"p = {raw['p']!r} is not a probability")
+
+
+def _load(text: str, source: str) -> dict:
+    import tomllib
+
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        from trialkit.schemas.errors import UsageError
+
+        raise UsageError(f"claims file {source} is not valid TOML ({exc})",
+                         "fix the syntax; see docs/claims.md") from exc
+
+
+def _claim_where(source: str, raw: Any, i: int) -> tuple[str, str]:
+    cid = str(raw.get("id", "")).strip() if isinstance(raw, dict) else ""
+    where = f"claims file {source}, claim {cid!r}" if cid else f"claims file {source}, claim #{i}"
+    if not cid:
+        raise _usage(where, "id is required")
+    return cid, where
+
+
+def parse_consistency_claims(text: str, source: str) -> tuple[ConsistencyClaim, ...]:
+    """The consistency claims (``kind = "consistency"``) of a claims file's TOML text, checked; other claims
+    are skipped (``split_claims`` hands them on). ``source`` names the file in messages."""
+    return split_claims(text, source)[1]
+
+
+def split_claims(text: str, source: str) -> tuple[str | None, tuple[ConsistencyClaim, ...]]:
+    """A claims file cut in two: the TOML text of its data claims (its title and reference kept; None when it
+    has none), for ``analyses.claims.parse_claims``, and its consistency claims, parsed. Ids must be unique
+    across both; ``kind = "data"`` is dropped from the data claims (the default kind)."""
+    doc = _load(text, source)
+    raw_claims = doc.get("claims")
+    if not isinstance(raw_claims, list) or not raw_claims:
+        raise _usage(f"claims file {source}", "no [[claims]] table: the file lists no claim")
+    data, consistency, seen = [], [], set()
+    for i, raw in enumerate(raw_claims, start=1):
+        cid, where = _claim_where(source, raw, i)
+        if cid in seen:
+            raise _usage(where, "id is used by an earlier claim; ids must be unique")
+        seen.add(cid)
+        kind = raw.get("kind", "data")
+        if kind == KIND:
+            consistency.append(_parse_one(raw, where, cid))
+        elif kind == "data":
+            data.append({k: v for k, v in raw.items() if k != "kind"})
+        else:
+            raise _usage(where, f"kind must be \"data\" (checked against the workspace) or \"consistency\" "
+                                f"(checked from the paper alone), not {kind!r}")
+    if not data:
+        return None, tuple(consistency)
+    rest = {k: v for k, v in doc.items() if k != "claims"}
+    return _toml_document({**rest, "claims": data}), tuple(consistency)
+
+
+def _toml_value(v: Any) -> str:
+    import json
+
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return {math.inf: "inf", -math.inf: "-inf"}.get(v, "nan" if v != v else repr(v))
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)  # a TOML basic string: JSON's escapes are TOML's
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k), ensure_ascii=False)} = {_toml_value(x)}"
+                               for k, x in v.items()) + "}"
+    return json.dumps(str(v))  # dates and times do not occur in claims files
+
+
+def _toml_document(doc: dict) -> str:
+    """A TOML document with every top-level key on one line (tables inline): enough for claims files."""
+    import json
+
+    return "".join(f"{json.dumps(str(k), ensure_ascii=False)} = {_toml_value(v)}\n" for k, v in doc.items())
+
+
+def evaluate_claim(claim: ConsistencyClaim) -> ConsistencyResult:
+    """The claim's rule applied to its reported numbers."""
+    a = dict(claim.args)
+    rule = claim.rule
+    if rule == "grim":
+        v = a["value"]
+        outcome = check_percentage(v, a["n"]) if v.percent else check_mean(v, a["n"], a.get("items", 1))
+    elif rule == "grimmer":
+        outcome = check_sd(a["mean"], a["sd"], a["n"], a.get("items", 1))
+    elif rule == "km":
+        outcome = check_km(a["survival"], a["n"], a.get("events"))
+    elif rule == "statcheck":
+        outcome = check_p_value(a["test"], a["p"], a.get("statistic"), a.get("df1"), a.get("df2"), a["tails"],
+                                a["alpha"])
+    elif rule == "hr_ci":
+        outcome = check_ratio_ci(a["hr"], a["low"], a["high"], a.get("p"), a["level"], a["alpha"],
+                                 a.get("measure") or "HR")
+    else:
+        outcome = check_difference_ci(a["estimate"], a["low"], a["high"], a.get("p"), a["level"], a["alpha"],
+                                      a.get("measure") or "difference")
+    return ConsistencyResult(claim, outcome)
+
+
+def evaluate_consistency(claims: tuple[ConsistencyClaim, ...]) -> tuple[ConsistencyResult, ...]:
+    """Every consistency claim evaluated, in file order."""
+    return tuple(evaluate_claim(c) for c in claims)
+
+
+def consistency_table(results: tuple[ConsistencyResult, ...]) -> "pl.DataFrame":
+    """One row per claim: id, text, rule, reported, verdict, explanation."""
+    import polars as pl
+
+    schema = {c: pl.String for c in ("id", "text", "rule", "reported", "verdict", "explanation")}
+    rows = [{"id": r.claim.id, "text": r.claim.text, "rule": r.claim.rule, "reported": r.claim.reported,
+             "verdict": r.verdict, "explanation": r.outcome.explanation} for r in results]
+    return pl.DataFrame(rows, schema=schema)
