@@ -408,7 +408,7 @@ def check_km(survival: Reported, n: int, events: int | None = None, budget: int 
     if not 0 <= prop.exact <= 1:
         return RuleVerdict("km", INCONSISTENT, f"{pct} is not a survival probability.")
     if _rounds_to(Fraction(1), prop) and events in (None, 0):
-        return RuleVerdict("km", CONSISTENT, f"{what}: S = 1 with no death.", ("1 = no death",), "half-up")
+        return RuleVerdict("km", CONSISTENT, f"{what} means no death by then (S = 1).", ("1 = no death",), "half-up")
     if events == 0:
         return RuleVerdict("km", INCONSISTENT, f"{what}: with no death S(t) = 100%, not {pct}.")
     hits, V, exhausted = _km_words(n, float(lo), float(hi), events, budget)
