@@ -122,6 +122,11 @@ class RuleVerdict:
     feasible: tuple[str, ...] = ()
     rounding: str | None = None  # "half-up", "half-even" or None: which rounding rule matched
     decision_error: bool = False  # statcheck: an inconsistency that flips significance at alpha
+    numbers: tuple[tuple[str, float], ...] = ()  # what the rule computed: ("p", 0.0362), ("p_low", ...), ...
+
+    def number(self, name: str) -> float | None:
+        """One of the computed numbers by name (None when the rule did not compute it)."""
+        return dict(self.numbers).get(name)
 
 
 _NUMBER = re.compile(r"^\s*(?:p\s*)?(<=|>=|≤|≥|=|<|>)?\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*(%)?\s*$")
@@ -439,10 +444,11 @@ def check_km(survival: Reported, n: int, events: int | None = None, budget: int 
         if text not in patterns:
             patterns.append(text)
     deaths_text = " or ".join(map(str, deaths)) + f" death{'s' if deaths != [1] else ''}"
+    numbers = (("survival", float(s)), ("deaths", float(d)), ("censorings", float(c)))
     if c == 0:
         return RuleVerdict("km", CONSISTENT,
                            f"{what} is {n - d}/{n} = {_fmt_pct(s, pct.decimals + 1)} with no censoring: "
-                           f"{deaths_text}.", tuple(patterns[:5]), rule)
+                           f"{deaths_text}.", tuple(patterns[:5]), rule, numbers=numbers)
     not_k = ""
     if events is None:
         near = sorted({math.floor(prop.exact * n), math.ceil(prop.exact * n)})
@@ -450,7 +456,7 @@ def check_km(survival: Reported, n: int, events: int | None = None, budget: int 
     return RuleVerdict("km", CONSISTENT,
                        f"{what}{not_k} needs {c} censoring{'s' if c > 1 else ''} before the last death: "
                        f"reachable as {_frac_text(s)} with {deaths_text}, e.g. "
-                       f"{_km_pattern_text(n, gaps)}.", tuple(patterns[:5]), rule)
+                       f"{_km_pattern_text(n, gaps)}.", tuple(patterns[:5]), rule, numbers=numbers)
 
 
 # --------------------------------------------------------------------------- statcheck
@@ -500,15 +506,15 @@ def _p_verdict(p: Reported, low_p: float, up_p: float, alpha: float) -> tuple[bo
         lo_r, hi_r = _round_p(low_p, p.decimals, "down"), _round_p(up_p, p.decimals, "up")
         ok = lo_r <= rp <= hi_r
         compared = f"the recomputed p rounds to {_fmt_frac(lo_r, p.decimals)} to {_fmt_frac(hi_r, p.decimals)}"
-        reported_sig = rp <= Fraction(alpha)
+        reported_sig = rp <= Fraction(str(alpha))
     elif p.relation in ("<", "<="):
         ok = not rp < Fraction(low_p)
         compared = f"the smallest recomputed p is {_fmt(low_p)}"
-        reported_sig = rp <= Fraction(alpha)
+        reported_sig = rp <= Fraction(str(alpha))
     else:
         ok = not rp > Fraction(up_p)
         compared = f"the largest recomputed p is {_fmt(up_p)}"
-        reported_sig = not rp >= Fraction(alpha)
+        reported_sig = not rp >= Fraction(str(alpha))
     if ok:
         return True, False, compared
     computed_sig = up_p <= alpha
@@ -552,7 +558,8 @@ def check_p_value(test: str, p: Reported, statistic: Reported | None, df1: float
     if statistic is None:
         implied = implied_statistic(test, float(p.exact), df1, df2, tails) if p.relation == "=" else None
         more = f"; p = {p.value} implies {label} = {_fmt(implied, 5)}" if implied is not None else ""
-        return RuleVerdict("statcheck", NOT_CHECKABLE, f"no test statistic reported{more}.")
+        return RuleVerdict("statcheck", NOT_CHECKABLE, f"no test statistic reported{more}.",
+                           numbers=(("statistic", implied),) if implied is not None else ())
     st = float(statistic.exact)
     h = float(statistic.half)
     if test == "r" and abs(st) > 1:
@@ -567,14 +574,15 @@ def check_p_value(test: str, p: Reported, statistic: Reported | None, df1: float
     shown_p = p.text if p.text.lower().startswith("p") else f"p {p.relation} {p.value}"
     head = (f"{label} = {statistic} gives p = {_fmt(p_at)}{' ' + sided if sided else ''} "
             f"({_fmt(low_p)} to {_fmt(up_p)} over the statistic's rounding interval); {compared}")
+    numbers = (("p", p_at), ("p_low", low_p), ("p_up", up_p))
     if ok:
         return RuleVerdict("statcheck", CONSISTENT, f"{head}: reported {shown_p} fits.",
-                           (f"{_fmt(low_p)} to {_fmt(up_p)}",))
+                           (f"{_fmt(low_p)} to {_fmt(up_p)}",), numbers=numbers)
     tail = f"reported {shown_p} does not fit"
     if decision:
         tail += f", and the conclusion at alpha = {alpha:g} flips (a decision error)"
     return RuleVerdict("statcheck", INCONSISTENT, f"{head}: {tail}.", (f"{_fmt(low_p)} to {_fmt(up_p)}",),
-                       decision_error=decision)
+                       decision_error=decision, numbers=numbers)
 
 
 # --------------------------------------------------------------------------- estimate and CI
@@ -617,16 +625,19 @@ def _ci_check(rule: str, name: str, est: Reported, low: Reported, high: Reported
     up_p, low_p = 2 * float(stats.norm.sf(z_small)), 2 * float(stats.norm.sf(z_large))
     p_at = 2 * float(stats.norm.sf(abs(f(e)) / se)) if se > 0 else 0.0
     ok, decision, compared = _p_verdict(p, low_p, up_p, alpha)
-    head = (f"{ci} gives SE = {_fmt(se)}{' of log ' + name if log else ''}, z = {_fmt(abs(f(e)) / se if se else 0)}, "
+    head = (f"{ci} gives SE = {_fmt(se)}{' of log ' + name if log else ''}, z = {_fmt(f(e) / se) if se else 'infinite'}, "
             f"p = {_fmt(p_at)} ({_fmt(low_p)} to {_fmt(up_p)} over the rounding intervals); {compared}")
     shown_p = p.text if p.text.lower().startswith("p") else f"p {p.relation} {p.value}"
+    numbers = (("se", se), ("z", f(e) / se if se else math.copysign(math.inf, f(e))), ("p", p_at), ("p_low", low_p),
+               ("p_up", up_p))
     if ok:
-        return RuleVerdict(rule, CONSISTENT, f"{head}: reported {shown_p} fits.", (f"{_fmt(low_p)} to {_fmt(up_p)}",))
+        return RuleVerdict(rule, CONSISTENT, f"{head}: reported {shown_p} fits.", (f"{_fmt(low_p)} to {_fmt(up_p)}",),
+                           numbers=numbers)
     tail = f"reported {shown_p} does not fit"
     if decision:
         tail += f", and the conclusion at alpha = {alpha:g} flips (a decision error)"
     return RuleVerdict(rule, INCONSISTENT, f"{head}: {tail}.", (f"{_fmt(low_p)} to {_fmt(up_p)}",),
-                       decision_error=decision)
+                       decision_error=decision, numbers=numbers)
 
 
 def check_ratio_ci(hr: Reported, low: Reported, high: Reported, p: Reported | None = None, level: float = 0.95,
