@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import WorkspaceOpt, emit_json, handles_errors, stderr, stdout
+from .common import emit_json, handles_errors, stderr, stdout
 
 app = typer.Typer(
     name="claims",
@@ -20,6 +20,15 @@ app = typer.Typer(
 
 INCONSISTENT_VERDICTS = ("inconsistent", "not reproduced")
 
+#: unlike the stages, no ./trialkit-work default: without a workspace only the consistency claims are checked
+ClaimsWorkspaceOpt = Annotated[
+    Optional[str],
+    typer.Option("--workspace", "-w", metavar="DIR",
+                 help="Workspace whose stage results the data claims are checked against (default: "
+                      "$TRIALKIT_WORKSPACE; without one, data claims are listed as not evaluable). Also accepted "
+                      "before the command.", show_default=False),
+]
+
 
 @app.command("check")
 @handles_errors
@@ -28,16 +37,19 @@ def check(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="Claims file (TOML; docs/claims.md).",
                                          show_default=False)],
     json_: Annotated[bool, typer.Option("--json", help="Print the verdicts as JSON on stdout (for machines).")] = False,
-    workspace: WorkspaceOpt = None,
+    workspace: ClaimsWorkspaceOpt = None,
 ) -> None:
     """Check a claims file: consistency claims from the paper alone, data claims against a workspace.
 
-    Consistency claims (kind = "consistency") check a paper's numbers against each other: percentages and
-    means against group sizes (GRIM, GRIMMER), a Kaplan-Meier survival against its group size (which patterns
-    of deaths and censorings reach it), a p-value against its test statistic (statcheck's rule), and an
-    estimate's CI against its p. Data claims (the default kind) need a workspace where the stages have run
-    (-w DIR, or $TRIALKIT_WORKSPACE); without one they are listed as not evaluable. Exit code: 0 when no claim
-    is inconsistent or not reproduced, 1 otherwise, 2 for a mistake in the file.
+    Consistency claims (kind = "consistency") check a paper's numbers against
+    each other: percentages and means against group sizes (GRIM, GRIMMER), a
+    Kaplan-Meier survival against its group size (which patterns of deaths
+    and censorings reach it), a p-value against its test statistic
+    (statcheck's rule), an estimate's CI against its p. Data claims (the
+    default kind) are checked as trialkit report checks them when a
+    workspace is given; without one they are listed as not evaluable.
+    Exit code: 0 when no claim is inconsistent or not reproduced, 1 when
+    one is, 2 for a mistake in the file.
 
     Example: trialkit claims check fixtures/seed_trial/paper_claims.toml
     """
@@ -92,7 +104,8 @@ def _consistency_row(result) -> dict:
     o = result.outcome
     return {"id": result.claim.id, "text": result.claim.text, "kind": "consistency", "rule": result.claim.rule,
             "reported": result.claim.reported, "verdict": o.verdict, "explanation": o.explanation,
-            "feasible": list(o.feasible), "rounding": o.rounding, "decision_error": o.decision_error}
+            "feasible": list(o.feasible), "rounding": o.rounding, "decision_error": o.decision_error,
+            "numbers": dict(o.numbers)}
 
 
 def _data_rows(data_text: str, source: str, ws: Path | None) -> list[dict]:
