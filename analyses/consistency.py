@@ -23,7 +23,7 @@ Rules and their sources:
 - ``statcheck`` (a p-value against its test statistic): p recomputed from t(df), F(df1, df2), chi2(df), z or
   r(df) with scipy.stats, two-sided unless one-sided is stated, over the rounding interval of the reported
   statistic; an "=" p is consistent when it lies between the interval's p-values rounded to the reported p's
-  decimals, a "<" p when the smallest recomputed p is below its bound, a ">" p when the largest is above.
+  decimals, a "<" p when the smallest recomputed p is at most its bound, a ">" p when the largest is above.
   A decision error is an inconsistency that flips significance at alpha (0.05; p = alpha counts as
   significant). This is statcheck's rule (Nuijten et al. 2016, Behav Res Methods 48:1205; R package statcheck).
 - ``hr_ci`` / ``diff_ci`` (an estimate, its confidence interval and its p): SE = (log U - log L) / (2 z) for a
@@ -344,6 +344,11 @@ def _km_words(n: int, lo: float, hi: float, events: int | None, budget: int):
                 continue
             values = pool[0] * ((r - 1) / r)
             keep = values >= lo - tol
+            if events is not None:  # k deaths to come from r - 1 at risk: S ends in [S / (k + 1), S (r - 1 - k) / (r - 1)]
+                k, left = events - d, r - 1
+                keep &= values * (max(left - k, 0) / left if left else 0.0) >= lo - tol
+                if lo > 0:
+                    keep &= values / (k + 1) <= hi + tol
             layer = _Layer(values[keep], pool[1][keep], pool[2][keep])
             V[(d, c)] = layer
             held += layer.values.size
@@ -355,6 +360,15 @@ def _km_words(n: int, lo: float, hi: float, events: int | None, budget: int):
         if held > budget:
             return [], V, False
     return [], V, True
+
+
+def _km_range(n: int, events: int | None) -> list[tuple[Fraction, Fraction]]:
+    """Where S can lie: 0, or from 1/n (every death, no censoring) to 1; with D deaths, 0 or from 1/(D + 1)
+    (censorings down to D + 1 at risk, then the deaths) to (n - D)/n (the deaths first)."""
+    if events is None:
+        return [(Fraction(0), Fraction(0)), (Fraction(1, n), Fraction(1))]
+    top = Fraction(n - events, n)
+    return [(Fraction(0), Fraction(0)), (Fraction(1, events + 1), top)] if events < n else [(Fraction(0), Fraction(0))]
 
 
 def _km_word(V, d: int, c: int, i: int) -> list[int]:
@@ -416,6 +430,13 @@ def check_km(survival: Reported, n: int, events: int | None = None, budget: int 
         return RuleVerdict("km", CONSISTENT, f"{what} means no death by then (S = 1).", ("1 = no death",), "half-up")
     if events == 0:
         return RuleVerdict("km", INCONSISTENT, f"{what}: with no death S(t) = 100%, not {pct}.")
+    bounds = _km_range(n, events)
+    if not any(a <= hi and b >= lo for a, b in bounds):
+        shown = " or ".join(f"{_fmt_pct(a, pct.decimals)}" if a == b else
+                            f"{_fmt_pct(a, pct.decimals)} to {_fmt_pct(b, pct.decimals)}" for a, b in bounds)
+        return RuleVerdict("km", INCONSISTENT,
+                           f"{what} is unreachable: a Kaplan-Meier estimate of a group of {n}"
+                           f"{' with ' + str(events) + ' deaths' if events is not None else ''} is {shown}.")
     hits, V, exhausted = _km_words(n, float(lo), float(hi), events, budget)
     found = []
     for d, c, i in hits:

@@ -160,7 +160,8 @@ def test_km_finds_a_one_censoring_pattern_in_a_group_of_50():
 
 
 def test_km_search_that_runs_out_of_budget_is_not_checkable():
-    assert check_km(P("0.1%"), 50, budget=10).verdict == NOT_CHECKABLE
+    assert check_km(P("3.1%"), 50, budget=10).verdict == NOT_CHECKABLE
+    assert check_km(P("3.1%"), 50).verdict == CONSISTENT
 
 
 def _all_km_values(n: int) -> dict[Fraction, set[int]]:
@@ -188,6 +189,19 @@ def test_km_verdicts_agree_with_every_pattern_enumerated(n):
         expected = CONSISTENT if any(abs(s - prop.exact) < prop.half or s - prop.exact == -prop.half
                                      for s in rounds) else INCONSISTENT
         assert check_km(target, n).verdict == expected, (n, target)
+
+
+@pytest.mark.parametrize("n", [4, 6, 7])
+def test_km_verdicts_with_a_number_of_deaths_agree_with_every_pattern_enumerated(n):
+    values = _all_km_values(n)
+    for deaths in range(0, n + 1):
+        for tenths in range(0, 1001, 9):
+            target = P(f"{tenths / 10:.1f}%")
+            prop = target.proportion
+            fits = [s for s, ds in values.items() if deaths in ds
+                    and (abs(s - prop.exact) < prop.half or s - prop.exact == -prop.half)]
+            expected = CONSISTENT if fits else INCONSISTENT
+            assert check_km(target, n, events=deaths).verdict == expected, (n, deaths, target)
 
 
 # --------------------------------------------------------------------------- statcheck
@@ -255,3 +269,9 @@ def test_difference_ci_implies_its_p():
     """2.3 (0.4 to 4.2): SE = 3.8 / 3.92 = 0.969, z = 2.37, p = 0.018."""
     assert check_difference_ci(P("2.3"), P("0.4"), P("4.2"), P("0.018")).verdict == CONSISTENT
     assert check_difference_ci(P("2.3"), P("0.4"), P("4.2"), P("0.18")).verdict == INCONSISTENT
+
+
+def test_km_outside_the_range_a_group_can_give_is_unreachable_at_once():
+    """Among 50 the smallest non-zero estimate is 1/50 (49 deaths, no censoring): 0.1% is impossible."""
+    v = check_km(P("0.1%"), 50)
+    assert v.verdict == INCONSISTENT and "0.0% or 2.0% to 100.0%" in v.explanation
