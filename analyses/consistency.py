@@ -188,6 +188,21 @@ def _fmt(x: float, digits: int = 4) -> str:
     return f"{x:.{decimals}f}"
 
 
+@dataclass(frozen=True)
+class _Shown:
+    """A reported percentage or proportion as the sentences show it, with the decimals of its percentage."""
+
+    reported: Reported
+
+    @property
+    def decimals(self) -> int:
+        r = self.reported
+        return r.decimals if r.percent else max(0, r.decimals - 2)
+
+    def __str__(self) -> str:
+        return str(self.reported)
+
+
 def _fmt_pct(x: Fraction, decimals: int) -> str:
     return f"{float(x) * 100:.{max(decimals, 1)}f}%"
 
@@ -216,9 +231,8 @@ def _matching_totals(target: Reported, denominator: int) -> list[tuple[int, str]
 def check_percentage(value: Reported, n: int) -> RuleVerdict:
     """GRIM for a percentage (or a proportion): is it k/n for some integer k = 0..n, at the reported decimals?"""
     _positive(n, "n")
-    pct = value if value.percent else Reported(value.value.scaleb(2), max(0, value.decimals - 2), True, "=",
-                                               value.text)
-    prop = pct.proportion
+    prop = value.proportion
+    pct = _Shown(value)
     if not 0 <= prop.exact <= 1:
         return RuleVerdict("grim", INCONSISTENT, f"{pct} of {n} is not a percentage between 0% and 100%.")
     hits = [(k, r) for k, r in _matching_totals(prop, n) if 0 <= k <= n]
@@ -227,7 +241,7 @@ def check_percentage(value: Reported, n: int) -> RuleVerdict:
         alts = ", ".join(f"{k}/{n}" for k, _ in hits)
         return RuleVerdict("grim", CONSISTENT,
                            f"{pct} of {n} is {alts} = {_fmt_pct(Fraction(k, n), pct.decimals + 1)} "
-                           f"(rounded {rule} to {pct.decimals} decimal{'s' if pct.decimals != 1 else ''}).",
+                           f"(rounded {rule} to {value.decimals} decimal{'s' if value.decimals != 1 else ''}).",
                            tuple(f"{k}/{n}" for k, _ in hits), rule)
     below = math.floor(prop.exact * n)
     near = [k for k in (below, below + 1) if 0 <= k <= n]
@@ -419,9 +433,8 @@ def check_km(survival: Reported, n: int, events: int | None = None, budget: int 
     _positive(n, "n")
     if events is not None and not 0 <= events <= n:
         return RuleVerdict("km", INCONSISTENT, f"{events} events cannot happen in a group of {n}.")
-    pct = survival if survival.percent else Reported(survival.value.scaleb(2), max(0, survival.decimals - 2),
-                                                     True, "=", survival.text)
-    prop = pct.proportion
+    prop = survival.proportion
+    pct = _Shown(survival)
     lo, hi = prop.exact - prop.half, prop.exact + prop.half
     what = f"{pct} of {n}" + (f" with {events} death{'s' if events != 1 else ''}" if events is not None else "")
     if not 0 <= prop.exact <= 1:
@@ -583,6 +596,8 @@ def check_p_value(test: str, p: Reported, statistic: Reported | None, df1: float
                            numbers=(("statistic", implied),) if implied is not None else ())
     st = float(statistic.exact)
     h = float(statistic.half)
+    if test in ("F", "chi2") and st < 0:
+        return RuleVerdict("statcheck", INCONSISTENT, f"{label} = {statistic}: this statistic cannot be negative.")
     if test == "r" and abs(st) > 1:
         return RuleVerdict("statcheck", INCONSISTENT, f"r = {statistic} is outside [-1, 1].")
     small, large = max(abs(st) - h, 0.0), abs(st) + h

@@ -275,3 +275,14 @@ def test_km_outside_the_range_a_group_can_give_is_unreachable_at_once():
     """Among 50 the smallest non-zero estimate is 1/50 (49 deaths, no censoring): 0.1% is impossible."""
     v = check_km(P("0.1%"), 50)
     assert v.verdict == INCONSISTENT and "0.0% or 2.0% to 100.0%" in v.explanation
+
+
+def test_a_proportion_is_checked_at_its_own_decimals():
+    """0.5 of 8 means [0.45, 0.55): 4/8. 0.625 of 8 is 5/8; 0.667 of 8 needs censoring like 66.7%."""
+    assert check_percentage(P("0.5"), 8).feasible == ("4/8",)
+    assert check_percentage(P("0.625"), 8).feasible == ("5/8",)
+    assert check_km(P("0.667"), 8).number("censorings") == 2
+
+
+def test_a_negative_chi_square_or_f_is_inconsistent():
+    assert check_p_value("chi2", P(".5"), P("-1.2"), 2).verdict == INCONSISTENT
