@@ -18,12 +18,15 @@ Rules and their sources:
 - ``km`` (a Kaplan-Meier survival of a group of n): S(t) is a product of (1 - 1/r) over deaths, r the number at
   risk, which falls by one at each death and each censoring (tied deaths give the same product). A dynamic
   programme over (censorings, deaths), layered by the number of censorings before the last death, keeps the set
-  of reachable products (those below the reported interval are dropped: products only fall), so the first layer
-  with a hit gives the simplest patterns; exhausting every layer proves the value unreachable.
+  of reachable products (those below the reported interval are dropped: products only fall; with a reported
+  number of deaths D, also those the remaining deaths cannot bring into it), so the first layer with a hit gives
+  the simplest patterns; exhausting every layer proves the value unreachable. S lies in {0} and [1/n, 1] (with D
+  deaths: [1/(D + 1), (n - D)/n]), which settles far-off values at once. The search stops, "not checkable", after
+  ``KM_BUDGET`` partial products.
 - ``statcheck`` (a p-value against its test statistic): p recomputed from t(df), F(df1, df2), chi2(df), z or
   r(df) with scipy.stats, two-sided unless one-sided is stated, over the rounding interval of the reported
   statistic; an "=" p is consistent when it lies between the interval's p-values rounded to the reported p's
-  decimals, a "<" p when the smallest recomputed p is at most its bound, a ">" p when the largest is above.
+  decimals, a "<" p when the smallest recomputed p is at most its bound, a ">" p when the largest is at least its bound.
   A decision error is an inconsistency that flips significance at alpha (0.05; p = alpha counts as
   significant). This is statcheck's rule (Nuijten et al. 2016, Behav Res Methods 48:1205; R package statcheck).
 - ``hr_ci`` / ``diff_ci`` (an estimate, its confidence interval and its p): SE = (log U - log L) / (2 z) for a
@@ -32,6 +35,9 @@ Rules and their sources:
   obtain the P value from a confidence interval"); evaluated over the rounding intervals of HR, L and U
   (interval arithmetic), checked with statcheck's rule. The estimate must lie within its CI and at the CI's
   centre on the log scale (a Wald interval) within rounding.
+
+Claims files: ``kind = "consistency"`` claims (keys in ``RULE_KEYS``, format in docs/claims.md) are parsed by
+``split_claims``, which hands the other (data) claims back as TOML text for ``analyses.claims.parse_claims``.
 """
 
 from __future__ import annotations
@@ -296,7 +302,7 @@ def check_sd(mean: Reported, sd: Reported, n: int, items: int = 1) -> RuleVerdic
     lo_sd = max(Fraction(0), sd.exact - sd.half) * items
     hi_sd = (sd.exact + sd.half) * items
     found = []
-    for t in totals:  # a handful of totals
+    for t in totals:  # the totals the mean allows: one or two when GRIM applies, more for large n
         q_lo = (n - 1) * lo_sd ** 2 + Fraction(t * t, n)
         q_hi = (n - 1) * hi_sd ** 2 + Fraction(t * t, n)
         q_min_int = _least_sum_of_squares(t, n)
@@ -305,6 +311,8 @@ def check_sd(mean: Reported, sd: Reported, n: int, items: int = 1) -> RuleVerdic
             first += 1  # Q and T have the same parity
         if first <= q_hi:
             found.append((t, first))
+            if len(found) == 5:  # enough to show
+                break
     if found:
         t, q = found[0]
         sd_q = math.sqrt((q - t * t / n) / (n - 1)) / items
@@ -358,9 +366,11 @@ def _km_words(n: int, lo: float, hi: float, events: int | None, budget: int):
                 continue
             values = pool[0] * ((r - 1) / r)
             keep = values >= lo - tol
-            if events is not None:  # k deaths to come from r - 1 at risk: S ends in [S / (k + 1), S (r - 1 - k) / (r - 1)]
+            if events is not None:
+                # k deaths to come among the r - 1 left: S ends in [S / (k + 1), S (r - 1 - k) / (r - 1)]
                 k, left = events - d, r - 1
-                keep &= values * (max(left - k, 0) / left if left else 0.0) >= lo - tol
+                most = 1.0 if k == 0 else (max(left - k, 0) / left if left else 0.0)
+                keep &= values * most >= lo - tol
                 if lo > 0:
                     keep &= values / (k + 1) <= hi + tol
             layer = _Layer(values[keep], pool[1][keep], pool[2][keep])
@@ -661,8 +671,9 @@ def _ci_check(rule: str, name: str, est: Reported, low: Reported, high: Reported
     up_p, low_p = 2 * float(stats.norm.sf(z_small)), 2 * float(stats.norm.sf(z_large))
     p_at = 2 * float(stats.norm.sf(abs(f(e)) / se)) if se > 0 else 0.0
     ok, decision, compared = _p_verdict(p, low_p, up_p, alpha)
-    head = (f"{ci} gives SE = {_fmt(se)}{' of log ' + name if log else ''}, z = {_fmt(f(e) / se) if se else 'infinite'}, "
-            f"p = {_fmt(p_at)} ({_fmt(low_p)} to {_fmt(up_p)} over the rounding intervals); {compared}")
+    z_text = _fmt(f(e) / se) if se else "infinite"
+    head = (f"{ci} gives SE = {_fmt(se)}{' of log ' + name if log else ''}, z = {z_text}, p = {_fmt(p_at)}"
+            f" ({_fmt(low_p)} to {_fmt(up_p)} over the rounding intervals); {compared}")
     shown_p = p.text if p.text.lower().startswith("p") else f"p {p.relation} {p.value}"
     numbers = (("se", se), ("z", f(e) / se if se else math.copysign(math.inf, f(e))), ("p", p_at), ("p_low", low_p),
                ("p_up", up_p))
