@@ -450,7 +450,8 @@ def check_km(survival: Reported, n: int, events: int | None = None, budget: int 
     if not 0 <= prop.exact <= 1:
         return RuleVerdict("km", INCONSISTENT, f"{pct} is not a survival probability.")
     if _rounds_to(Fraction(1), prop) and events in (None, 0):
-        return RuleVerdict("km", CONSISTENT, f"{what} means no death by then (S = 1).", ("1 = no death",), "half-up")
+        return RuleVerdict("km", CONSISTENT, f"{what} means no death by then (S = 1).", ("1 = no death",), "half-up",
+                           numbers=(("survival", 1.0), ("deaths", 0.0), ("censorings", 0.0)))
     if events == 0:
         return RuleVerdict("km", INCONSISTENT, f"{what}: with no death S(t) = 100%, not {pct}.")
     bounds = _km_range(n, events)
@@ -549,7 +550,8 @@ def _p_verdict(p: Reported, low_p: float, up_p: float, alpha: float) -> tuple[bo
     if p.relation == "=":
         lo_r, hi_r = _round_p(low_p, p.decimals, "down"), _round_p(up_p, p.decimals, "up")
         ok = lo_r <= rp <= hi_r
-        compared = f"the recomputed p rounds to {_fmt_frac(lo_r, p.decimals)} to {_fmt_frac(hi_r, p.decimals)}"
+        shown = _fmt_frac(lo_r, p.decimals) + ("" if lo_r == hi_r else f" to {_fmt_frac(hi_r, p.decimals)}")
+        compared = f"the recomputed p rounds to {shown}"
         reported_sig = rp <= Fraction(str(alpha))
     elif p.relation in ("<", "<="):
         ok = not rp < Fraction(low_p)
