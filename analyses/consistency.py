@@ -252,9 +252,15 @@ def check_percentage(value: Reported, n: int) -> RuleVerdict:
     below = math.floor(prop.exact * n)
     near = [k for k in (below, below + 1) if 0 <= k <= n]
     nearest = ", ".join(f"{k}/{n} = {_fmt_pct(Fraction(k, n), pct.decimals)}" for k in near)
-    return RuleVerdict("grim", INCONSISTENT,
-                       f"no k/{n} rounds to {pct} (nearest: {nearest}); a Kaplan-Meier estimate can give it "
-                       f"only with censoring (check it with rule \"km\").",
+    km = check_km(value, n, budget=KM_BUDGET // 10)
+    if km.verdict == CONSISTENT:
+        as_km = (f"a Kaplan-Meier estimate can give it only with censoring: {km.feasible[0]} "
+                 f"(rule \"km\" lists the patterns)")
+    elif km.verdict == INCONSISTENT:
+        as_km = f"no Kaplan-Meier estimate of a group of {n} gives it either"
+    else:
+        as_km = "a Kaplan-Meier estimate might give it with censoring (check it with rule \"km\")"
+    return RuleVerdict("grim", INCONSISTENT, f"no k/{n} rounds to {pct} (nearest: {nearest}); {as_km}.",
                        tuple(f"{k}/{n}" for k in near))
 
 

@@ -68,12 +68,15 @@ def test_grim_cannot_test_a_mean_when_n_reaches_ten_to_the_decimals():
     assert check_mean(P("5.19"), 150).verdict == NOT_CHECKABLE
 
 
-def test_a_percentage_of_n_must_be_some_k_over_n():
-    """62.5% of 8 = 5/8; 66.7% of 8 is none of 5/8 = 62.5% and 6/8 = 75.0%."""
+def test_a_percentage_of_n_must_be_some_k_over_n_and_says_whether_censoring_could_give_it():
+    """62.5% of 8 = 5/8; 66.7% of 8 is none of 5/8 = 62.5% and 6/8 = 75.0%, but a Kaplan-Meier estimate reaches
+    it (2/3); 41.3% of 6 no Kaplan-Meier estimate reaches (see the km tests)."""
     assert check_percentage(P("62.5%"), 8).feasible == ("5/8",)
     bad = check_percentage(P("66.7%"), 8)
     assert bad.verdict == INCONSISTENT
-    assert "5/8 = 62.5%, 6/8 = 75.0%" in bad.explanation and "km" in bad.explanation
+    assert "5/8 = 62.5%, 6/8 = 75.0%" in bad.explanation
+    assert "a Kaplan-Meier estimate can give it only with censoring: 2/3 = 66.67%: 2 censored" in bad.explanation
+    assert "no Kaplan-Meier estimate of a group of 6 gives it either" in check_percentage(P("41.3%"), 6).explanation
 
 
 def test_a_tie_is_accepted_under_half_even_and_the_verdict_names_the_rule():
