@@ -118,3 +118,9 @@ def test_a_missing_file_or_workspace_is_a_usage_error(run_cli, tmp_path):
     assert r.exit_code == 2 and "does not exist" in r.stderr
     r = _run(run_cli, [PAPER, "-w", tmp_path / "nowhere"])
     assert r.exit_code == 2 and "workspace" in r.stderr and "does not exist" in r.stderr
+
+
+def test_the_same_file_gives_the_same_bytes(run_cli):
+    first, second = _run(run_cli, [PAPER, "--json"]), _run(run_cli, [PAPER, "--json"])
+    assert first.stdout == second.stdout
+    assert _run(run_cli, [PAPER]).stdout == _run(run_cli, [PAPER]).stdout

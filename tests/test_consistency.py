@@ -289,3 +289,12 @@ def test_a_proportion_is_checked_at_its_own_decimals():
 
 def test_a_negative_chi_square_or_f_is_inconsistent():
     assert check_p_value("chi2", P(".5"), P("-1.2"), 2).verdict == INCONSISTENT
+
+
+def test_statchecks_readme_example_is_consistent():
+    """statcheck's README and CRAN description: "t(28) = 2.2, p < .05". With one decimal t lies in [2.15, 2.25],
+    so p runs from 0.0325 to 0.0403 (R: 2 * pt(2.25, 28, lower.tail = FALSE), 2 * pt(2.15, 28, ...)): below .05
+    throughout."""
+    v = check_p_value("t", P("p < .05"), P("2.2"), 28)
+    assert v.verdict == CONSISTENT
+    assert round(v.number("p_low"), 4) == 0.0325 and round(v.number("p_up"), 4) == 0.0403
