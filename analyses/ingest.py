@@ -30,6 +30,7 @@ __all__ = [
     "derive_var_avalu",
     "convert_units",
     "prepare_dataset",
+    "reconstruction_record",
 ]
 
 DATASETS = ("adsl", "adlb", "adae", "adtte", "adex")
@@ -200,3 +201,23 @@ def prepare_dataset(df: pl.DataFrame, schema: DatasetSchema, source: str, *,
     if schema.file != "adlb" or "PARAMCD" not in df.columns or "AVAL" not in df.columns:
         return df, None
     return convert_units(derive_var_avalu(df))
+
+
+#: the Parquet key-value metadata ``trialkit reconstruct`` stamps on its ADSL and ADTTE
+RECONSTRUCTED_KEY, METHOD_KEY, SOURCES_KEY = ("trialkit.reconstructed", "trialkit.reconstruction_method",
+                                              "trialkit.reconstruction_sources")
+
+
+def reconstruction_record(metadata: dict[str, str], source: str) -> dict | None:
+    """What ingest.json records of a source file reconstructed from a published figure (``trialkit reconstruct``):
+    the file, the method and the figure's files; None for a file that was not reconstructed."""
+    if metadata.get(RECONSTRUCTED_KEY, "").lower() != "true":
+        return None
+    import json
+
+    try:
+        sources = json.loads(metadata.get(SOURCES_KEY) or "{}")
+    except ValueError:
+        sources = {}
+    return {"file": source, "method": metadata.get(METHOD_KEY, "reconstructed from published Kaplan-Meier curves"),
+            "sources": sources}

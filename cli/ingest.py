@@ -56,7 +56,7 @@ def ingest(
     import polars as pl
 
     from trialkit.schemas.errors import UsageError
-    from trialkit.analyses.ingest import DATASETS, dataset_for_file, prepare_dataset
+    from trialkit.analyses.ingest import DATASETS, dataset_for_file, prepare_dataset, reconstruction_record
     from trialkit.schemas.adam import schema_for
 
     from .readers import check_encoding, check_readable, find_sources, read_table
@@ -79,6 +79,7 @@ def ingest(
     parts: dict[str, list] = {}
     units: list = []
     skipped: list[str] = []
+    reconstructed: list[dict] = []
     with Stage(ws, "ingest", options, creates_workspace=True) as stage:
         for path in _progress(files):
             name = dataset.lower() if dataset else dataset_for_file(path.stem)
@@ -89,6 +90,10 @@ def ingest(
             schema = schema_for(name)
             check_readable(path)
             stage.record_input(label, _hash(path, sha256_file))
+            if path.suffix.lower() == ".parquet":
+                record = reconstruction_record(_parquet_metadata(path), label)
+                if record is not None:
+                    reconstructed.append(record)
             df, report = prepare_dataset(read_table(path, schema.name, codec), schema, path.name,
                                          typed=path.suffix.lower() in TYPED_FORMATS)
             parts.setdefault(name, []).append((label, df))
@@ -117,15 +122,22 @@ def ingest(
             for path in sorted((ws / folder).rglob("*")) if (ws / folder).is_dir() else []:
                 if path.is_file():
                     stage.remove(path.relative_to(ws).as_posix())
-        stage.write_json("ingest.json", {
+        record = {
             "origin": origin,
             "builtin": not sources,
             "datasets": summary,
             "units": unit_rows,
             "skipped_files": skipped,
-        })
+        }
+        if reconstructed:  # from trialkit reconstruct: every report made from these data says so
+            files = [{k: v for k, v in r.items() if k != "method"} for r in reconstructed]
+            record.update(reconstructed=True, reconstruction={"method": reconstructed[0]["method"], "files": files})
+        stage.write_json("ingest.json", record)
         with rendered() as output:  # before the commit: printing cannot fail after it
             _print_summary(ws, origin, summary, unit_rows, skipped)
+            if reconstructed:
+                stderr().print("[bold yellow]Reconstructed data (trialkit reconstruct), not the trial's patient data: "
+                               "every result is an approximation.[/]")
     output.emit()
 
 
@@ -137,6 +149,17 @@ def _hash(path: Path, sha256_file) -> str:
     except OSError as exc:
         raise InputOutputError(f"{path} cannot be read ({exc.strerror or exc})",
                                "check the file and the disk it is on, then run trialkit ingest again") from exc
+
+
+def _parquet_metadata(path: Path) -> dict[str, str]:
+    """The key-value metadata of a Parquet file ({} when it cannot be read: the reader then says why)."""
+    import pyarrow.parquet as pq
+
+    try:
+        raw = pq.read_schema(path).metadata or {}
+    except Exception:  # a damaged file: read_table reports it, naming the file
+        return {}
+    return {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in raw.items()}
 
 
 def _progress(files: list[Path]):

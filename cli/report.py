@@ -326,7 +326,15 @@ def _read_inputs(ws: Path, stage, manifest: dict, claims_path: Path | None, titl
         synthetic=synthetic, ingest=ingest, manifest=manifest, validation=_read_json(ws / "validation.json"),
         sources=_sources(ws, ingest), adsl=adsl, adlb=adlb, stages=stages, claims=claims_file,
         claim_results=results, claims_note=note, versions=_versions(), timestamp=_timestamp(),
-        workspace_arg=str(ws), figure_links=links, extra_analyses=extra, ard=ard)
+        workspace_arg=str(ws), figure_links=links, extra_analyses=extra, ard=ard,
+        reconstructed=_reconstruction(ingest))
+
+
+def _reconstruction(ingest: dict | None) -> str | None:
+    """The method text when ``trialkit reconstruct`` made the ingested data (ingest.json), else None."""
+    if not (ingest or {}).get("reconstructed"):
+        return None
+    return str((ingest.get("reconstruction") or {}).get("method") or "reconstructed from published Kaplan-Meier curves")
 
 
 def _with_ard_rows(ard, analyses: dict) -> dict:

@@ -110,7 +110,9 @@ def _survival(ctx, pool, endpoint, arm, reference, times, conf_type, conf_level,
     subgroups = [parse_subgroup(s) for s in subgroup or []]
     ws = workspace_from(ctx, workspace)
     with Stage(ws, "survival", {}) as stage:
-        adtte, adsl = stage.read("adtte"), stage.read("adsl")
+        columns = _columns_read(stage, strata, covariate, forest_vars, subgroups, population, event_type)
+        adtte = stage.read("adtte", columns=columns and columns[0])
+        adsl = stage.read("adsl", columns=columns and columns[1])
         paramcd = select_endpoint(adtte, endpoint)
         default_endpoint = _default_endpoint(adtte)
         subjects, selection = select_subjects(adsl, "survival", population, subgroups)
@@ -183,6 +185,22 @@ def _survival(ctx, pool, endpoint, arm, reference, times, conf_type, conf_level,
                 stage.write_bytes(target.path(f"{fig}.png"), drawn["png"])
                 stage.write_bytes(target.path(f"{fig}.svg"), drawn["svg"])
     output.emit()
+
+
+def _columns_read(stage, strata, covariates, forest, subgroups, population, event_type):
+    """(ADTTE, ADSL) columns the analysis uses, or None to read the datasets whole (see ``analysis_columns``).
+    An explicit --population is read whole: its checks list every flag ADSL holds."""
+    from trialkit.analyses.survival.modeldata import analysis_columns, parse_covariate
+
+    if population is not None and population.strip().upper() != "ALL":
+        return None
+    try:
+        names = [*(strata or ()), *(parse_covariate(c).name for c in covariates or ()), *forest,
+                 *(s.variable for s in subgroups)]
+    except Exception:  # noqa: BLE001 - a malformed covariate is reported by the analysis itself
+        return None
+    return analysis_columns(stage.column_names("adtte"), stage.column_names("adsl"), names,
+                            adtte_extra=[event_type] if event_type else ())
 
 
 def _weights(rho: float, fh: str | None) -> tuple[float, float]:

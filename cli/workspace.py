@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from trialkit.schemas.errors import InputOutputError, SchemaViolationError, UsageError
 
@@ -52,6 +52,15 @@ def trialkit_version() -> str:
         return version("trialkit")
     except PackageNotFoundError:  # running from a source tree without install
         return "0+unknown"
+
+
+def _read_parquet(path: Path, columns: list[str] | None = None) -> "pl.DataFrame":
+    import polars as pl
+
+    try:
+        return pl.read_parquet(path, columns=columns, glob=False)
+    except Exception as exc:  # polars raises several kinds for a broken file
+        raise InputOutputError(f"{path} cannot be read as Parquet ({exc})", "re-run trialkit ingest") from exc
 
 
 def sha256_file(path: Path) -> str:
@@ -181,8 +190,23 @@ class Stage:
     def record_input(self, name: str, sha256: str) -> None:
         self.inputs[name] = sha256
 
-    def read(self, dataset: str, *, validate: bool = True) -> pl.DataFrame:
-        """Read ``<dataset>.parquet`` and refuse it if it breaks its schema."""
+    def column_names(self, dataset: str) -> list[str]:
+        """The columns ``<dataset>.parquet`` holds, from its footer ([] when it is absent or unreadable: ``read``
+        then says why)."""
+        import polars as pl
+
+        try:
+            return list(pl.read_parquet_schema(self.path(f"{dataset}.parquet")))
+        except Exception:  # noqa: BLE001 - read() reports the problem with its own message
+            return []
+
+    def read(self, dataset: str, *, validate: bool = True, columns: Sequence[str] | None = None) -> pl.DataFrame:
+        """Read ``<dataset>.parquet`` and refuse it if it breaks its schema.
+
+        ``columns``: the columns the caller uses. When ``trialkit validate`` recorded these very bytes as clean,
+        only those are read (a million-row ADSL's text columns cost more to read than the analysis needs);
+        otherwise the whole dataset is read and checked, and returned whole.
+        """
         import polars as pl
 
         path = self.path(f"{dataset}.parquet")
@@ -196,11 +220,12 @@ class Stage:
         if cached is not None:
             df, sha, checked = cached
         else:
-            try:
-                df = pl.read_parquet(path, glob=False)
-            except Exception as exc:  # polars raises several kinds for a broken file
-                raise InputOutputError(f"{path} cannot be read as Parquet ({exc})", "re-run trialkit ingest") from exc
             sha, checked = sha256_file(path), False
+            if columns is not None and validate and self._recorded_clean(dataset, sha):
+                self.record_input(f"{dataset}.parquet", sha)
+                wanted = set(columns)
+                return _read_parquet(path, [c for c in self.column_names(dataset) if c in wanted])
+            df = _read_parquet(path)
         self.record_input(f"{dataset}.parquet", sha)
         if validate and not checked:
             self._refuse_invalid(dataset, df, path)
@@ -233,6 +258,13 @@ class Stage:
             return True
         adsl = checked.get("adsl.parquet")
         return isinstance(adsl, dict) and adsl.get("sha256") == self.inputs.get("adsl.parquet", sha256_file(self.path("adsl.parquet")))
+
+    def _recorded_clean(self, dataset: str, sha: str) -> bool:
+        """Whether validation.json records these bytes as clean under the dataset's current schema."""
+        from trialkit.schemas.adam import schema_for
+
+        schema = schema_for(dataset)
+        return schema is not None and self._validated_earlier(dataset, sha, schema)
 
     def _refuse_invalid(self, dataset: str, df: pl.DataFrame, path: Path) -> None:
         from trialkit.analyses.validation import check_dataset

@@ -157,3 +157,20 @@ def test_treatment_variable_is_refused_as_a_covariate():
     data = data.with_columns(pl.lit(1).alias("TRT01AN"))
     with pytest.raises(UsageError, match="TRT01AN .* is the treatment variable"):
         model_data(data, ["A", "B"], "A", [], [CovariateSpec("TRT01AN")])
+
+
+def test_analysis_columns_keep_keys_treatment_flags_and_each_variable_with_its_companion():
+    from trialkit.analyses.survival.modeldata import analysis_columns
+
+    tte = ["STUDYID", "USUBJID", "PARAMCD", "PARAM", "AVAL", "CNSR", "EVNTDESC", "SRCDOM", "ECOG", "ECOGN"]
+    sl = ["STUDYID", "USUBJID", "SUBJID", "TRT01A", "TRT01AN", "ARMCD", "ITTFL", "SAFFL", "AGE", "SEX", "SEXN", "RACE"]
+    picks = analysis_columns(tte, sl, ["sex", "ECOG"])
+    assert picks == (["STUDYID", "USUBJID", "PARAMCD", "PARAM", "AVAL", "CNSR", "EVNTDESC", "ECOG", "ECOGN"],
+                     ["STUDYID", "USUBJID", "TRT01A", "TRT01AN", "ARMCD", "ITTFL", "SAFFL", "SEX", "SEXN"])
+
+
+def test_analysis_columns_give_up_on_a_name_in_neither_dataset():
+    from trialkit.analyses.survival.modeldata import analysis_columns
+
+    assert analysis_columns(["USUBJID", "AVAL"], ["USUBJID", "TRT01A"], ["STRAT9"]) is None
+    assert analysis_columns(["USUBJID", "AVAL"], ["USUBJID", "TRT01A"], [], adtte_extra=["CAUSE"]) is None

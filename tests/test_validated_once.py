@@ -66,3 +66,46 @@ def test_a_changed_adsl_makes_every_dataset_checked_again(workspace, run_cli, mo
     result = run_cli(["survival", "--no-plot", "--no-cox", "-w", workspace])
     assert result.exit_code == 0, result.stderr
     assert set(seen) == {"ADSL", "ADTTE"}
+
+
+def _reads(monkeypatch) -> list[tuple[str, list[str] | None]]:
+    import trialkit.cli.workspace as workspace_module
+
+    seen: list[tuple[str, list[str] | None]] = []
+    real = workspace_module._read_parquet
+
+    def recording(path, columns=None):
+        seen.append((Path(path).name, columns))
+        return real(path, columns)
+
+    monkeypatch.setattr(workspace_module, "_read_parquet", recording)
+    return seen
+
+
+def test_survival_reads_only_the_columns_it_uses_of_validated_bytes(workspace, run_cli, monkeypatch):
+    seen = _reads(monkeypatch)
+    result = run_cli(["survival", "--no-plot", "--covariate", "AGE", "-w", workspace])
+    assert result.exit_code == 0, result.stderr
+    read = dict(seen)
+    assert set(read["adtte.parquet"]) >= {"USUBJID", "PARAMCD", "AVAL", "CNSR"}
+    assert "AGE" in read["adsl.parquet"] and "TRT01A" in read["adsl.parquet"] and "ITTFL" in read["adsl.parquet"]
+    assert len(read["adsl.parquet"]) < len(pl.read_parquet_schema(workspace / "adsl.parquet"))
+
+
+def test_survival_gives_the_same_results_from_the_columns_it_reads_as_from_whole_datasets(workspace, run_cli,
+                                                                                           monkeypatch, tmp_path):
+    args = ["survival", "--no-plot", "--covariate", "AGE", "--covariate", "SEX", "--format", "json"]
+    projected = run_cli([*args, "-w", workspace])
+    assert projected.exit_code == 0, projected.stderr
+    (workspace / "validation.json").unlink()  # no recorded verdict: the datasets are read whole and checked
+    seen = _reads(monkeypatch)
+    whole = run_cli([*args, "-w", workspace])
+    assert whole.exit_code == 0, whole.stderr
+    assert all(columns is None for _, columns in seen)
+    assert json.loads(whole.stdout) == json.loads(projected.stdout)
+
+
+def test_survival_reads_whole_datasets_when_a_variable_is_in_neither(workspace, run_cli):
+    result = run_cli(["survival", "--no-plot", "--strata", "NOSUCHVAR", "-w", workspace])
+    assert result.exit_code == 2
+    assert "NOSUCHVAR" in result.stderr and "neither ADTTE nor ADSL" in result.stderr

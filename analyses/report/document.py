@@ -51,6 +51,12 @@ def header_html(inputs: ReportInputs, version: str) -> str:
             "subject, value, event and death was made up by a seeded generator to mirror the design"
             + (" and the published results of the trial" if inputs.claims is not None else " of a real trial")
             + ". Do not cite any number in this report as a clinical result.</div>\n")
+    if inputs.reconstructed:
+        out.append(
+            '<div class="banner" role="note"><strong>Reconstructed data — not the trial\'s patient data.</strong> '
+            f"Every subject here was reconstructed from published Kaplan-Meier curves by the Guyot et al. (2012) "
+            f"algorithm ({esc(inputs.reconstructed)}): every number below is an approximation of the trial's, "
+            "and only time-to-event results can be meaningful.</div>\n")
     boxes = []
     if inputs.claim_results is not None:
         verdicts = [r.verdict for r in inputs.claim_results]

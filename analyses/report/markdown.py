@@ -99,6 +99,10 @@ def render_markdown(inputs: ReportInputs, version: str) -> str:
         mirror = "the published trial" if inputs.claims is not None else "a real trial's design"
         lines += ["> **Synthetic data — not real patients.** The built-in seed trial was made up to mirror "
                   f"{mirror}; do not cite its numbers as clinical results.", ""]
+    if inputs.reconstructed:
+        lines += ["> **Reconstructed data — not the trial's patient data.** Every subject was reconstructed from "
+                  "published Kaplan-Meier curves by the Guyot et al. (2012) algorithm "
+                  f"({md_escape(inputs.reconstructed)}): every number below is an approximation of the trial's.", ""]
     lines += [f"Study {md_escape(', '.join(inputs.study_ids))} · data: {md_escape((inputs.ingest or {}).get('origin', '?'))}"
               f" · trialkit {md_escape(version)} · "
               + (f"generated {inputs.timestamp}" if inputs.timestamp else "SOURCE_DATE_EPOCH not set"), "",

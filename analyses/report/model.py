@@ -92,6 +92,8 @@ class ReportInputs:
     ard: pl.DataFrame | None = None
     #: Table 1 as computed once for the report and the ARD (``report.table1.Table1``); None: computed when rendered
     table1: Any = None
+    #: how the data were reconstructed from a published figure (ingest.json, ``trialkit reconstruct``); None: real data
+    reconstructed: str | None = None
 
     def stage(self, name: str) -> StageOutput | None:
         return self.stages.get(name)

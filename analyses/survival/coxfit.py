@@ -86,12 +86,15 @@ class _Sorted:
         n = len(time)
         order = np.argsort(-time, kind="stable")
         if strata is not None:
-            order = order[np.argsort(np.asarray(strata)[order], kind="stable")]
+            codes = np.asarray(strata)[order]
+            if codes.dtype.kind in "iu" and n and 0 <= codes.min() and codes.max() < 2**15:
+                codes = codes.astype(np.int16)  # numpy sorts small integers by radix: a fraction of a merge sort
+            order = order[np.argsort(codes, kind="stable")]
             s = np.asarray(strata)[order]
         else:
             s = np.zeros(n, dtype=np.int8)
         t = time[order]
-        self.x = x[order]
+        self.x = np.take(x, order, axis=0)  # take: several times faster than x[order] for a tall matrix
         dead = event[order] > 0
         new_block = np.empty(n, dtype=bool)
         new_block[0] = True

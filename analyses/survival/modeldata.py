@@ -34,7 +34,7 @@ import polars as pl
 from trialkit.analyses.columns import require_columns
 from trialkit.schemas.errors import DataError, UsageError
 
-__all__ = ["variable_columns", "CovariateSpec", "ModelTerm", "ModelData", "TREATMENT", "parse_covariate", "locate_variables",
+__all__ = ["analysis_columns", "variable_columns", "CovariateSpec", "ModelTerm", "ModelData", "TREATMENT", "parse_covariate", "locate_variables",
            "attach_variables", "model_data", "factor_levels"]
 
 TREATMENT = "TRT01A"
@@ -142,6 +142,35 @@ def locate_variables(adtte: pl.DataFrame, adsl: pl.DataFrame, variables: list[st
     return out
 
 
+def analysis_columns(adtte_columns: Sequence[str], adsl_columns: Sequence[str], variables: Sequence[str], *,
+                     adtte_extra: Sequence[str] = (), adsl_extra: Sequence[str] = ()) -> tuple[list[str], list[str]] | None:
+    """The ADTTE and ADSL columns the survival analysis reads, given the columns each dataset holds: the keys,
+    the treatment variables, ADSL's population flags (*FL), ``adtte_extra``/``adsl_extra`` and each variable
+    (strata, covariates, forest, subgroups) with its companion ``<NAME>N``, found as ``locate_variables`` does.
+
+    None when a name is in neither dataset (or an extra is absent): the whole datasets are then read, and the
+    analysis' own checks say what is missing, listing everything the datasets hold.
+    """
+    tte, sl = list(adtte_columns), list(adsl_columns)
+    want_tte = {c for c in tte if c in _KEYS or c == "EVNTDESC"}
+    want_sl = {c for c in sl if c in _KEYS or c in _TREATMENT_LIKE or c.upper().endswith("FL")}
+    for extra, cols, want in ((adtte_extra, tte, want_tte), (adsl_extra, sl, want_sl)):
+        for name in extra:
+            if name not in cols:
+                return None
+            want.add(name)
+    for name in variables:
+        found = False
+        for cols, want in ((tte, want_tte), (sl, want_sl)):
+            col = _resolve(name, cols)
+            if col is not None:
+                found = True
+                want.update(c for c in (col, col + "N") if c in cols)
+        if not found:
+            return None
+    return [c for c in tte if c in want_tte], [c for c in sl if c in want_sl]
+
+
 def variable_columns(adtte: pl.DataFrame, adsl: pl.DataFrame, variables: list[str],
                      present: Sequence[str] = ()) -> dict[str, list[str]]:
     """The columns each dataset contributes for ``variables`` (each with its companion ``<NAME>N``), as
@@ -223,8 +252,14 @@ def _stratum_labels(frame: pl.DataFrame, strata: list[str]) -> pl.Series:
 
 
 def _dummies(values: pl.Series, levels: list[str]) -> np.ndarray:
-    text = _as_text(values).to_numpy()
-    return np.column_stack([text == lev for lev in levels]).astype(float) if levels else np.zeros((len(values), 0))
+    """One 0/1 column per level (compared in polars: numpy's comparison of a million strings is ten times slower)."""
+    if not levels:
+        return np.zeros((len(values), 0))
+    text = _as_text(values)
+    out = np.empty((len(values), len(levels)))
+    for j, lev in enumerate(levels):  # a loop over levels only
+        out[:, j] = (text == lev).fill_null(False).to_numpy()
+    return out
 
 
 def model_data(data: pl.DataFrame, groups: list[str], reference: str, strata: list[str] | None = None,

@@ -195,9 +195,15 @@ def analyse_survival(adtte: pl.DataFrame, adsl: pl.DataFrame, endpoint: str, arm
     notes += _extrapolation_notes(fu, times, tau)
     ref = _reference(present, reference, endpoint)
     c = settings
-    km = km_table(data, groups, c.conf_type, c.conf_level)
     conf = [pl.lit(c.conf_type).alias("conf_type"), pl.lit(c.conf_level).alias("conf_level")]
     axis = time_axis(fu.last, time_unit, break_by)
+    cox_md = cox_run = None
+    if len(groups) >= 2 and cox_model:
+        # the Cox fit and its check run on the other core while this thread computes the curves and the tests
+        # (numpy and polars release the GIL in their loops); the results do not depend on the order
+        cox_md = model_data(with_vars, groups, ref, list(strata), specs, sources=sources)
+        cox_run = _Background(_cox, cox_md, c)
+    km = km_table(data, groups, c.conf_type, c.conf_level)
     rmst = pl.DataFrame(schema=RMST_SCHEMA)
     if tau > 0:
         rmst = km_rmst(km, tau)
@@ -208,7 +214,6 @@ def analyse_survival(adtte: pl.DataFrame, adsl: pl.DataFrame, endpoint: str, arm
     if len(groups) >= 2:
         tests_data, strata_col = data, None
         label = ", ".join(strata) if strata else None  # what the tables' strata column says
-        cox_md = model_data(with_vars, groups, ref, list(strata), specs, sources=sources) if cox_model else None
         if strata:
             # the Cox model's rows serve the stratified tests too unless a missing covariate dropped some
             stratified = cox_md if cox_md is not None and cox_md.n_dropped == 0 else \
@@ -226,8 +231,8 @@ def analyse_survival(adtte: pl.DataFrame, adsl: pl.DataFrame, endpoint: str, arm
                            cells=cells)
         if rmst.height:
             contrasts = rmst_contrasts(rmst, ref, c.conf_level)
-        if cox_model:
-            model, cox, cox_tests, zph, cox_notes = _cox(cox_md, c)
+        if cox_run is not None:
+            model, cox, cox_tests, zph, cox_notes = cox_run.result()
             notes += cox_notes
         else:
             notes.append("Cox model not fitted (--no-cox)")
@@ -261,6 +266,29 @@ def analyse_survival(adtte: pl.DataFrame, adsl: pl.DataFrame, endpoint: str, arm
         quantiles=km_quantiles(km), follow_up_median=median_follow_up(data, groups, c.conf_level),
         rmst_contrasts=contrasts, competing=competing, forest=forest_table,
     )
+
+
+class _Background:
+    """``fn(*args)`` on a daemon thread; ``result()`` waits and returns its value or raises its exception."""
+
+    def __init__(self, fn, *args) -> None:
+        import threading
+
+        self._value = self._error = None
+        self._thread = threading.Thread(target=self._run, args=(fn, args), daemon=True, name="trialkit-cox")
+        self._thread.start()
+
+    def _run(self, fn, args) -> None:
+        try:
+            self._value = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller by result()
+            self._error = exc
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def _cox(md, c: SurvivalSettings):

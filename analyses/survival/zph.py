@@ -159,36 +159,44 @@ def _score_parts(time, event, x, codes, coef, g, ties):
     """U (p), the 2p x 2p information, and, for the deaths sorted by (stratum, time, input order), their
     Schoenfeld residuals, their positions in the input and strata; used (strata x p) and the strata codes.
 
-    Arrays are variables x subjects (contiguous rows). Per (stratum, time) group: the sums of w, w x and
-    w x x' (upper triangle) over all its subjects and over its deaths; risk sets are reversed cumulative
-    sums of the groups within the stratum."""
+    Arrays are variables x subjects (contiguous rows). Per (stratum, time) group: the sums of w and w x over
+    all its subjects and over its deaths; risk sets are reversed cumulative sums of the groups within the
+    stratum. The w x x' sums are never formed per group: with c_b = sum over the steps l of group b of
+    h_l / denom_l (h = 1, g, g^2), sum_l h_l S2_l / denom_l = sum_i w_i x_i x_i' C_i (C_i: the sum of c_b over
+    the groups whose risk set holds i), less the deaths' own share for Efron's steps -- weighted
+    cross-products of x."""
     n, p = x.shape
-    order = np.lexsort((time, codes))  # stable: ties keep their input order, as R's order()
-    xt = np.ascontiguousarray((x[order] - x.mean(axis=0)).T)  # centred, as the C code, for stabler variances
+    # by stratum, then time; ties keep their input order, as R's order(): two stable sorts (the second on small
+    # integer codes, which numpy sorts by radix) cost half of one lexsort
+    order = np.argsort(time, kind="stable")
+    small = codes[order]
+    small = small.astype(np.int16) if small.size and 0 <= small.min() and small.max() < 2**15 else small
+    order = order[np.argsort(small, kind="stable")]
+    xt = np.take(x - x.mean(axis=0), order, axis=0).T.copy()  # centred, as the C code, for stabler variances
     t, e, s = time[order], event[order], codes[order]
     with np.errstate(over="raise"):
         try:
             w = np.exp(coef @ xt)
         except FloatingPointError:
             raise DataError("cox_zph: exp(x'b) overflows: the coefficients do not fit these data", _HINT) from None
-    iu, ju = np.triu_indices(p)
-    q = iu.size
-    moments = np.empty((1 + p + q, n))
+    moments = np.empty((1 + p, n))
     moments[0] = w
-    np.multiply(w, xt, out=moments[1:1 + p])
-    np.multiply(moments[1:1 + p][iu], xt[ju], out=moments[1 + p:])
+    np.multiply(w, xt, out=moments[1:])
 
     new = np.ones(n, dtype=bool)
     new[1:] = (t[1:] != t[:-1]) | (s[1:] != s[:-1])
     starts = np.flatnonzero(new)                      # groups: one (stratum, time) each
+    nb = starts.size
+    block = np.cumsum(new) - 1                        # the group of each subject
     gs = s[starts]
     ends = np.flatnonzero(np.r_[gs[1:] != gs[:-1], True])   # the last group of each stratum
     stratum_end = np.repeat(ends, np.diff(np.r_[-1, ends]))
+    stratum_first = np.repeat(np.r_[0, ends[:-1] + 1], np.diff(np.r_[-1, ends]))
     d_all = np.add.reduceat(e.astype(np.int64), starts)
 
     rc = np.cumsum(np.add.reduceat(moments, starts, axis=1)[:, ::-1], axis=1)[:, ::-1]
     risk = rc - np.concatenate([rc[:, 1:], np.zeros((rc.shape[0], 1))], axis=1)[:, stratum_end]
-    hit = d_all > 0
+    hit = np.flatnonzero(d_all > 0)
     d, risk, gt = d_all[hit], risk[:, hit], g[order][starts[hit]]
     dead = np.flatnonzero(e)                          # sorted deaths, grouped by time as the groups hit
     first_death = np.cumsum(d) - d
@@ -198,24 +206,28 @@ def _score_parts(time, event, x, codes, coef, g, ties):
     # one column per death: step k of its time's d steps (Breslow: each the full risk set)
     step_of = np.repeat(np.arange(d.size), d)
     k = np.arange(step_of.size) - first_death[step_of]
-    frac = (k + 1) / d[step_of] if ties == "efron" else np.ones(step_of.size)
-    sums = (risk - tied)[:, step_of] + frac * tied[:, step_of]
+    left = 1.0 - (k + 1) / d[step_of] if ties == "efron" else np.zeros(step_of.size)  # deaths' weight still out
+    sums = risk[:, step_of] - left * tied[:, step_of]
     denom = sums[0]
     if not (denom > 0).all():
         raise DataError("cox_zph: a risk set has no weight (exp(x'b) underflows)", _HINT)
-    mean = sums[1:1 + p] / denom
-    v = sums[1 + p:] / denom - mean[iu] * mean[ju]
+    mean = sums[1:] / denom
     del sums
     gk = gt[step_of]
 
     xd = xt[:, dead]
+    wd = w[dead]
+    dead_group = np.searchsorted(hit, block[dead])    # each death's position among the groups with deaths
     u = xd @ g[order][dead] - mean @ gk
     full = []
-    for b in (v.sum(axis=1), v @ gk, v @ (gk * gk)):
-        m = np.zeros((p, p))
-        m[iu, ju] = b
-        m[ju, iu] = b
-        full.append(m)
+    for h in (np.ones(step_of.size), gk, gk * gk):
+        c = np.zeros(nb)
+        c[hit] = np.bincount(step_of, weights=h / denom, minlength=d.size)
+        cum = np.cumsum(c)
+        within = cum - (cum[stratum_first] - c[stratum_first])        # sum of c over the stratum's groups up to b
+        out_share = np.bincount(step_of, weights=h * left / denom, minlength=d.size)[dead_group]
+        second = (xt * (w * within[block])) @ xt.T - (xd * (wd * out_share)) @ xd.T
+        full.append(second - (mean * h) @ mean.T)
     imat = np.block([[full[0], full[1]], [full[1], full[2]]])
     schoen = xd - np.repeat(np.add.reduceat(mean, first_death, axis=1) / d, d, axis=1)
 
