@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import biomarkers, ingest, reconstruct, report, results, run, safety, schema, survival, validate
+from . import biomarkers, claims, ingest, reconstruct, report, results, run, safety, schema, survival, validate
 
 app = typer.Typer(
     name="trialkit",
@@ -56,6 +56,7 @@ app.command("survival")(survival.survival)
 app.command("safety")(safety.safety)
 app.command("run")(run.run)
 app.command("report")(report.report)
+app.add_typer(claims.app, name="claims")
 app.command("results")(results.results)
 app.command("schema")(schema.schema)
 
