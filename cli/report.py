@@ -64,6 +64,7 @@ def report(
     Example: trialkit report --check && open trialkit-work/report.html
     """
     from trialkit.analyses.claims import all_reproduced
+    from trialkit.analyses.consistency import INCONSISTENT
 
     from .workspace import Stage, read_manifest, trialkit_version
 
@@ -86,11 +87,12 @@ def report(
                 stage.write_text(rel, text)
             else:
                 outside = _stage_outside(target, text)
-            failed = check and inputs.claim_results is not None and not all_reproduced(inputs.claim_results)
+            failed = check and ((inputs.claim_results is not None and not all_reproduced(inputs.claim_results))
+                                or any(r.verdict == INCONSISTENT for r in inputs.consistency))
             with rendered() as output:  # before the commit: printing cannot fail after it
                 _summarise(target, inputs)
                 if failed:
-                    _print_failed_claims(inputs.claim_results)
+                    _print_failed_claims(inputs.claim_results or (), inputs.consistency)
     except BaseException:
         if outside is not None:
             outside.unlink(missing_ok=True)
@@ -102,7 +104,7 @@ def report(
         raise typer.Exit(1)
 
 
-def _print_failed_claims(results) -> None:
+def _print_failed_claims(results, consistency=()) -> None:
     from trialkit.analyses.claims import NOT_REPRODUCED, PASSING
 
     for r in results:
@@ -110,6 +112,12 @@ def _print_failed_claims(results) -> None:
             colour = "red" if r.verdict == NOT_REPRODUCED else "yellow"
             reasons = "; ".join(dict.fromkeys(c.reason for c in r.checks if c.reason))
             stderr().print(f"[{colour}]claim {safe(r.claim.id)} {safe(r.verdict)}[/]: {safe(reasons)}")
+    from trialkit.analyses.consistency import INCONSISTENT
+
+    for r in consistency:
+        if r.verdict == INCONSISTENT:
+            stderr().print(f"[red]claim {safe(r.claim.id)} inconsistent[/] ({safe(r.claim.rule)}): "
+                           f"{safe(r.outcome.explanation)}")
 
 
 def _with_table1_computed(inputs):
@@ -302,13 +310,16 @@ def _read_inputs(ws: Path, stage, manifest: dict, claims_path: Path | None, titl
     extra = _read_extra_analyses(ws, manifest)
     if claims_path is None and builtin:
         claims_path = _builtin_claims()
-    claims_file = _load_claims(claims_path) if claims_path is not None else None
+    claims_file, consistency = _load_claims(claims_path) if claims_path is not None else (None, ())
     if claims_file is not None and claims_path == _builtin_claims():
         claims_file = type(claims_file)("built-in seed trial claims (fixtures/seed_trial/claims.toml)",
                                         claims_file.title, claims_file.reference, claims_file.claims)
     ard = read_ard(ws)
     analyses = _with_ard_rows(ard, {k: v.data for k, v in stages.items()} | {a.name: a.output.data for a in extra})
     results = evaluate_claims(claims_file, analyses, synthetic=synthetic) if claims_file else None
+    from trialkit.analyses.consistency import evaluate_consistency
+
+    checked = evaluate_consistency(consistency) if consistency else ()
     note = "" if claims_file else (
         "No claims file was given (--claims FILE) and the workspace does not hold the built-in trial, so no claim is "
         "checked in this report. To check reported results, write them as claims in a TOML file (docs/claims.md) and "
@@ -327,7 +338,7 @@ def _read_inputs(ws: Path, stage, manifest: dict, claims_path: Path | None, titl
         sources=_sources(ws, ingest), adsl=adsl, adlb=adlb, stages=stages, claims=claims_file,
         claim_results=results, claims_note=note, versions=_versions(), timestamp=_timestamp(),
         workspace_arg=str(ws), figure_links=links, extra_analyses=extra, ard=ard,
-        reconstructed=_reconstruction(ingest))
+        reconstructed=_reconstruction(ingest), consistency=checked)
 
 
 def _reconstruction(ingest: dict | None) -> str | None:
@@ -367,8 +378,12 @@ def _read_extra_analyses(ws: Path, manifest: dict) -> tuple:
 
 
 def _load_claims(path: Path):
-    """Read a claims file and parse it (``analyses.claims.parse_claims``)."""
-    from trialkit.analyses.claims import parse_claims
+    """Read a claims file: (its data claims parsed by ``analyses.claims.parse_claims``, its consistency claims
+    parsed by ``analyses.consistency``). A file of consistency claims only gives a ClaimsFile without claims."""
+    import tomllib
+
+    from trialkit.analyses.claims import ClaimsFile, parse_claims
+    from trialkit.analyses.consistency import split_claims
     from trialkit.schemas.errors import UsageError
 
     try:
@@ -377,7 +392,12 @@ def _load_claims(path: Path):
         raise UsageError(f"claims file {path} does not exist", "pass --claims with the path of a TOML claims file") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"claims file {path} cannot be read ({exc})", "pass a UTF-8 TOML file") from exc
-    return parse_claims(text, str(path))
+    data_text, consistency = split_claims(text, str(path))
+    if data_text is not None:
+        return parse_claims(data_text, str(path)), consistency
+    doc = tomllib.loads(text)  # split_claims has read it already
+    title, reference = doc.get("title"), doc.get("reference")
+    return ClaimsFile(str(path), str(title) if title else None, str(reference) if reference else None, ()), consistency
 
 
 def _builtin_claims() -> Path:
@@ -396,6 +416,14 @@ def _summarise(target: Path, inputs) -> None:
         out.print(f"Stages not run (shown as missing): {', '.join(missing)}")
     if inputs.claim_results is None:
         out.print("No claims checked (no claims file; see --claims).")
+        return
+    if inputs.consistency:
+        from trialkit.analyses.consistency import CONSISTENT, INCONSISTENT, NOT_CHECKABLE
+
+        c = [r.verdict for r in inputs.consistency]
+        out.print(f"Consistency of the published numbers: {c.count(CONSISTENT)} consistent, "
+                  f"{c.count(INCONSISTENT)} inconsistent, {c.count(NOT_CHECKABLE)} not checkable")
+    if not inputs.claim_results:
         return
     v = [r.verdict for r in inputs.claim_results]
     built = v.count(REPRODUCED_BY_CONSTRUCTION)

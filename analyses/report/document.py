@@ -179,6 +179,10 @@ def claims_section(inputs: ReportInputs, num: Numbering) -> str:
         return section("claims", "Claims check", body, num)
     cf = inputs.claims
     results = inputs.claim_results
+    if not results:  # a claims file of consistency claims only
+        body = (f"<p>The claims file <code>{esc(cf.path)}</code> holds no claim about the data: only the published "
+                "numbers' consistency with each other is checked.</p>" + _consistency_table(inputs, num))
+        return section("claims", "Claims check", body, num)
     counts = {v: sum(r.verdict == v for r in results)
               for v in (REPRODUCED, REPRODUCED_BY_CONSTRUCTION, NOT_REPRODUCED, NOT_EVALUABLE)}
     passed = (f"{counts[REPRODUCED_BY_CONSTRUCTION]} reproduced by construction"
@@ -227,7 +231,32 @@ def claims_section(inputs: ReportInputs, num: Numbering) -> str:
                       mono=["where"], widths={"claim": "6%", "check": "32%", "where": "62%"},
                       notes=["JSON: <stage>/<stage>.json, key; Parquet: <stage>/<table>.parquet. 'all of' / 'sum of': "
                              "every matching row is compared, or their sum."])
-    return section("claims", "Claims check", intro + table, num)
+    return section("claims", "Claims check", intro + table + _consistency_table(inputs, num), num)
+
+
+def _consistency_table(inputs: ReportInputs, num: Numbering) -> str:
+    """The consistency claims (``kind = "consistency"``): each rule's verdict on the published numbers alone."""
+    if not inputs.consistency:
+        return ""
+    from trialkit.analyses.consistency import CONSISTENT, INCONSISTENT, NOT_CHECKABLE, consistency_table
+
+    frame = consistency_table(inputs.consistency)
+    counts = {v: frame.filter(pl.col("verdict") == v).height for v in (CONSISTENT, INCONSISTENT, NOT_CHECKABLE)}
+    intro = (f"<p>{frame.height} published number(s) checked against each other, without patient data: "
+             f"<b>{counts[CONSISTENT]} consistent</b>, {counts[INCONSISTENT]} inconsistent, "
+             f"{counts[NOT_CHECKABLE]} not checkable.</p>")
+    t = num.table()
+    rows = frame.select(pl.concat_str([pl.col("id"), pl.lit(": "), pl.col("text")]).alias("claim"), "rule",
+                        "reported", pl.concat_str([pl.col("verdict"), pl.lit(": "), pl.col("explanation")]).alias("verdict"))
+    return intro + gt_table(rows, f"tbl-{t}", t, "Consistency of the published numbers (from the paper alone).",
+                            labels={"claim": "Claim", "rule": "Rule", "reported": "Reported", "verdict": "Verdict"},
+                            verdict_col="verdict", mono=["rule"],
+                            widths={"claim": "24%", "rule": "11%", "reported": "22%", "verdict": "43%"},
+                            notes=["Rules: grim (a percentage or mean possible for n), grimmer (an SD possible for n "
+                                   "and the mean), km (a Kaplan-Meier estimate some pattern of deaths and censorings "
+                                   "in n reaches), statcheck (a p-value recomputed from its test statistic and df), "
+                                   "hr_ci / diff_ci (an estimate, its confidence interval and p agree). Consistent "
+                                   "does not mean correct: it means the numbers can all be true together."])
 
 
 def _flat(value: Any) -> str:

@@ -106,7 +106,8 @@ def gt_table(df: pl.DataFrame, tid: str, number: int, caption: str, *, notes: It
         gt = gt.cols_width({k: v for k, v in widths.items() if k in df.columns})
     if verdict_col and verdict_col in df.columns:
         for verdict, colour in (("reproduced", "#00684a"), ("reproduced by construction", "#00684a"),
-                                ("not reproduced", "#b8420e"), ("not evaluable", "#6b6b6b")):
+                                ("not reproduced", "#b8420e"), ("not evaluable", "#6b6b6b"),
+                                ("consistent", "#00684a"), ("inconsistent", "#b8420e"), ("not checkable", "#6b6b6b")):
             rows = [i for i, v in enumerate(df[verdict_col].to_list()) if v == verdict or v.startswith(verdict + ":")]
             if rows:
                 gt = gt.tab_style(style.text(color=colour), loc.body(columns=verdict_col, rows=rows))

@@ -33,6 +33,8 @@ def _claims(inputs: ReportInputs) -> list[str]:
     if inputs.claim_results is None:
         return [md_escape(inputs.claims_note), ""]
     res = inputs.claim_results
+    if not res:  # consistency claims only
+        return _consistency(inputs)
     from trialkit.analyses.report.document import BY_CONSTRUCTION_NOTE
 
     counts = {v: sum(r.verdict == v for r in res) for v in _MARK}
@@ -54,6 +56,18 @@ def _claims(inputs: ReportInputs) -> list[str]:
             out.append(f"| {claim} | {md_escape(c.check.label or c.check.location)} | {md_escape(c.check.expected)} | "
                        f"{md_escape(c.observed_text)} | {verdict} |"
                        + (f" {md_escape(c.power_text) or '–'} |" if has_power else ""))
+    return out + [""] + _consistency(inputs)
+
+
+def _consistency(inputs: ReportInputs) -> list[str]:
+    """The consistency claims: rule, reported numbers, verdict and why."""
+    if not inputs.consistency:
+        return []
+    out = ["Published numbers checked against each other (no patient data needed):", "",
+           "| Claim | Rule | Reported | Verdict |", "| --- | --- | --- | --- |"]
+    for r in inputs.consistency:
+        out.append(f"| {md_escape(r.claim.id)}: {md_escape(r.claim.text)} | {md_escape(r.claim.rule)} | "
+                   f"{md_escape(r.claim.reported)} | {md_escape(r.verdict)}: {md_escape(r.outcome.explanation)} |")
     return out + [""]
 
 

@@ -94,6 +94,8 @@ class ReportInputs:
     table1: Any = None
     #: how the data were reconstructed from a published figure (ingest.json, ``trialkit reconstruct``); None: real data
     reconstructed: str | None = None
+    #: the claims file's consistency claims (``kind = "consistency"``), checked from the paper's numbers alone
+    consistency: tuple = ()
 
     def stage(self, name: str) -> StageOutput | None:
         return self.stages.get(name)
