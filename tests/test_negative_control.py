@@ -7,12 +7,14 @@ on the seed trial, where every claim holds by construction."""
 
 from __future__ import annotations
 
+import csv
 import importlib
 import json
 import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -21,6 +23,7 @@ from trialkit.analyses.claims import NOT_REPRODUCED, StageData, evaluate_claims,
 
 ROOT = Path(__file__).resolve().parents[1]
 NEGATIVE = ROOT / "fixtures" / "negative_control"
+SEED = ROOT / "fixtures" / "seed_trial"
 CLAIMS = ROOT / "fixtures" / "seed_trial" / "claims.toml"
 DATASETS = ("adsl", "adex", "adlb", "adae", "adtte")
 CONTRADICTED = ("1", "2", "3", "4", "5", "6", "7")
@@ -57,6 +60,31 @@ def test_generator_rewrites_the_negative_control_byte_for_byte(tmp_path):
     generate.main(tmp_path, generate.NEGATIVE_CONTROL)
     for name in DATASETS:
         assert (tmp_path / f"{name}.csv").read_bytes() == (NEGATIVE / f"{name}.csv").read_bytes(), name
+
+
+def _generator_inputs(folder: Path):
+    """ADLB rows and survival arrays as generate.py's checks take them, read back from the CSVs."""
+    rows = list(csv.DictReader((folder / "adlb.csv").open(encoding="utf-8")))
+    for r in rows:
+        r["ADY"] = int(r["ADY"])
+    adsl = list(csv.DictReader((folder / "adsl.csv").open(encoding="utf-8")))
+    groups = {r["USUBJID"]: r["TRT01A"] for r in adsl}
+    index = {r["USUBJID"]: int(r["TRT01AN"]) - 1 for r in adsl}
+    adtte = list(csv.DictReader((folder / "adtte.csv").open(encoding="utf-8")))
+    time = np.array([float(r["AVAL"]) for r in adtte])
+    event = np.array([1.0 - float(r["CNSR"]) for r in adtte])
+    group = np.array([index[r["USUBJID"]] for r in adtte])
+    return rows, groups, (time, event, group)
+
+
+@pytest.mark.parametrize("folder, published", [(SEED, True), (NEGATIVE, False)])
+def test_each_trial_passes_its_own_generator_checks_and_fails_the_other_trials(folder, published):
+    generate = importlib.import_module("trialkit.fixtures.seed_trial.generate")
+    rows, groups, survival = _generator_inputs(folder)
+    assert generate.published_patterns_hold(rows, groups) is published
+    assert generate.published_patterns_fail(rows, groups) is not published
+    assert generate.published_survival_holds(*survival) is published
+    assert generate.published_survival_fails(*survival) is not published
 
 
 def test_negative_control_says_it_is_synthetic_and_is_not_the_seed_trial():
