@@ -5,7 +5,7 @@ scipy for the t-tests, and score formulas re-implemented here."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import math
 from pathlib import Path
@@ -27,10 +27,8 @@ POST_BASELINE_DAYS = (8, 15, 22, 29, 57, 85, 169)
 
 
 def load_generator():
-    spec = importlib.util.spec_from_file_location("seed_trial_generate", SEED_DIR / "generate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """fixtures/seed_trial/generate.py, imported as the module it is in the package."""
+    return importlib.import_module("trialkit.fixtures.seed_trial.generate")
 
 
 def read(name: str) -> pl.DataFrame:
@@ -184,10 +182,23 @@ def test_pta_improves_from_day_29_through_day_169(changes):
         assert paired_p(changes, "PTA", day) < 0.05
 
 
+def test_pta_is_not_yet_improved_before_day_29(changes):
+    # "improved from day 29": the paired test is not significant at days 8, 15 and 22
+    for day in (8, 15, 22):
+        assert paired_p(changes, "PTA", day) >= 0.05, day
+
+
 def test_il8_is_below_baseline_at_every_visit_and_keeps_falling(changes):
     means = [change_at(changes, "IL8", day).mean() for day in POST_BASELINE_DAYS]
     assert all(m < 0 for m in means)
     assert all(later < earlier for earlier, later in zip(means, means[1:]))
+
+
+def test_il8_mean_change_has_a_significant_negative_trend_over_study_days(changes):
+    # least-squares slope of the 7 visit means of change on study day, t-test with 5 df
+    means = [change_at(changes, "IL8", day).mean() for day in POST_BASELINE_DAYS]
+    fit = stats.linregress(POST_BASELINE_DAYS, means)
+    assert fit.slope < 0 and fit.pvalue < 0.05
 
 
 def interaction_p(data: pl.DataFrame) -> float:

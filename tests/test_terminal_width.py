@@ -162,8 +162,9 @@ def test_biomarker_changes_and_p_values_are_printed_whole(seed_outputs, width):
         decimals = decimals_for(w["mean_change"] for w in rows)
         for w in rows:
             assert_whole(text, format_signed(w["mean_change"], decimals))
-    # the values rich cut to "-0.81…" and "-0.14…" at 80 columns before
-    assert "-0.81*" in text and "-0.14" in text
+    # rich once cut values of this kind (a starred and a plain pooled change) to "-0.81…" and "-0.14…" at 80
+    # columns; on the current seed ADLB they are CPSCORE's mean changes at Week 8 (-10/11, p < 0.05) and Day 8 (-3/21)
+    assert "-0.909*" in text and "-0.143" in text
 
 
 @pytest.mark.parametrize("width", WIDTHS)
