@@ -306,6 +306,10 @@ def _read_inputs(ws: Path, stage, manifest: dict, claims_path: Path | None, titl
                             for s in df["STUDYID"].drop_nulls().unique().to_list()}))
     builtin = bool((ingest or {}).get("builtin"))
     synthetic = builtin or any("SYNTHETIC" in s.upper() for s in studies)
+    # a negative control (fixtures/negative_control) is synthetic too, but made so that the claims fail: its
+    # failures are the point, not a generator bug
+    negative = not builtin and any("NEGATIVE-CONTROL" in s.upper() for s in studies)
+    by_construction = synthetic and not negative
     stages = {name: s for name in STAGES if (s := _read_stage(ws, name, manifest)) is not None}
     extra = _read_extra_analyses(ws, manifest)
     if claims_path is None and builtin:
@@ -316,7 +320,7 @@ def _read_inputs(ws: Path, stage, manifest: dict, claims_path: Path | None, titl
                                         claims_file.title, claims_file.reference, claims_file.claims)
     ard = read_ard(ws)
     analyses = _with_ard_rows(ard, {k: v.data for k, v in stages.items()} | {a.name: a.output.data for a in extra})
-    results = evaluate_claims(claims_file, analyses, synthetic=synthetic) if claims_file else None
+    results = evaluate_claims(claims_file, analyses, synthetic=by_construction) if claims_file else None
     from trialkit.analyses.consistency import evaluate_consistency
 
     checked = evaluate_consistency(consistency) if consistency else ()
@@ -338,7 +342,8 @@ def _read_inputs(ws: Path, stage, manifest: dict, claims_path: Path | None, titl
         sources=_sources(ws, ingest), adsl=adsl, adlb=adlb, stages=stages, claims=claims_file,
         claim_results=results, claims_note=note, versions=_versions(), timestamp=_timestamp(),
         workspace_arg=str(ws), figure_links=links, extra_analyses=extra, ard=ard,
-        reconstructed=_reconstruction(ingest), consistency=checked)
+        reconstructed=_reconstruction(ingest), consistency=checked, by_construction=by_construction,
+        negative_control=negative)
 
 
 def _reconstruction(ingest: dict | None) -> str | None:

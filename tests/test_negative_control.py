@@ -115,3 +115,12 @@ def test_claims_engine_finds_claims_1_to_7_not_reproduced(workspace):
     stages = {name: stage_data(workspace, name) for name in ("survival", "biomarkers", "safety")}
     verdicts = {r.claim.id: r.verdict for r in evaluate_claims(claims, stages)}
     assert {cid: verdicts[cid] for cid in CONTRADICTED} == {cid: NOT_REPRODUCED for cid in CONTRADICTED}
+
+
+def test_report_on_the_negative_control_says_so_and_blames_no_generator(workspace):
+    code, output = run(["report", "--claims", CLAIMS], workspace)
+    assert code == 0, output
+    html = (workspace / "report.html").read_text(encoding="utf-8")
+    assert "This workspace holds a negative control" in html
+    assert "reproduced by construction" not in output and "by construction" not in html.split("<main", 1)[-1][:20000]
+    assert "bug in the generator" not in output

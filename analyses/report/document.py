@@ -42,6 +42,19 @@ def _subjects_line(inputs: ReportInputs) -> str:
     return f"{inputs.adsl.height} in {len(arms)} groups ({counts})"
 
 
+def synthetic_origin(inputs: ReportInputs) -> str:
+    """Where synthetic data came from, for the banner: the built-in trial, a negative control, or a generator."""
+    studies = ", ".join(inputs.study_ids)
+    if inputs.builtin:
+        return (f"This workspace holds trialkit's built-in seed trial (STUDYID {studies}): every subject, value, event "
+                "and death was made up by a seeded generator to mirror the design"
+                + (" and the published results of the trial." if inputs.claims is not None else " of a real trial."))
+    if inputs.negative_control:
+        return (f"This workspace holds a negative control (STUDYID {studies}): data made up by a seeded generator with "
+                "effects that contradict the published claims, so that a claims check is seen to fail on it.")
+    return f"The data are marked synthetic (STUDYID {studies}): made up by a generator, not observed."
+
+
 def header_html(inputs: ReportInputs, version: str) -> str:
     """Title block, the synthetic-data banner, and the verdict summary: the report's first screen."""
     origin = (inputs.ingest or {}).get("origin", "unknown")
@@ -51,12 +64,8 @@ def header_html(inputs: ReportInputs, version: str) -> str:
     out = [f'<header><p class="kicker">Reanalysis report · trialkit {esc(version)}</p><h1>{esc(inputs.title)}</h1>',
            '<p class="meta">' + " · ".join(f"<b>{esc(k)}</b> {esc(v)}" for k, v in meta if v) + "</p></header>\n"]
     if inputs.synthetic:
-        out.append(
-            '<div class="banner" role="note"><strong>Synthetic data — not real patients.</strong> '
-            f"This workspace holds trialkit's built-in seed trial (STUDYID {esc(', '.join(inputs.study_ids))}): every "
-            "subject, value, event and death was made up by a seeded generator to mirror the design"
-            + (" and the published results of the trial" if inputs.claims is not None else " of a real trial")
-            + ". Do not cite any number in this report as a clinical result.</div>\n")
+        out.append('<div class="banner" role="note"><strong>Synthetic data — not real patients.</strong> '
+                   f"{esc(synthetic_origin(inputs))} Do not cite any number in this report as a clinical result.</div>\n")
     if inputs.reconstructed:
         out.append(
             '<div class="banner" role="note"><strong>Reconstructed data — not the trial\'s patient data.</strong> '
@@ -192,7 +201,7 @@ def claims_section(inputs: ReportInputs, num: Numbering) -> str:
              + (f" ({esc(cf.reference)})" if cf.reference else "") +
              f": <b>{passed}</b>, {counts[NOT_REPRODUCED]} not reproduced, "
              f"{counts[NOT_EVALUABLE]} not evaluable. A claim is reproduced when every one of its checks holds.</p>")
-    if inputs.synthetic:
+    if inputs.by_construction:
         intro += (f"<p>{esc(BY_CONSTRUCTION_NOTE)} A claim not reproduced here would point at a bug in the "
                   "generator (or in trialkit), not at the paper.</p>")
     has_power = any(c.power_text for r in results for c in r.checks)

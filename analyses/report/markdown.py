@@ -122,9 +122,10 @@ def render_markdown(inputs: ReportInputs, version: str) -> str:
     """The Markdown summary."""
     lines = [f"# {md_escape(inputs.title)}", ""]
     if inputs.synthetic:
-        mirror = "the published trial" if inputs.claims is not None else "a real trial's design"
-        lines += ["> **Synthetic data — not real patients.** The built-in seed trial was made up to mirror "
-                  f"{mirror}; do not cite its numbers as clinical results.", ""]
+        from trialkit.analyses.report.document import synthetic_origin
+
+        lines += [f"> **Synthetic data — not real patients.** {md_escape(synthetic_origin(inputs))} Do not cite its "
+                  "numbers as clinical results.", ""]
     if inputs.reconstructed:
         lines += ["> **Reconstructed data — not the trial's patient data.** Every subject was reconstructed from "
                   "published Kaplan-Meier curves by the Guyot et al. (2012) algorithm "

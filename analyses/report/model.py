@@ -94,6 +94,11 @@ class ReportInputs:
     table1: Any = None
     #: how the data were reconstructed from a published figure (ingest.json, ``trialkit reconstruct``); None: real data
     reconstructed: str | None = None
+    #: claims read "reproduced by construction": synthetic data generated to show the published features (the
+    #: built-in trial, or a STUDYID marked SYNTHETIC that is not a negative control)
+    by_construction: bool = False
+    #: the data are a negative control: synthetic, generated so that the published claims do NOT hold
+    negative_control: bool = False
     #: the claims file's consistency claims (``kind = "consistency"``), checked from the paper's numbers alone
     consistency: tuple = ()
 
