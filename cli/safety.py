@@ -93,7 +93,7 @@ def safety(
         result = analyse_safety(adsl, adae, chosen, ref, adex=adex, adlb=adlb, sort=options["sort"],
                                 min_percent=options["min_percent"], quarantined_orphans=_quarantined_orphans(ws, pl),
                                 population_flag=selection.population, subjects=restrict)
-        obj = safety_json(result)
+        obj = safety_json(result, target.folder)
         obj["analysis"] = {"name": target.name, "primary": target.primary, "folder": target.folder,
                            **selection.to_dict()}
         stage.clear_folder(target.folder)
@@ -198,9 +198,11 @@ def _print(result, obj, ws, written, target, selection, rerun) -> None:
             t.add_row(severity, *[cells[a] for a in arms])
         print_table(out, t)
 
+    files = obj["listings"]
     _listing(out, "Serious adverse events", result.sae,
-             ("usubjid", "arm", "pt", "onset_day", "severity", "related", "outcome", "teae"))
-    _listing(out, "Deaths", result.deaths, ("usubjid", "arm", "source", "term", "onset_day", "death_day", "outcome"))
+             ("usubjid", "arm", "pt", "onset_day", "severity", "related", "outcome", "teae"), files["sae"])
+    _listing(out, "Deaths", result.deaths, ("usubjid", "arm", "source", "term", "onset_day", "death_day", "outcome"),
+             files["deaths"])
 
     if result.onset is not None:
         t = Table("Onset of AEs after the most recent dose (ADEX): AEs / subjects (%)", ["Days since dose", *heads])
@@ -211,7 +213,7 @@ def _print(result, obj, ws, written, target, selection, rerun) -> None:
 
     if result.liver_peaks is not None:
         _listing(out, "Hy's law candidates (peak ALT or AST > 3 x ULN and bilirubin > 2 x ULN)", result.hys_law,
-                 ("usubjid", "arm", "alt_uln", "ast_uln", "bili_uln"))
+                 ("usubjid", "arm", "alt_uln", "ast_uln", "bili_uln"), files["hys_law"])
         t = Table("Liver tests: baseline -> worst post-baseline category, subjects (low / normal / high)",
                   ["Test", "Baseline", *heads], labels=2)
         for (param, baseline), rows in result.liver_shift.group_by(["param", "baseline"], maintain_order=True):
@@ -233,7 +235,8 @@ def _print(result, obj, ws, written, target, selection, rerun) -> None:
     out.print(f"Wrote {len(written)} file(s) to {safe(ws)}/{safe(target.folder)}/.")
 
 
-def _listing(out, title, df, columns) -> None:
+def _listing(out, title, df, columns, where: dict) -> None:
+    """The first ``where["shown"]`` rows of a listing; when there are more, their number and the file with all."""
     import polars as pl
 
     from .tables import Table, print_table
@@ -241,12 +244,16 @@ def _listing(out, title, df, columns) -> None:
     if df.height == 0:
         out.print(f"{safe(title)}: none.")
         return
+    shown = df.head(where["shown"])
+    more = df.height - shown.height
     heads = [c.replace("_", " ") for c in columns]
     text = tuple(h for c, h in zip(columns, heads) if df.schema[c] in (pl.String, pl.Boolean) or df.schema[c] == pl.Categorical)
-    t = Table(title, heads, left=text)
-    for r in df.iter_rows(named=True):
+    t = Table(title + (f" (first {shown.height:,} of {df.height:,})" if more else ""), heads, left=text)
+    for r in shown.iter_rows(named=True):
         t.add_row(*[_cell(r[c]) for c in columns])
     print_table(out, t)
+    if more:
+        out.print(f"\u2026 and {more:,} more: {safe(where['file'])}")
 
 
 def _cell(v) -> str:

@@ -44,6 +44,7 @@ __all__ = [
     "liver_records",
     "liver_peaks",
     "hys_law_candidates",
+    "liver_quadrant_counts",
     "liver_shift_table",
 ]
 
@@ -162,6 +163,22 @@ def liver_peaks(records: pl.DataFrame, population: SafetyPopulation) -> pl.DataF
 def hys_law_candidates(peaks: pl.DataFrame) -> pl.DataFrame:
     """Subjects meeting the Hy's law screen. Columns: usubjid, arm, alt_uln, ast_uln, bili_uln."""
     return peaks.filter(pl.col("hys_law")).select("usubjid", "arm", "alt_uln", "ast_uln", "bili_uln")
+
+
+def liver_quadrant_counts(peaks: pl.DataFrame, population: SafetyPopulation) -> pl.DataFrame:
+    """Subjects per eDISH and mDISH quadrant and group: the numbers behind the two figures.
+
+    Quadrants that no subject falls in are left out; within those shown, every group appears (zero-filled).
+    Columns: plot ("eDISH", "mDISH"), quadrant, arm, subjects; ordered by plot, quadrant (alphabetically), group.
+    """
+    parts = []
+    for i, (plot, column) in enumerate((("eDISH", "edish_quadrant"), ("mDISH", "mdish_quadrant"))):
+        counted = (peaks.filter(pl.col(column).is_not_null())
+                   .group_by(pl.col(column).alias("quadrant"), "arm").agg(pl.len().cast(pl.Int64).alias("subjects")))
+        grid = counted.select("quadrant").unique().join(population.counts.select("arm", "order"), how="cross")
+        parts.append(grid.join(counted, on=["quadrant", "arm"], how="left")
+                     .with_columns(pl.col("subjects").fill_null(0), pl.lit(plot).alias("plot"), pl.lit(i).alias("_p")))
+    return pl.concat(parts, how="vertical_relaxed").sort("_p", "quadrant", "order").select("plot", "quadrant", "arm", "subjects")
 
 
 def _category(value: str, lln: str, uln: str) -> pl.Expr:
