@@ -2,7 +2,7 @@
 
 ``make_safety_trial(n)`` returns the four frames of ``n`` subjects (the same
 frames for the same ``n`` and ``seed``: numpy's generator seeded by both);
-``python -m trialkit.tests.bench.safety_synthetic N DIR`` (or run the file)
+``python tests/bench/safety_synthetic.py N DIR``
 writes them as DIR/{adsl,adae,adlb,adex}.parquet for ``trialkit ingest``.
 Nothing here is committed data: it is made on demand for timing runs.
 
