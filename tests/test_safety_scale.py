@@ -179,3 +179,19 @@ def test_log_bins_count_points_in_equal_log10_bins():
         {"x": pytest.approx(10 ** 1.5), "y": pytest.approx(10 ** 0.5), "count": 1},
         {"x": pytest.approx(10 ** 1.5), "y": pytest.approx(10 ** 1.5), "count": 2},
     ]
+
+
+def test_report_shows_the_first_rows_of_a_long_listing_with_its_count_and_file(listing_run, tmp_path, run_cli):
+    import shutil
+
+    ws = tmp_path / "ws"
+    shutil.copytree(listing_run[0], ws)
+    result = run_cli(["report", "--workspace", ws])
+    assert result.exit_code == 0, result.stderr
+    html = (ws / "report.html").read_text()
+    sae = pl.read_parquet(ws / "safety" / "sae.parquet")
+    assert f"The first {LISTING_ROWS} of {sae.height:,} serious adverse events; all of them: safety/sae.parquet." in html
+    assert sae["usubjid"][LISTING_ROWS - 1] in html
+    later = set(sae["usubjid"][LISTING_ROWS:]) - set(sae["usubjid"][:LISTING_ROWS])
+    assert not any(u in html for u in later - set(pl.read_parquet(ws / "safety" / "hys_law.parquet")["usubjid"])
+                   - set(pl.read_parquet(ws / "safety" / "deaths.parquet")["usubjid"].head(LISTING_ROWS)))
