@@ -11,6 +11,11 @@ from .common import (rendered, Format, FormatOpt, NameOpt, PopulationOpt, Subgro
                      handles_errors, safe, stdout, workspace_from)
 
 OUT = "safety"
+#: the variables the safety stage uses (others are not read when trialkit validate recorded the dataset clean)
+ADAE_COLUMNS = ("USUBJID", "AEBODSYS", "AEDECOD", "AETERM", "AESEV", "ATOXGR", "AESER", "AEREL", "AEACN", "AEOUT",
+                "AESDTH", "TRTEMFL", "ASTDT", "ASTDY")
+ADLB_COLUMNS = ("USUBJID", "PARAMCD", "AVAL", "A1LO", "A1HI", "ANRLO", "ANRHI", "ABLFL", "ADY", "AVISITN")
+ADEX_COLUMNS = ("USUBJID", "ASTDY")
 
 
 class SortBy(str, Enum):
@@ -61,6 +66,7 @@ def safety(
     from trialkit.analyses.ard import AnalysisMeta, safety_ard
     from trialkit.analyses.groups import arms_of, select_arms
     from trialkit.analyses.populations import parse_subgroup, select_subjects
+    from trialkit.analyses.safety.liver import select_liver_tests
     from trialkit.analyses.safety.pipeline import analyse_safety, choose_reference, safety_json
 
     from .analysis import inherit_options, refuse_other_analysis_under_name, resolve_analysis
@@ -70,9 +76,9 @@ def safety(
     ws = workspace_from(ctx, workspace)
     with Stage(ws, "safety", {}) as stage:
         adsl = stage.read("adsl")
-        adae = stage.read("adae")
-        adex = stage.read("adex") if stage.has("adex") else None
-        adlb = stage.read("adlb") if stage.has("adlb") else None
+        adae = stage.read("adae", columns=ADAE_COLUMNS)
+        adex = stage.read("adex", columns=ADEX_COLUMNS) if stage.has("adex") else None
+        adlb = select_liver_tests(stage.read("adlb", columns=ADLB_COLUMNS)) if stage.has("adlb") else None
         subjects, selection = select_subjects(adsl, "safety", population, subgroups)
         changed = {"population": selection.population if selection.population_source == "option" else None,
                    "subgroup": [f"{s.variable}={s.value}" for s in subgroups], "arm": list(arm or []) or None,

@@ -40,6 +40,7 @@ __all__ = [
     "MDISH_BILIRUBIN",
     "QUADRANTS",
     "liver_unavailable",
+    "select_liver_tests",
     "liver_paramcds",
     "liver_records",
     "liver_peaks",
@@ -70,6 +71,17 @@ def liver_paramcds(adlb: pl.DataFrame) -> dict[str, str]:
     present = set(adlb["PARAMCD"].unique().to_list())
     return {test: next(c for c in codes if c in present) for test, codes in LIVER_TESTS.items()
             if any(c in present for c in codes)}
+
+
+def select_liver_tests(adlb: pl.DataFrame) -> pl.DataFrame:
+    """The ADLB records of ALT, AST and bilirubin (every PARAMCD of ``LIVER_TESTS``): all the screens read.
+
+    A whole ADLB of many tests need not be held through the safety stage; the result answers
+    ``liver_unavailable``, ``liver_paramcds`` and ``liver_records`` as the whole ADLB would.
+    """
+    if "PARAMCD" not in adlb.columns:
+        return adlb
+    return adlb.filter(pl.col("PARAMCD").is_in([c for codes in LIVER_TESTS.values() for c in codes]))
 
 
 def liver_unavailable(adlb: pl.DataFrame | None) -> str | None:
