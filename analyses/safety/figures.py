@@ -122,11 +122,11 @@ def _dish(peaks: pl.DataFrame, arms: list[str], x: str, y: str, xt: float, yt: f
         n_flag = flagged.height
         drawn = (f"the {n_flag:,} {who}" if n_flag <= MAX_POINTS else
                  f"the {points.height:,} of the {n_flag:,} {who} with the highest bilirubin")
-        label_rule = (f"; the {labelled.height} with the highest bilirubin labelled" if n_flag > labelled.height
-                      else ", labelled" if n_flag else "")
+        label_rule = (f"Labelled: the {labelled.height} with the highest bilirubin. " if n_flag > labelled.height
+                      else "Labelled: all of them. " if n_flag else "")
         caption = (f"Density of {data.height:,} subjects (all groups) in {DENSITY_BINS} \u00d7 {DENSITY_BINS} bins of "
-                   f"the log scales.\nDrawn individually: {drawn}\n({rule.replace(chr(10), ' ')})"
-                   f"{label_rule}.\n{lines}")
+                   f"the log scales.\nDrawn individually: {drawn}\n({rule.replace(chr(10), ' ')}).\n"
+                   f"{label_rule}{lines}")
     else:
         caption = f"{lines} One point per {each}\nLabelled: {who} ({rule})."
     if points.height:
