@@ -154,12 +154,9 @@ def liver_peaks(records: pl.DataFrame, population: SafetyPopulation) -> pl.DataF
     post = records.filter(pl.col("POSTFL"))
     ratio = pl.when(pl.col("ULN") > 0).then(pl.col("AVAL") / pl.col("ULN"))
     xbl = pl.when(pl.col("BASE") > 0).then(pl.col("AVAL") / pl.col("BASE"))
-    peaks = post.group_by("USUBJID", "ARM", "TEST").agg(ratio.max().alias("uln"), xbl.max().alias("xbl"))
-    out = post.select("USUBJID", "ARM").unique()
-    for test in LIVER_TESTS:
-        t = peaks.filter(pl.col("TEST") == test).select(
-            "USUBJID", pl.col("uln").alias(f"{test.lower()}_uln"), pl.col("xbl").alias(f"{test.lower()}_xbl"))
-        out = out.join(t, on="USUBJID", how="left")
+    out = post.group_by("USUBJID", "ARM").agg(  # one pass, one row per subject; a test without a value: null
+        *(ratio.filter(pl.col("TEST") == test).max().alias(f"{test.lower()}_uln") for test in LIVER_TESTS),
+        *(xbl.filter(pl.col("TEST") == test).max().alias(f"{test.lower()}_xbl") for test in LIVER_TESTS))
     hy = ((pl.col("alt_uln") > HY_TRANSAMINASE) | (pl.col("ast_uln") > HY_TRANSAMINASE)) & (pl.col("bili_uln") > HY_BILIRUBIN)
     md = (((pl.col("alt_xbl") > MDISH_TRANSAMINASE) | (pl.col("ast_xbl") > MDISH_TRANSAMINASE))
           & (pl.col("bili_xbl") > MDISH_BILIRUBIN))

@@ -36,7 +36,7 @@ def derive_var_onset_window(records: pl.DataFrame, adex: pl.DataFrame) -> pl.Dat
     """Add ONSETDY (onset study day), DOSEDY (most recent dose on or before it), DAYS and WINDOW."""
     require_columns(adex, ("USUBJID", "ASTDY"), dataset="ADEX", purpose="the onset-relative-to-dose table")
     doses = (adex.select("USUBJID", pl.col("ASTDY").cast(pl.Float64).alias("DOSEDY"))
-             .drop_nulls().unique().sort("DOSEDY"))
+             .drop_nulls().sort("DOSEDY"))  # a repeated dose day matches as the same day: no unique() needed
     out = records.with_columns(_onset_day(records).alias("ONSETDY"))
     # the match on a narrow frame (row, subject, day): sorting and joining the whole record is what costs at scale
     key = out.select("USUBJID", "ONSETDY").with_row_index("_i")
