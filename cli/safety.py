@@ -11,6 +11,11 @@ from .common import (rendered, Format, FormatOpt, NameOpt, PopulationOpt, Subgro
                      handles_errors, safe, stdout, workspace_from)
 
 OUT = "safety"
+#: the variables the safety stage uses (others are not read when trialkit validate recorded the dataset clean)
+ADAE_COLUMNS = ("USUBJID", "AEBODSYS", "AEDECOD", "AETERM", "AESEV", "ATOXGR", "AESER", "AEREL", "AEACN", "AEOUT",
+                "AESDTH", "TRTEMFL", "ASTDT", "ASTDY")
+ADLB_COLUMNS = ("USUBJID", "PARAMCD", "AVAL", "A1LO", "A1HI", "ANRLO", "ANRHI", "ABLFL", "ADY", "AVISITN")
+ADEX_COLUMNS = ("USUBJID", "ASTDY")
 
 
 class SortBy(str, Enum):
@@ -61,6 +66,7 @@ def safety(
     from trialkit.analyses.ard import AnalysisMeta, safety_ard
     from trialkit.analyses.groups import arms_of, select_arms
     from trialkit.analyses.populations import parse_subgroup, select_subjects
+    from trialkit.analyses.safety.liver import select_liver_tests
     from trialkit.analyses.safety.pipeline import analyse_safety, choose_reference, safety_json
 
     from .analysis import inherit_options, refuse_other_analysis_under_name, resolve_analysis
@@ -70,9 +76,9 @@ def safety(
     ws = workspace_from(ctx, workspace)
     with Stage(ws, "safety", {}) as stage:
         adsl = stage.read("adsl")
-        adae = stage.read("adae")
-        adex = stage.read("adex") if stage.has("adex") else None
-        adlb = stage.read("adlb") if stage.has("adlb") else None
+        adae = stage.read("adae", columns=ADAE_COLUMNS)
+        adex = stage.read("adex", columns=ADEX_COLUMNS) if stage.has("adex") else None
+        adlb = select_liver_tests(stage.read("adlb", columns=ADLB_COLUMNS)) if stage.has("adlb") else None
         subjects, selection = select_subjects(adsl, "safety", population, subgroups)
         changed = {"population": selection.population if selection.population_source == "option" else None,
                    "subgroup": [f"{s.variable}={s.value}" for s in subgroups], "arm": list(arm or []) or None,
@@ -93,7 +99,7 @@ def safety(
         result = analyse_safety(adsl, adae, chosen, ref, adex=adex, adlb=adlb, sort=options["sort"],
                                 min_percent=options["min_percent"], quarantined_orphans=_quarantined_orphans(ws, pl),
                                 population_flag=selection.population, subjects=restrict)
-        obj = safety_json(result)
+        obj = safety_json(result, target.folder)
         obj["analysis"] = {"name": target.name, "primary": target.primary, "folder": target.folder,
                            **selection.to_dict()}
         stage.clear_folder(target.folder)
@@ -198,9 +204,11 @@ def _print(result, obj, ws, written, target, selection, rerun) -> None:
             t.add_row(severity, *[cells[a] for a in arms])
         print_table(out, t)
 
+    files = obj["listings"]
     _listing(out, "Serious adverse events", result.sae,
-             ("usubjid", "arm", "pt", "onset_day", "severity", "related", "outcome", "teae"))
-    _listing(out, "Deaths", result.deaths, ("usubjid", "arm", "source", "term", "onset_day", "death_day", "outcome"))
+             ("usubjid", "arm", "pt", "onset_day", "severity", "related", "outcome", "teae"), files["sae"])
+    _listing(out, "Deaths", result.deaths, ("usubjid", "arm", "source", "term", "onset_day", "death_day", "outcome"),
+             files["deaths"])
 
     if result.onset is not None:
         t = Table("Onset of AEs after the most recent dose (ADEX): AEs / subjects (%)", ["Days since dose", *heads])
@@ -211,7 +219,7 @@ def _print(result, obj, ws, written, target, selection, rerun) -> None:
 
     if result.liver_peaks is not None:
         _listing(out, "Hy's law candidates (peak ALT or AST > 3 x ULN and bilirubin > 2 x ULN)", result.hys_law,
-                 ("usubjid", "arm", "alt_uln", "ast_uln", "bili_uln"))
+                 ("usubjid", "arm", "alt_uln", "ast_uln", "bili_uln"), files["hys_law"])
         t = Table("Liver tests: baseline -> worst post-baseline category, subjects (low / normal / high)",
                   ["Test", "Baseline", *heads], labels=2)
         for (param, baseline), rows in result.liver_shift.group_by(["param", "baseline"], maintain_order=True):
@@ -233,7 +241,8 @@ def _print(result, obj, ws, written, target, selection, rerun) -> None:
     out.print(f"Wrote {len(written)} file(s) to {safe(ws)}/{safe(target.folder)}/.")
 
 
-def _listing(out, title, df, columns) -> None:
+def _listing(out, title, df, columns, where: dict) -> None:
+    """The first ``where["shown"]`` rows of a listing; when there are more, their number and the file with all."""
     import polars as pl
 
     from .tables import Table, print_table
@@ -241,12 +250,16 @@ def _listing(out, title, df, columns) -> None:
     if df.height == 0:
         out.print(f"{safe(title)}: none.")
         return
+    shown = df.head(where["shown"])
+    more = df.height - shown.height
     heads = [c.replace("_", " ") for c in columns]
     text = tuple(h for c, h in zip(columns, heads) if df.schema[c] in (pl.String, pl.Boolean) or df.schema[c] == pl.Categorical)
-    t = Table(title, heads, left=text)
-    for r in df.iter_rows(named=True):
+    t = Table(title + (f" (first {shown.height:,} of {df.height:,})" if more else ""), heads, left=text)
+    for r in shown.iter_rows(named=True):
         t.add_row(*[_cell(r[c]) for c in columns])
     print_table(out, t)
+    if more:
+        out.print(f"\u2026 and {more:,} more: {safe(where['file'])}")
 
 
 def _cell(v) -> str:

@@ -702,20 +702,38 @@ def _liver_shift(records: list[Mapping[str, Any]], arms: list[str], head: dict[s
                     notes=([f"Shift: {defs['shift']}."] if "shift" in defs else []) + list(extra))
 
 
-def _quadrants(peaks: list[Mapping[str, Any]], arms: list[str], head: dict[str, str], num: Numbering,
+def _quadrants(j: Mapping[str, Any], arms: list[str], head: dict[str, str], num: Numbering,
                extra: Iterable[str] = ()) -> str:
-    rows = []
-    for key, name in (("edish_quadrant", "eDISH (× ULN)"), ("mdish_quadrant", "mDISH (× baseline)")):
-        quads = sorted({str(p.get(key)) for p in peaks if p.get(key) is not None})
-        for q in quads:
-            rows.append({"plot": name, "quad": q, **{f"g{i}": str(sum(1 for p in peaks if p.get("arm") == a and p.get(key) == q))
-                                                    for i, a in enumerate(arms)}})
+    """Subjects per eDISH / mDISH quadrant and group: safety.json ``liver_quadrants`` (counted by the stage), or
+    counted from ``liver_peaks`` as JSONs written before the quadrant counts were recorded hold every subject."""
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    if j.get("liver_quadrants") is not None:
+        names = {"eDISH": "eDISH (× ULN)", "mDISH": "mDISH (× baseline)"}
+        for r in j["liver_quadrants"]:
+            counts.setdefault((names.get(r.get("plot"), str(r.get("plot"))), str(r.get("quadrant"))), {})[r.get("arm")] = \
+                r.get("subjects") or 0
+    else:
+        peaks = j.get("liver_peaks") or []
+        for key, name in (("edish_quadrant", "eDISH (× ULN)"), ("mdish_quadrant", "mDISH (× baseline)")):
+            for q in sorted({str(p.get(key)) for p in peaks if p.get(key) is not None}):
+                counts[(name, q)] = {a: sum(1 for p in peaks if p.get("arm") == a and p.get(key) == q) for a in arms}
+    rows = [{"plot": plot, "quad": q, **{f"g{i}": str(by_arm.get(a, 0)) for i, a in enumerate(arms)}}
+            for (plot, q), by_arm in counts.items()]
     if not rows:
         return ""
     t = num.table()
     return gt_table(pl.DataFrame(rows), f"tbl-{t}", t, "Subjects by eDISH and mDISH quadrant of their peak liver tests.",
                     rowname_col="quad", groupname_col="plot", labels={f"g{i}": head[a] for i, a in enumerate(arms)},
                     right=[f"g{i}" for i in range(len(arms))], notes=extra)
+
+
+def _shown(j: Mapping[str, Any], name: str, what: str) -> list[str]:
+    """A note under a listing safety.json holds only the first rows of: how many there are and the file with all."""
+    info = (j.get("listings") or {}).get(name) or {}
+    rows, shown = info.get("rows"), info.get("shown")
+    if rows is None or shown is None or rows <= shown:
+        return []
+    return [f"The first {shown:,} of {rows:,} {what}; all of them: {info.get('file')}."]
 
 
 def safety_section(inputs: ReportInputs, num: Numbering) -> str:
@@ -773,7 +791,8 @@ def safety_section(inputs: ReportInputs, num: Numbering) -> str:
                        "severity": ("Severity", 11), "related": ("Causality", 11),
                        "outcome": ("Outcome", 13), "teae": ("TEAE", 6)},
             n, "Listing of serious adverse events.",
-            ([f"{defs['sae_listing'][0].upper()}{defs['sae_listing'][1:]}."] if defs.get("sae_listing") else []) + extra))
+            ([f"{defs['sae_listing'][0].upper()}{defs['sae_listing'][1:]}."] if defs.get("sae_listing") else [])
+            + _shown(j, "sae", "serious adverse events") + extra))
     else:
         parts.append("<p>No serious adverse event is recorded.</p>")
     if j.get("deaths"):
@@ -782,7 +801,7 @@ def safety_section(inputs: ReportInputs, num: Numbering) -> str:
                           "death_day": ("Study day of death", 9), "source": ("Source", 16),
                           "term": ("AE term", 19), "onset_day": ("AE onset day", 9),
                           "outcome": ("Outcome", 19)}, n, "Listing of deaths.",
-            ([f"Deaths: {defs['deaths']}."] if "deaths" in defs else []) + extra))
+            ([f"Deaths: {defs['deaths']}."] if "deaths" in defs else []) + _shown(j, "deaths", "deaths") + extra))
     else:
         parts.append("<p>No death is recorded.</p>")
     parts.append("<h3>Liver safety</h3>")
@@ -791,12 +810,13 @@ def safety_section(inputs: ReportInputs, num: Numbering) -> str:
         recorded.table(parts, "liver", num, lambda extra, n: _listing(
             hy, {"usubjid": ("Subject", 20), "arm": ("Group", 20), "alt_uln": ("Peak ALT (× ULN)", 20),
                  "ast_uln": ("Peak AST (× ULN)", 20), "bili_uln": ("Peak bilirubin (× ULN)", 20)},
-            n, "Potential Hy's law cases.", ([f"Hy's law: {defs['hys_law']}."] if "hys_law" in defs else []) + extra))
+            n, "Potential Hy's law cases.", ([f"Hy's law: {defs['hys_law']}."] if "hys_law" in defs else [])
+            + _shown(j, "hys_law", "potential Hy's law cases") + extra))
     elif hy is not None:
         parts.append("<p>No subject meets the Hy's law screen"
                      + (f" ({esc(defs['hys_law'])})" if "hys_law" in defs else "") + ".</p>")
-    if j.get("liver_peaks"):
-        recorded.table(parts, "liver", num, lambda extra, n: _quadrants(j["liver_peaks"], arms, head, n, extra))
+    if j.get("liver_peaks") or j.get("liver_quadrants"):
+        recorded.table(parts, "liver", num, lambda extra, n: _quadrants(j, arms, head, n, extra))
     parts.append(_figures(stage, inputs, num, [f.name for f in stage.figures if "dot" not in f.name]))
     parts.append(recorded.notes_list("liver_figures"))
     if j.get("liver_shift"):

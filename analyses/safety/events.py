@@ -41,6 +41,7 @@ __all__ = [
     "sae_listing",
     "death_listing",
     "count_subjects",
+    "keep_rows",
 ]
 
 #: AEREL values that mean "not related"; any other value, or a missing one, counts as related.
@@ -196,6 +197,21 @@ def count_subjects(records: pl.DataFrame, population: SafetyPopulation, keys: li
     return out.with_columns(_percent())
 
 
+def keep_rows(df: pl.DataFrame, predicate: pl.Expr) -> pl.DataFrame:
+    """The rows of ``df`` where ``predicate`` is true (null counts as false), also when it is a literal.
+
+    ``df.filter(pl.lit(True).fill_null(False))`` raises "ShapeError: filter
+    predicate length of 2 doesn't match" in polars 2.1.0 on frames of more than
+    about 20,000 rows: a predicate that evaluates to one value is not broadcast.
+    Here it is evaluated once; one value for a frame of another height keeps
+    every row (true) or none (false or null).
+    """
+    mask = df.select(predicate.fill_null(False)).to_series()
+    if mask.len() != df.height:  # a literal: one value for the whole frame
+        return df if mask.len() and mask[0] else df.clear()
+    return df.filter(mask)
+
+
 def _percent() -> pl.Expr:
     return pl.when(pl.col("n") > 0).then(100.0 * pl.col("subjects") / pl.col("n")).otherwise(None).alias("percent")
 
@@ -242,7 +258,7 @@ def overview_table(aes: AESet, population: SafetyPopulation, adae_columns: list[
             counted = population.counts.with_columns(pl.lit(None, pl.Int64).alias("subjects"),
                                                       pl.lit(None, pl.Float64).alias("percent"))
         else:
-            counted = count_subjects(teae.filter(expr.fill_null(False)), population)
+            counted = count_subjects(keep_rows(teae, expr), population)  # "Any TEAE" is the literal True
         parts.append(counted.select(pl.lit(category).alias("category"), pl.lit(i).cast(pl.Int64).alias("order"),
                                     "arm", "n", "subjects", "percent"))
     deaths = _dead_subjects(aes, population)

@@ -40,10 +40,12 @@ __all__ = [
     "MDISH_BILIRUBIN",
     "QUADRANTS",
     "liver_unavailable",
+    "select_liver_tests",
     "liver_paramcds",
     "liver_records",
     "liver_peaks",
     "hys_law_candidates",
+    "liver_quadrant_counts",
     "liver_shift_table",
 ]
 
@@ -69,6 +71,17 @@ def liver_paramcds(adlb: pl.DataFrame) -> dict[str, str]:
     present = set(adlb["PARAMCD"].unique().to_list())
     return {test: next(c for c in codes if c in present) for test, codes in LIVER_TESTS.items()
             if any(c in present for c in codes)}
+
+
+def select_liver_tests(adlb: pl.DataFrame) -> pl.DataFrame:
+    """The ADLB records of ALT, AST and bilirubin (every PARAMCD of ``LIVER_TESTS``): all the screens read.
+
+    A whole ADLB of many tests need not be held through the safety stage; the result answers
+    ``liver_unavailable``, ``liver_paramcds`` and ``liver_records`` as the whole ADLB would.
+    """
+    if "PARAMCD" not in adlb.columns:
+        return adlb
+    return adlb.filter(pl.col("PARAMCD").is_in([c for codes in LIVER_TESTS.values() for c in codes]))
 
 
 def liver_unavailable(adlb: pl.DataFrame | None) -> str | None:
@@ -141,12 +154,9 @@ def liver_peaks(records: pl.DataFrame, population: SafetyPopulation) -> pl.DataF
     post = records.filter(pl.col("POSTFL"))
     ratio = pl.when(pl.col("ULN") > 0).then(pl.col("AVAL") / pl.col("ULN"))
     xbl = pl.when(pl.col("BASE") > 0).then(pl.col("AVAL") / pl.col("BASE"))
-    peaks = post.group_by("USUBJID", "ARM", "TEST").agg(ratio.max().alias("uln"), xbl.max().alias("xbl"))
-    out = post.select("USUBJID", "ARM").unique()
-    for test in LIVER_TESTS:
-        t = peaks.filter(pl.col("TEST") == test).select(
-            "USUBJID", pl.col("uln").alias(f"{test.lower()}_uln"), pl.col("xbl").alias(f"{test.lower()}_xbl"))
-        out = out.join(t, on="USUBJID", how="left")
+    out = post.group_by("USUBJID", "ARM").agg(  # one pass, one row per subject; a test without a value: null
+        *(ratio.filter(pl.col("TEST") == test).max().alias(f"{test.lower()}_uln") for test in LIVER_TESTS),
+        *(xbl.filter(pl.col("TEST") == test).max().alias(f"{test.lower()}_xbl") for test in LIVER_TESTS))
     hy = ((pl.col("alt_uln") > HY_TRANSAMINASE) | (pl.col("ast_uln") > HY_TRANSAMINASE)) & (pl.col("bili_uln") > HY_BILIRUBIN)
     md = (((pl.col("alt_xbl") > MDISH_TRANSAMINASE) | (pl.col("ast_xbl") > MDISH_TRANSAMINASE))
           & (pl.col("bili_xbl") > MDISH_BILIRUBIN))
@@ -162,6 +172,22 @@ def liver_peaks(records: pl.DataFrame, population: SafetyPopulation) -> pl.DataF
 def hys_law_candidates(peaks: pl.DataFrame) -> pl.DataFrame:
     """Subjects meeting the Hy's law screen. Columns: usubjid, arm, alt_uln, ast_uln, bili_uln."""
     return peaks.filter(pl.col("hys_law")).select("usubjid", "arm", "alt_uln", "ast_uln", "bili_uln")
+
+
+def liver_quadrant_counts(peaks: pl.DataFrame, population: SafetyPopulation) -> pl.DataFrame:
+    """Subjects per eDISH and mDISH quadrant and group: the numbers behind the two figures.
+
+    Quadrants that no subject falls in are left out; within those shown, every group appears (zero-filled).
+    Columns: plot ("eDISH", "mDISH"), quadrant, arm, subjects; ordered by plot, quadrant (alphabetically), group.
+    """
+    parts = []
+    for i, (plot, column) in enumerate((("eDISH", "edish_quadrant"), ("mDISH", "mdish_quadrant"))):
+        counted = (peaks.filter(pl.col(column).is_not_null())
+                   .group_by(pl.col(column).alias("quadrant"), "arm").agg(pl.len().cast(pl.Int64).alias("subjects")))
+        grid = counted.select("quadrant").unique().join(population.counts.select("arm", "order"), how="cross")
+        parts.append(grid.join(counted, on=["quadrant", "arm"], how="left")
+                     .with_columns(pl.col("subjects").fill_null(0), pl.lit(plot).alias("plot"), pl.lit(i).alias("_p")))
+    return pl.concat(parts, how="vertical_relaxed").sort("_p", "quadrant", "order").select("plot", "quadrant", "arm", "subjects")
 
 
 def _category(value: str, lln: str, uln: str) -> pl.Expr:

@@ -36,13 +36,15 @@ def derive_var_onset_window(records: pl.DataFrame, adex: pl.DataFrame) -> pl.Dat
     """Add ONSETDY (onset study day), DOSEDY (most recent dose on or before it), DAYS and WINDOW."""
     require_columns(adex, ("USUBJID", "ASTDY"), dataset="ADEX", purpose="the onset-relative-to-dose table")
     doses = (adex.select("USUBJID", pl.col("ASTDY").cast(pl.Float64).alias("DOSEDY"))
-             .drop_nulls().unique().sort("DOSEDY"))
-    with_day = records.with_row_index("_i").with_columns(_onset_day(records).alias("ONSETDY"))
-    known = with_day.filter(pl.col("ONSETDY").is_not_null()).sort("ONSETDY")
+             .drop_nulls().sort("DOSEDY"))  # a repeated dose day matches as the same day: no unique() needed
+    out = records.with_columns(_onset_day(records).alias("ONSETDY"))
+    # the match on a narrow frame (row, subject, day): sorting and joining the whole record is what costs at scale
+    key = out.select("USUBJID", "ONSETDY").with_row_index("_i")
+    known = key.filter(pl.col("ONSETDY").is_not_null()).sort("ONSETDY")
     matched = known.join_asof(doses, left_on="ONSETDY", right_on="DOSEDY", by="USUBJID", strategy="backward",
-                             check_sortedness=False)  # both sorted by day: the asof key
-    unknown = with_day.filter(pl.col("ONSETDY").is_null()).with_columns(pl.lit(None, pl.Float64).alias("DOSEDY"))
-    out = pl.concat([matched, unknown], how="diagonal_relaxed").sort("_i").drop("_i")
+                              check_sortedness=False)  # both sorted by day: the asof key
+    dose = key.select("_i").join(matched.select("_i", "DOSEDY"), on="_i", how="left", maintain_order="left")
+    out = out.with_columns(dose["DOSEDY"])
     days = pl.col("ONSETDY") - pl.col("DOSEDY")
     window = (pl.when(pl.col("ONSETDY").is_null()).then(pl.lit(ONSET_WINDOWS[5]))
               .when(pl.col("DOSEDY").is_null()).then(pl.lit(ONSET_WINDOWS[0]))
@@ -58,13 +60,15 @@ def _window_frame() -> pl.DataFrame:
                         schema={"WINDOW": pl.String, "window_order": pl.Int64})
 
 
-def onset_table(aes: AESet, population: SafetyPopulation, adex: pl.DataFrame) -> pl.DataFrame:
+def onset_table(aes: AESet, population: SafetyPopulation, adex: pl.DataFrame,
+                timed: pl.DataFrame | None = None) -> pl.DataFrame:
     """AE records (events) and subjects per onset window and group; percent = subjects / N.
 
     Every window and group appears (zero-filled), "onset unknown" only when some onset is unknown.
+    ``timed``: ``derive_var_onset_window(aes.records, adex)`` when already derived (for ``onset_by_term`` too).
     Columns: window, window_order, arm, n, events, subjects, percent.
     """
-    timed = derive_var_onset_window(aes.records, adex)
+    timed = derive_var_onset_window(aes.records, adex) if timed is None else timed
     counted = count_subjects(timed, population, ["WINDOW"]).select("WINDOW", "arm", "subjects", "events")
     full = (_window_frame().join(population.counts, how="cross")
             .join(counted, on=["WINDOW", "arm"], how="left")
@@ -77,12 +81,13 @@ def onset_table(aes: AESet, population: SafetyPopulation, adex: pl.DataFrame) ->
         pl.col("WINDOW").alias("window"), "window_order", "arm", "n", "events", "subjects", "percent")
 
 
-def onset_by_term(aes: AESet, population: SafetyPopulation, adex: pl.DataFrame) -> pl.DataFrame:
+def onset_by_term(aes: AESet, population: SafetyPopulation, adex: pl.DataFrame,
+                  timed: pl.DataFrame | None = None) -> pl.DataFrame:
     """AE records and subjects per preferred term, onset window and group (only non-empty cells).
 
-    Columns: pt, window, window_order, arm, events, subjects.
+    ``timed`` as in ``onset_table``. Columns: pt, window, window_order, arm, events, subjects.
     """
-    timed = derive_var_onset_window(aes.records, adex)
+    timed = derive_var_onset_window(aes.records, adex) if timed is None else timed
     order = population.counts.select("arm", "order")
     return (timed.group_by("AEDECOD", "WINDOW", "ARM")
             .agg(pl.len().cast(pl.Int64).alias("events"), pl.col("USUBJID").n_unique().cast(pl.Int64).alias("subjects"))

@@ -3,6 +3,13 @@
 ``analyse_safety`` runs the derivations of ``safety``, ``safety_incidence``,
 ``safety_onset`` and ``safety_liver`` on frames; ``safety_json`` turns the
 result into the ``--format json`` object (the contract the report stage reads).
+
+Sizes stay bounded at any number of subjects: the summary tables (overview,
+incidence, severity, onset, shift, quadrant counts) go into the JSON whole;
+the per-subject listings (``LISTINGS``: serious AEs, deaths, Hy's law
+candidates, liver peaks) only by their first ``LISTING_ROWS`` rows, with
+their number of rows and the Parquet file that holds them all under
+``listings``.
 """
 
 from __future__ import annotations
@@ -36,15 +43,21 @@ from trialkit.analyses.safety.liver import (
     hys_law_candidates,
     liver_paramcds,
     liver_peaks,
+    liver_quadrant_counts,
     liver_records,
     liver_shift_table,
     liver_unavailable,
 )
-from trialkit.analyses.safety.onset import onset_by_term, onset_table
+from trialkit.analyses.safety.onset import derive_var_onset_window, onset_by_term, onset_table
 
-__all__ = ["SafetyResult", "choose_reference", "analyse_safety", "safety_definitions", "safety_json", "TOP_TERMS"]
+__all__ = ["SafetyResult", "choose_reference", "analyse_safety", "safety_definitions", "safety_json", "TOP_TERMS",
+           "LISTINGS", "LISTING_ROWS", "listing_head"]
 
 TOP_TERMS = 15
+#: the per-subject (or per-record) tables: in the JSON, the terminal and the report by their first rows only
+LISTINGS = ("sae", "deaths", "hys_law", "liver_peaks")
+#: rows of a listing shown in safety.json, the terminal and the report; the rest are in its Parquet file
+LISTING_ROWS = 20
 
 
 @dataclass(frozen=True)
@@ -137,6 +150,9 @@ def safety_definitions(aes: AESet, population: SafetyPopulation, reference: str,
                   "category, worst being the record most extreme beyond its limit as a fold (AVAL / A1HI above, "
                   "A1LO / AVAL below): a subject both low and high is classed by the larger fold, a tie goes to "
                   "high; percent of the group's subjects with a post-baseline value of the test"),
+        "listings": (f"serious AEs, deaths, Hy's law candidates and liver peaks: safety.json, the terminal and the "
+                     f"report show the first {LISTING_ROWS} rows of each with its number of rows; every row is in "
+                     "the Parquet file named under 'listings'"),
         "risk_difference": (f"for the {TOP_TERMS} most frequent preferred terms: percentage of each group minus the "
                             f"reference group's, with the 95% Newcombe hybrid score interval (method 10, Wilson "
                             "limits)"),
@@ -212,8 +228,9 @@ def analyse_safety(adsl: pl.DataFrame, adae: pl.DataFrame, arms: list[Arm], refe
     if adex is None:
         notes.append("the workspace holds no ADEX: no onset-relative-to-dose table")
     else:
-        onset = onset_table(aes, population, adex)
-        onset_terms = onset_by_term(aes, population, adex)
+        timed = derive_var_onset_window(aes.records, adex)  # once, for both tables
+        onset = onset_table(aes, population, adex, timed)
+        onset_terms = onset_by_term(aes, population, adex, timed)
 
     peaks = shift = None
     why = liver_unavailable(adlb)
@@ -250,8 +267,23 @@ def _records(df: pl.DataFrame | None, drop: tuple[str, ...] = ("order",)) -> lis
     return df.drop([c for c in drop if c in df.columns]).to_dicts()
 
 
-def safety_json(result: SafetyResult) -> dict:
-    """The ``--format json`` object and safety/safety.json: the contract of the safety stage."""
+def listing_head(df: pl.DataFrame, name: str, folder: str, rows: int = LISTING_ROWS) -> dict:
+    """What safety.json says of a listing besides its first rows: rows (all), shown, file (workspace-relative)."""
+    return {"rows": df.height, "shown": min(df.height, rows), "file": f"{folder}/{name}.parquet"}
+
+
+def safety_json(result: SafetyResult, folder: str = "safety", rows: int = LISTING_ROWS) -> dict:
+    """The ``--format json`` object and ``<folder>/safety.json``: the contract of the safety stage.
+
+    Summary tables whole; each listing of ``LISTINGS`` by its first ``rows`` rows, with
+    ``listings[name]`` = {rows, shown, file} naming the Parquet file (under ``folder``) that has them all.
+    """
+    tables = result.tables()
+    listings = {name: listing_head(tables[name], name, folder, rows) for name in LISTINGS if name in tables}
+
+    def head(name: str) -> list[dict] | None:
+        return _records(tables[name].head(rows)) if name in tables else None
+
     return {
         "population": _records(result.population.counts.select("arm", "n")),
         "reference": result.reference,
@@ -259,15 +291,18 @@ def safety_json(result: SafetyResult) -> dict:
         "incidence": _records(result.incidence.select("row", "level", "soc", "pt", "arm", "subjects", "percent",
                                                       "events", "n")),
         "fisher": _records(result.fisher.select("row", "level", "soc", "pt", "arm", "reference", "p")),
-        "hys_law": _records(result.hys_law),
+        "hys_law": head("hys_law"),
         "severity": _records(result.severity),
-        "sae": _records(result.sae),
-        "deaths": _records(result.deaths),
+        "sae": head("sae"),
+        "deaths": head("deaths"),
         "risk_differences": _records(result.risk_differences),
         "onset": _records(result.onset),
         "onset_by_term": _records(result.onset_terms),
-        "liver_peaks": _records(result.liver_peaks),
+        "liver_peaks": head("liver_peaks"),
+        "liver_quadrants": (_records(liver_quadrant_counts(result.liver_peaks, result.population))
+                            if result.liver_peaks is not None else None),
         "liver_shift": _records(result.liver_shift),
+        "listings": listings,
         "definitions": result.definitions,
         "notes": list(result.notes),
     }
