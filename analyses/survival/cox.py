@@ -112,9 +112,11 @@ def _tests(fit: CoxFit | None, md: ModelData, ties: str) -> pl.DataFrame:
 def cox_model(md: ModelData, ties: str = "efron", conf_level: float = 0.95) -> CoxResult:
     """Fit the model ``md`` describes; one ``terms`` row per design column, three ``tests`` rows (module docstring)."""
     trt = md.terms[0]
-    arm = md.frame["TRT01A"].to_numpy()
     events = md.event
-    ev = {g: float(events[arm == g].sum()) for g in md.groups}
+    # events per arm counted in polars: a million-element array of arm names compared in numpy is slow
+    counted = md.frame.group_by("TRT01A").agg((1 - pl.col("CNSR")).sum().cast(pl.Float64).alias("d"))
+    by_arm = dict(zip(counted["TRT01A"].to_list(), counted["d"].to_list()))
+    ev = {g: float(by_arm.get(g, 0.0)) for g in md.groups}
     cols = [(t, lev, col) for t in md.terms for lev, col in zip(t.levels, t.columns)]
     base = {"coef": None, "se": None, "hr": None, "lower": None, "upper": None, "p": None,
             "conf_level": float(conf_level), "ties": ties, "estimable": False, "reason": None}
@@ -140,13 +142,15 @@ def cox_model(md: ModelData, ties: str = "efron", conf_level: float = 0.95) -> C
     if note:
         notes.append(note)
     fit_cols = [c for c in md.columns if c not in {trt.columns[trt.levels.index(g)] for g in empty}]
-    keep_rows = ~np.isin(arm, empty)
-    x = md.x[keep_rows][:, [md.columns.index(c) for c in fit_cols]]
-    strata = md.strata_codes
+    time, x, strata = md.time, md.x, md.strata_codes
+    if empty:  # the arms without events leave the fit, rows and columns
+        keep_rows = ~md.frame["TRT01A"].is_in(empty).to_numpy()
+        x = x[keep_rows][:, [md.columns.index(c) for c in fit_cols]]
+        time, events = time[keep_rows], events[keep_rows]
+        strata = None if strata is None else strata[keep_rows]
     failure, fit = None, None
     try:
-        fit = fit_cox(md.time[keep_rows], events[keep_rows], x, None if strata is None else strata[keep_rows],
-                      ties, max_iter=_MAX_ITER, tol=_EPS)
+        fit = fit_cox(time, events, x, strata, ties, max_iter=_MAX_ITER, tol=_EPS)
         if not fit.converged:
             failure = f"the Cox model did not converge in {_MAX_ITER} iterations"
         else:

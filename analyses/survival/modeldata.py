@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import difflib
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,25 +79,31 @@ class ModelData:
     notes: tuple[str, ...]
     n_dropped: int
 
-    @property
+    # computed once: the Cox fit and its proportional-hazards check both read them (read-only arrays)
+    @functools.cached_property
     def time(self) -> np.ndarray:
-        return self.frame["AVAL"].to_numpy().astype(float)
+        return _read_only(self.frame["AVAL"].to_numpy().astype(float))
 
-    @property
+    @functools.cached_property
     def event(self) -> np.ndarray:
-        return (1 - self.frame["CNSR"].to_numpy()).astype(float)
+        return _read_only((1 - self.frame["CNSR"].to_numpy()).astype(float))
 
-    @property
+    @functools.cached_property
     def strata_codes(self) -> np.ndarray | None:
         """An integer code per row for the engine, or None without strata."""
         if not self.strata:
             return None
-        return self.frame[STRATUM].cast(pl.Categorical).to_physical().to_numpy().astype(np.int64)
+        return _read_only(self.frame[STRATUM].cast(pl.Categorical).to_physical().to_numpy().astype(np.int64))
 
     @property
     def strata_label(self) -> str | None:
         """The strata as R writes them in the formula: ``strata(SURG, SEX)``."""
         return f"strata({', '.join(self.strata)})" if self.strata else None
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
 
 
 # ------------------------------------------------------------------ options and variables
