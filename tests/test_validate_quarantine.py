@@ -16,10 +16,20 @@ import pytest
 
 from conftest import SEED
 
-# The built-in trial's sources with two albumin values that cannot be g/L
-# (rows 1 and 2 of adlb.csv: TK-SEED-001's baseline and day 8).
-BAD_ALBUMIN = (("TK-SEED-001,ALB,Albumin (g/L),Liver function,27.7,", "TK-SEED-001,ALB,Albumin (g/L),Liver function,999.0,"),
-               ("TK-SEED-001,ALB,Albumin (g/L),Liver function,24.5,", "TK-SEED-001,ALB,Albumin (g/L),Liver function,888.0,"))
+def _bad_albumin() -> tuple[tuple[str, str], ...]:
+    """(good, bad) text of the built-in trial's first two albumin rows (TK-SEED-001's baseline and day 8), their
+    AVAL replaced by values that cannot be g/L (read from adlb.csv, so a regenerated fixture still works)."""
+    rows = [line for line in (SEED / "adlb.csv").read_text().splitlines() if ",TK-SEED-001,ALB," in line][:2]
+    out = []
+    for line, bad in zip(rows, ("999.0", "888.0")):
+        fields = line.split(",")
+        good = ",".join(fields[1:6]) + ","
+        out.append((good, ",".join([*fields[1:5], bad]) + ","))
+    return tuple(out)
+
+
+# The built-in trial's sources with two albumin values that cannot be g/L.
+BAD_ALBUMIN = _bad_albumin()
 
 
 @pytest.fixture
