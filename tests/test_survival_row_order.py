@@ -26,3 +26,13 @@ def test_a_row_joined_twice_falls_back_to_lexsort():
 def test_no_rows_give_an_empty_order():
     empty = np.array([], dtype=np.int64)
     assert _arm_time_row_order(empty.astype(np.uint32), empty.astype(float), empty).size == 0
+
+
+def test_whole_day_times_and_fractional_times_give_the_lexsort_order():
+    rng = np.random.default_rng(7)
+    n = 3000
+    row = rng.permutation(n)
+    arm = rng.integers(0, 4, n).astype(np.uint32)
+    for time in (rng.integers(0, 2000, n).astype(float), rng.integers(0, 2000, n) + 0.5,
+                 rng.integers(30000, 40000, n).astype(float)):  # radix-sortable days, halves, beyond int16
+        assert (_arm_time_row_order(arm, time, row) == np.lexsort((row, time, arm))).all()

@@ -45,7 +45,7 @@ def median_follow_up(data: pl.DataFrame, groups: list[str], conf_level: float = 
                     hint=SURVIVAL_DATA_HINT)
     if not 0 < conf_level < 1:  # also NaN
         raise UsageError(f"--conf-level {conf_level} is not between 0 and 1", "use for example --conf-level 0.95")
-    rows = data.filter(pl.col("TRT01A").is_in(list(groups)))
+    rows = data.select("TRT01A", "AVAL", "CNSR").filter(pl.col("TRT01A").is_in(list(groups)))  # only what it reads
     odd = rows.filter(~pl.col("CNSR").is_in([0, 1]) | pl.col("CNSR").is_null())
     if odd.height:
         values = ", ".join(str(v) for v in odd["CNSR"].unique(maintain_order=True).head(5).to_list())

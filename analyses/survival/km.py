@@ -213,7 +213,10 @@ def _arm_time_row_order(position: np.ndarray, time: np.ndarray, row: np.ndarray)
     by_row = slot[slot >= 0]
     if by_row.size != m:  # a row joined twice (duplicate USUBJID in ADSL): no scatter order
         return np.lexsort((row, time, position))
-    by_time = by_row[np.argsort(time[by_row], kind="stable")]
+    t = time[by_row]
+    if t.size and np.isfinite(t).all() and 0 <= t.min() and t.max() < 2**15 and (t == np.floor(t)).all():
+        t = t.astype(np.int16)  # whole days, as ADTTE usually holds: numpy sorts them by radix
+    by_time = by_row[np.argsort(t, kind="stable")]
     return by_time[np.argsort(position[by_time].astype(np.int16), kind="stable")]
 
 
