@@ -113,6 +113,13 @@ class _Sorted:
         self.frac = rank / counts[self.db] if ties == "efron" else np.zeros(len(self.db))
         self.dstart = np.flatnonzero(rank == 0)                       # first death of each block with deaths
         self.nb = nb
+        self.set_x(self.x)
+
+    def set_x(self, x: np.ndarray) -> None:
+        """The (sorted) design, and what every iteration reads of the deaths' rows: gathered once."""
+        self.x = x
+        self.xd = np.take(x, self.pos_d, axis=0)
+        self.xd_sum = self.xd.sum(axis=0)
 
 
 def _segmented_cumsum(a: np.ndarray, bounds, reverse: bool = False) -> np.ndarray:
@@ -140,13 +147,13 @@ def _evaluate(d: _Sorted, beta: np.ndarray):
     s1 = _segmented_cumsum(np.add.reduceat(wx, d.block_start, axis=0), d.bounds)
     wd = w[d.pos_d]
     d0 = np.bincount(db, weights=wd, minlength=nb)
-    xd = x[d.pos_d]
+    xd = d.xd
     d1 = np.zeros((nb, x.shape[1]))
     if len(db):  # deaths are grouped by block: sum each run
         d1[db[d.dstart]] = np.add.reduceat(wd[:, None] * xd, d.dstart, axis=0)
     phi = s0[db] - f * d0[db]
     with np.errstate(divide="ignore", invalid="ignore"):
-        loglik = float(eta[d.pos_d].sum() - np.log(phi).sum() - m * len(phi))
+        loglik = float(d.xd_sum @ beta - np.log(phi).sum() - m * len(phi))
         inv = 1.0 / phi
         inv2 = inv * inv
     c1 = np.bincount(db, weights=inv, minlength=nb)
@@ -154,7 +161,7 @@ def _evaluate(d: _Sorted, beta: np.ndarray):
     g0 = np.bincount(db, weights=inv2, minlength=nb)
     g1 = np.bincount(db, weights=f * inv2, minlength=nb)
     g2 = np.bincount(db, weights=f * f * inv2, minlength=nb)
-    score = xd.sum(axis=0) - c1 @ s1 + c2 @ d1
+    score = d.xd_sum - c1 @ s1 + c2 @ d1
     big_c = _segmented_cumsum(c1, d.bounds, reverse=True)
     v = w * big_c[d.block]
     v[d.pos_d] -= wd * c2[db]
@@ -241,7 +248,7 @@ def fit_cox(time, event, x, strata=None, ties: str = "efron", max_iter: int = 10
         return CoxFit(coef, var, ll0, ll0, 0.0, 0.0, 0.0, 0, 0, True, n, events, score_full, aliased)
     d = full
     if aliased.any():  # fit without the aliased columns, on the same sorted rows
-        d.x = d.x[:, keep]
+        d.set_x(d.x[:, keep])
         u0, i0 = u0[keep], i0[np.ix_(keep, keep)]
     step = _solve(i0, u0)
     score_test = float(u0 @ step)
