@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import biomarkers, claims, ingest, reconstruct, report, results, run, safety, schema, survival, validate
+from . import biomarkers, claims, ingest, reconstruct, report, results, run, safety, schema, simulate, survival, validate
 
 app = typer.Typer(
     name="trialkit",
@@ -49,6 +49,7 @@ def root(
 
 # In pipeline order, as --help lists them.
 app.command("ingest")(ingest.ingest)
+app.command("simulate")(simulate.simulate)
 app.command("reconstruct")(reconstruct.reconstruct)
 app.command("validate")(validate.validate)
 app.command("biomarkers")(biomarkers.biomarkers)

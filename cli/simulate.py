@@ -1,0 +1,102 @@
+"""``trialkit simulate``: write a synthetic ADaM trial of any size (``analyses.simulate``) as Parquet files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .common import handles_errors, safe, stdout
+
+#: subjects drawn and written at a time (one Parquet row group per dataset): bounds the memory whatever N
+CHUNK_SUBJECTS = 25_000
+
+
+@handles_errors
+def simulate(
+    subjects: Annotated[int, typer.Option("--subjects", "-n", metavar="N", help="Number of subjects (at least 1).", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Folder to create for the datasets (must not exist, or be empty).", show_default=False)],
+    visits: Annotated[int, typer.Option("--visits", metavar="V", help="Scheduled lab visits per parameter, baseline included (at least 2).")] = 8,
+    params: Annotated[int, typer.Option("--params", metavar="P", help="Lab parameters (the first 10 are real labs; then LB011, ...).")] = 10,
+    aes_per_subject: Annotated[float, typer.Option("--aes-per-subject", metavar="K", help="Mean number of adverse events per subject (0 or more).")] = 5.0,
+    seed: Annotated[int, typer.Option("--seed", metavar="S", help="Seed of the random numbers: same options, same files byte for byte.")] = 1,
+    chunk: Annotated[int, typer.Option("--chunk-subjects", hidden=True, help="Subjects per chunk (row group).")] = CHUNK_SUBJECTS,
+) -> None:
+    """Write a synthetic three-arm trial of N subjects as DIR/{adsl,adtte,adlb,adae,adex}.parquet.
+
+    Placebo / Low / High arms, two stratification factors, staggered entry,
+    exponential death times (OS) with hazard ratios 0.80 and 0.65, labs at
+    V visits with reference ranges and nothing after death, about K adverse
+    events per subject from a fixed SOC / PT dictionary, and dosing records.
+    STUDYID is TK-SYNTHETIC-SIM, so reports mark the trial as synthetic.
+    Subjects are made in chunks, so memory stays bounded for any N; the
+    files appear only when complete.
+
+    Example: trialkit simulate --subjects 10000 --out sim && trialkit ingest sim --workspace simws
+    """
+    from trialkit.schemas.errors import UsageError
+
+    checks = ((subjects >= 1, "--subjects", subjects, "at least 1"), (visits >= 2, "--visits", visits, "at least 2 (baseline and one more)"),
+              (params >= 1, "--params", params, "at least 1"), (aes_per_subject >= 0, "--aes-per-subject", aes_per_subject, "0 or more"),
+              (chunk >= 1, "--chunk-subjects", chunk, "at least 1"), (seed >= 0, "--seed", seed, "0 or more"))
+    for ok, option, value, need in checks:
+        if not ok:
+            raise UsageError(f"{option} {value} cannot be used", f"give {option} {need}")
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UsageError(f"{out} already exists and is not an empty folder",
+                         "choose a new --out folder, or remove that one first")
+
+    rows = _write(out, subjects, visits, params, aes_per_subject, seed, chunk)
+
+    from .tables import Table, print_table
+
+    table = Table(f"Simulated {subjects:,} subjects into {out}/ (seed {seed})", ["dataset", "rows", "file"], left=("file",))
+    for name, count in rows.items():
+        table.add_row(name.upper(), f"{count:,}", f"{name}.parquet")
+    console = stdout()
+    print_table(console, table)
+    console.print(f"Next: trialkit ingest {safe(out)} --workspace WS")
+
+
+def _write(out: Path, subjects: int, visits: int, params: int, aes: float, seed: int, chunk: int) -> dict[str, int]:
+    """Draw the trial chunk by chunk into a hidden folder beside ``out``, then rename it to ``out``."""
+    import os
+    import shutil
+
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from trialkit.analyses.simulate import DATASETS, Design, simulate_chunk
+
+    design = Design(subjects=subjects, visits=visits, params=params, aes_per_subject=aes, seed=seed)
+    parent = out.absolute().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = parent / f".{out.name}.simulating-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    writers: dict[str, pq.ParquetWriter] = {}
+    rows = dict.fromkeys(DATASETS, 0)
+    starts = list(range(1, subjects + 1, chunk))
+    try:
+        for start, child in zip(starts, np.random.SeedSequence(seed).spawn(len(starts))):
+            stop = min(start + chunk, subjects + 1)
+            frames = simulate_chunk(np.random.default_rng(child), start, stop, design).frames()
+            for name, frame in frames.items():
+                table = frame.to_arrow()
+                if name not in writers:
+                    writers[name] = pq.ParquetWriter(tmp / f"{name}.parquet", table.schema, compression="zstd")
+                writers[name].write_table(table.cast(writers[name].schema), row_group_size=max(table.num_rows, 1))
+                rows[name] += table.num_rows
+        for writer in writers.values():
+            writer.close()
+        writers.clear()
+        if out.exists():
+            out.rmdir()  # empty (checked before): replaced by the finished folder
+        tmp.rename(out)
+    finally:
+        for writer in writers.values():
+            writer.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return rows
