@@ -273,6 +273,7 @@ def _adverse_events(rng, ids, arm, trtsdt, last_day, died, design: Design) -> pl
     fatal = np.zeros(m, dtype=bool)
     fatal[first[fatal_subjects]] = True
     day = np.where(fatal, last_day[subj], day)
+    before &= ~fatal
     serious = (rng.random(m) < 0.03) | fatal
     duration = rng.integers(1, 30, m)
     pt_names = np.array([t for _, terms in SOCS for t in terms]).reshape(n_soc, n_pt)
