@@ -140,10 +140,23 @@ def lab_parameters(params: int) -> pl.DataFrame:
                                       "drift0": pl.Float64, "drift1": pl.Float64, "low": pl.Float64, "high": pl.Float64})
 
 
-def subject_ids(start: int, stop: int, width: int) -> np.ndarray:
+def subject_ids(start: int, stop: int, width: int) -> pl.Series:
     """USUBJIDs of subjects ``start`` .. ``stop - 1``: TK-SIM-0000001, ..."""
     numbers = pl.int_range(start, stop, eager=True).cast(pl.String).str.zfill(width)
-    return ("TK-SIM-" + numbers).to_numpy()
+    return ("TK-SIM-" + numbers).alias("USUBJID")
+
+
+def _pick(labels, index: np.ndarray) -> pl.Series:
+    """``labels[index]`` as a polars String column (text stays out of numpy's fixed-width arrays)."""
+    return pl.Series(list(labels), dtype=pl.String).gather(np.asarray(index, dtype=np.int64))
+
+
+def _yes(flag: np.ndarray, yes: str = "Y", no: str | None = "N") -> pl.Series:
+    return _pick((no, yes), flag.astype(np.int64))
+
+
+def _const(value: str, m: int) -> pl.Series:
+    return pl.repeat(value, m, dtype=pl.String, eager=True)
 
 
 def _days(values: np.ndarray) -> np.ndarray:
@@ -176,7 +189,7 @@ def simulate_chunk(rng: np.random.Generator, start: int, stop: int, design: Desi
     time = np.minimum(np.minimum(death, lost), cutoff)
     aval = np.maximum(np.ceil(time), 1.0)
     died = death <= np.minimum(lost, cutoff)
-    desc = np.where(died, "Death", np.where(lost < cutoff, "Lost to follow-up", "Alive at data cutoff"))
+    desc = _pick(("Alive at data cutoff", "Lost to follow-up", "Death"), np.where(died, 2, (lost < cutoff).astype(np.int64)))
     last_day = aval.astype(np.int64)  # study day of the last record kept: labs, AEs and doses up to it
 
     # ADEX: every 28 days from day 1 while on treatment (a year at most) and alive
@@ -187,26 +200,26 @@ def simulate_chunk(rng: np.random.Generator, start: int, stop: int, design: Desi
     dose_day = 1 + VISIT_DAYS * dose_index
     trtedt = trtsdt + _days(1 + VISIT_DAYS * (n_doses - 1) - 1)
 
-    labels = np.array([a[0] for a in ARMS])[arm]
+    labels = _pick([a[0] for a in ARMS], arm)
     trtan = np.array([a[2] for a in ARMS])[arm]
     adsl = pl.DataFrame({
-        "STUDYID": np.full(n, STUDYID), "USUBJID": ids, "SUBJID": pl.Series(ids).str.slice(7).to_numpy(),
-        "ARM": labels, "ARMCD": np.array([a[1] for a in ARMS])[arm], "TRT01P": labels, "TRT01PN": trtan,
-        "TRT01A": labels, "TRT01AN": trtan, "ITTFL": np.full(n, "Y"), "SAFFL": np.full(n, "Y"),
-        "AGE": age, "SEX": np.where(male, "M", "F"), "SEXN": np.where(male, 1.0, 2.0),
-        "STRAT1": np.where(strat1, "ECOG 1-2", "ECOG 0"), "STRAT2": np.where(strat2, "Region B", "Region A"),
-        "TRTSDT": _dates(trtsdt), "TRTEDT": _dates(trtedt), "DTHFL": np.where(died, "Y", "N"),
+        "STUDYID": _const(STUDYID, n), "USUBJID": ids, "SUBJID": ids.str.slice(7),
+        "ARM": labels, "ARMCD": _pick([a[1] for a in ARMS], arm), "TRT01P": labels, "TRT01PN": trtan,
+        "TRT01A": labels, "TRT01AN": trtan, "ITTFL": _const("Y", n), "SAFFL": _const("Y", n),
+        "AGE": age, "SEX": _yes(male, "M", "F"), "SEXN": np.where(male, 1.0, 2.0),
+        "STRAT1": _yes(strat1, "ECOG 1-2", "ECOG 0"), "STRAT2": _yes(strat2, "Region B", "Region A"),
+        "TRTSDT": _dates(trtsdt), "TRTEDT": _dates(trtedt), "DTHFL": _yes(died),
         "DTHDT": pl.Series(np.where(died, trtsdt + _days(aval), np.datetime64("NaT"))).cast(pl.Date),
     })
     adtte = pl.DataFrame({
-        "STUDYID": np.full(n, STUDYID), "USUBJID": ids, "PARAMCD": np.full(n, "OS"),
-        "PARAM": np.full(n, "Overall survival (days)"), "AVAL": aval, "CNSR": (~died).astype(np.int64),
+        "STUDYID": _const(STUDYID, n), "USUBJID": ids, "PARAMCD": _const("OS", n),
+        "PARAM": _const("Overall survival (days)", n), "AVAL": aval, "CNSR": (~died).astype(np.int64),
         "EVNTDESC": desc, "STARTDT": _dates(trtsdt), "ADT": _dates(trtsdt + _days(aval)),
     })
     adex = pl.DataFrame({
-        "STUDYID": np.full(dose_subject.size, STUDYID), "USUBJID": ids[dose_subject],
-        "EXTRT": np.where(arm[dose_subject] == 0, "Placebo", "Drug X"),
-        "EXDOSE": np.array([a[4] for a in ARMS])[arm[dose_subject]], "EXDOSU": np.full(dose_subject.size, "mg"),
+        "STUDYID": _const(STUDYID, dose_subject.size), "USUBJID": ids.gather(dose_subject),
+        "EXTRT": _yes(arm[dose_subject] == 0, "Placebo", "Drug X"),
+        "EXDOSE": np.array([a[4] for a in ARMS])[arm[dose_subject]], "EXDOSU": _const("mg", dose_subject.size),
         "ASTDT": _dates(trtsdt[dose_subject] + _days(dose_day - 1)), "ASTDY": dose_day.astype(np.float64),
     })
     adlb = _labs(rng, ids, arm, trtsdt, last_day, design)
@@ -216,7 +229,7 @@ def simulate_chunk(rng: np.random.Generator, start: int, stop: int, design: Desi
 
 def _labs(rng, ids, arm, trtsdt, last_day, design: Design) -> pl.DataFrame:
     """ADLB: subject x parameter x visit, log-normal, the records after ``last_day`` left out."""
-    n, v = ids.size, design.visits
+    n, v = ids.len(), design.visits
     spec = lab_parameters(design.params)
     p = spec.height
     cv = spec["cv"].to_numpy()
@@ -238,24 +251,22 @@ def _labs(rng, ids, arm, trtsdt, last_day, design: Design) -> pl.DataFrame:
     subj = np.broadcast_to(np.arange(n)[:, None, None], value.shape).ravel()[keep]
     par = np.broadcast_to(np.arange(p)[None, :, None], value.shape).ravel()[keep]
     vis = np.broadcast_to(np.arange(v)[None, None, :], value.shape).ravel()[keep]
-    names = np.array(["Baseline"] + [f"Week {4 * j}" for j in range(1, v)])
+    names = ["Baseline"] + [f"Week {4 * j}" for j in range(1, v)]
     m = subj.size
     frame = pl.DataFrame({
-        "STUDYID": np.full(m, STUDYID), "USUBJID": ids[subj], "PARAMCD": spec["PARAMCD"].to_numpy()[par],
-        "PARAM": spec["PARAM"].to_numpy()[par], "PARCAT1": spec["PARCAT1"].to_numpy()[par],
-        "AVAL": value.ravel()[keep], "AVALU": spec["AVALU"].to_numpy()[par], "BASE": base.ravel()[keep],
-        "AVISIT": names[vis], "AVISITN": (4.0 * vis), "ADY": visit_day[vis].astype(np.float64),
+        "STUDYID": _const(STUDYID, m), "USUBJID": ids.gather(subj), "PARAMCD": spec["PARAMCD"].gather(par),
+        "PARAM": spec["PARAM"].gather(par), "PARCAT1": spec["PARCAT1"].gather(par),
+        "AVAL": value.ravel()[keep], "AVALU": spec["AVALU"].gather(par), "BASE": base.ravel()[keep],
+        "AVISIT": _pick(names, vis), "AVISITN": (4.0 * vis), "ADY": visit_day[vis].astype(np.float64),
         "ADT": _dates(trtsdt[subj] + _days(visit_day[vis] - 1)),
-        "ABLFL": pl.Series(np.where(vis == 0, "Y", None), dtype=pl.String),
-        "A1LO": pl.Series(spec["A1LO"].to_numpy()[par], dtype=pl.Float64),
-        "A1HI": pl.Series(spec["A1HI"].to_numpy()[par], dtype=pl.Float64),
+        "ABLFL": _yes(vis == 0, "Y", None), "A1LO": spec["A1LO"].gather(par), "A1HI": spec["A1HI"].gather(par),
     })
     return frame
 
 
 def _adverse_events(rng, ids, arm, trtsdt, last_day, died, design: Design) -> pl.DataFrame:
     """ADAE: Poisson counts per subject, Zipf-like preferred terms, onset before death or last contact."""
-    n = ids.size
+    n = ids.len()
     k = rng.poisson(design.aes_per_subject * np.array(AE_RATE)[arm])
     subj = np.repeat(np.arange(n), k)
     m = subj.size
@@ -276,17 +287,16 @@ def _adverse_events(rng, ids, arm, trtsdt, last_day, died, design: Design) -> pl
     before &= ~fatal
     serious = (rng.random(m) < 0.03) | fatal
     duration = rng.integers(1, 30, m)
-    pt_names = np.array([t for _, terms in SOCS for t in terms]).reshape(n_soc, n_pt)
-    decod = pt_names[soc, pt]
+    decod = _pick([t for _, terms in SOCS for t in terms], soc * n_pt + pt)
     start = trtsdt[subj] + _days(np.where(day > 0, day - 1, day))
     return pl.DataFrame({
-        "STUDYID": np.full(m, STUDYID), "USUBJID": ids[subj], "AETERM": np.char.upper(decod.astype(str)),
-        "AEDECOD": decod, "AEBODSYS": np.array([s for s, _ in SOCS])[soc],
-        "AESEV": np.where(fatal, "SEVERE", rng.choice(np.array(["MILD", "MODERATE", "SEVERE"]), m, p=[0.6, 0.3, 0.1])),
-        "AESER": np.where(serious, "Y", "N"),
-        "AEREL": rng.choice(np.array(["NOT RELATED", "POSSIBLY RELATED", "RELATED"]), m, p=[0.5, 0.3, 0.2]),
-        "AEACN": rng.choice(np.array(["DOSE NOT CHANGED", "DRUG WITHDRAWN", "NOT APPLICABLE"]), m, p=[0.85, 0.03, 0.12]),
-        "AEOUT": np.where(fatal, "FATAL", "RECOVERED/RESOLVED"), "AESDTH": np.where(fatal, "Y", "N"),
-        "TRTEMFL": np.where(before, "N", "Y"), "ASTDT": _dates(start),
+        "STUDYID": _const(STUDYID, m), "USUBJID": ids.gather(subj), "AETERM": decod.str.to_uppercase(),
+        "AEDECOD": decod, "AEBODSYS": _pick([s for s, _ in SOCS], soc),
+        "AESEV": _pick(("MILD", "MODERATE", "SEVERE"), np.where(fatal, 2, rng.choice(3, m, p=[0.6, 0.3, 0.1]))),
+        "AESER": _yes(serious),
+        "AEREL": _pick(("NOT RELATED", "POSSIBLY RELATED", "RELATED"), rng.choice(3, m, p=[0.5, 0.3, 0.2])),
+        "AEACN": _pick(("DOSE NOT CHANGED", "DRUG WITHDRAWN", "NOT APPLICABLE"), rng.choice(3, m, p=[0.85, 0.03, 0.12])),
+        "AEOUT": _yes(fatal, "FATAL", "RECOVERED/RESOLVED"), "AESDTH": _yes(fatal),
+        "TRTEMFL": _yes(~before), "ASTDT": _dates(start),
         "ASTDY": day.astype(np.float64), "AENDY": np.where(fatal, day, day + duration).astype(np.float64),
     })

@@ -62,6 +62,7 @@ def test_row_counts_follow_the_design_and_nothing_is_after_death_or_last_contact
     missing = (days[None, :] > adtte["AVAL"].to_numpy()[:, None]).sum()
     assert adlb.height == N * PARAMS * VISITS - PARAMS * missing
     assert adlb.filter(pl.col("ABLFL") == "Y").height == N * PARAMS
+    assert adlb.select(pl.col("A1LO", "A1HI").is_nan().any()).row(0) == (False, False)  # no range: null, not NaN
     deaths = adsl.filter(pl.col("DTHFL") == "Y").select("USUBJID", "DTHDT")
     assert deaths.height == adtte.filter(pl.col("CNSR") == 0).height > 0
     for name, date in (("adlb", "ADT"), ("adae", "ASTDT"), ("adex", "ASTDT")):
