@@ -34,7 +34,7 @@ def simulate(
     Subjects are made in chunks, so memory stays bounded for any N; the
     files appear only when complete.
 
-    Example: trialkit simulate --subjects 10000 --out sim && trialkit ingest sim --workspace simws
+    Example: trialkit simulate --subjects 10000 --out sim  (then: trialkit ingest sim --workspace simws)
     """
     from trialkit.schemas.errors import UsageError
 
