@@ -101,6 +101,17 @@ class Design:
     aes_per_subject: float = 5.0
     seed: int = 1
 
+    def __post_init__(self) -> None:
+        from trialkit.schemas.errors import UsageError
+
+        for ok, option, value, need in ((self.subjects >= 1, "--subjects", self.subjects, "at least 1"),
+                                        (self.visits >= 2, "--visits", self.visits, "at least 2 (baseline and one more)"),
+                                        (self.params >= 1, "--params", self.params, "at least 1"),
+                                        (self.aes_per_subject >= 0, "--aes-per-subject", self.aes_per_subject, "0 or more"),
+                                        (self.seed >= 0, "--seed", self.seed, "0 or more")):
+            if not ok:
+                raise UsageError(f"{option} {value} cannot be used", f"give {option} {need}")
+
     @property
     def id_width(self) -> int:
         """Digits of the subject numbers in USUBJID (at least 7), the same in every chunk."""

@@ -41,18 +41,17 @@ def simulate(
     if chunk is None:
         chunk = max(100, CHUNK_LAB_RECORDS // max(params * visits, 1))
 
-    checks = ((subjects >= 1, "--subjects", subjects, "at least 1"), (visits >= 2, "--visits", visits, "at least 2 (baseline and one more)"),
-              (params >= 1, "--params", params, "at least 1"), (aes_per_subject >= 0, "--aes-per-subject", aes_per_subject, "0 or more"),
-              (chunk >= 1, "--chunk-subjects", chunk, "at least 1"), (seed >= 0, "--seed", seed, "0 or more"))
-    for ok, option, value, need in checks:
-        if not ok:
-            raise UsageError(f"{option} {value} cannot be used", f"give {option} {need}")
+    from trialkit.analyses.simulate import Design
+
+    design = Design(subjects=subjects, visits=visits, params=params, aes_per_subject=aes_per_subject, seed=seed)
+    if chunk < 1:
+        raise UsageError(f"--chunk-subjects {chunk} cannot be used", "give --chunk-subjects at least 1")
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"{out} already exists and is not an empty folder",
                          "choose a new --out folder, or remove that one first")
 
-    rows = _write(out, subjects, visits, params, aes_per_subject, seed, chunk)
+    rows = _write(out, design, chunk)
 
     from .tables import Table, print_table
 
@@ -64,7 +63,7 @@ def simulate(
     console.print(f"Next: trialkit ingest {safe(out)} --workspace WS")
 
 
-def _write(out: Path, subjects: int, visits: int, params: int, aes: float, seed: int, chunk: int) -> dict[str, int]:
+def _write(out: Path, design, chunk: int) -> dict[str, int]:
     """Draw the trial chunk by chunk into a hidden folder beside ``out``, then rename it to ``out``."""
     import os
     import shutil
@@ -72,9 +71,8 @@ def _write(out: Path, subjects: int, visits: int, params: int, aes: float, seed:
     import numpy as np
     import pyarrow.parquet as pq
 
-    from trialkit.analyses.simulate import DATASETS, Design, simulate_chunk
+    from trialkit.analyses.simulate import DATASETS, simulate_chunk
 
-    design = Design(subjects=subjects, visits=visits, params=params, aes_per_subject=aes, seed=seed)
     parent = out.absolute().parent
     parent.mkdir(parents=True, exist_ok=True)
     tmp = parent / f".{out.name}.simulating-{os.getpid()}"
@@ -82,10 +80,10 @@ def _write(out: Path, subjects: int, visits: int, params: int, aes: float, seed:
     tmp.mkdir()
     writers: dict[str, pq.ParquetWriter] = {}
     rows = dict.fromkeys(DATASETS, 0)
-    starts = list(range(1, subjects + 1, chunk))
+    starts = list(range(1, design.subjects + 1, chunk))
     try:
-        for start, child in zip(starts, np.random.SeedSequence(seed).spawn(len(starts))):
-            stop = min(start + chunk, subjects + 1)
+        for start, child in zip(starts, np.random.SeedSequence(design.seed).spawn(len(starts))):
+            stop = min(start + chunk, design.subjects + 1)
             frames = simulate_chunk(np.random.default_rng(child), start, stop, design).frames()
             for name, frame in frames.items():
                 table = frame.to_arrow()
