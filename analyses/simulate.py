@@ -294,7 +294,7 @@ def _adverse_events(rng, ids, arm, trtsdt, last_day, died, design: Design) -> pl
     fatal_subjects = np.flatnonzero(died & (k > 0) & (last_day <= TREATMENT_DAYS))
     fatal = np.zeros(m, dtype=bool)
     fatal[first[fatal_subjects]] = True
-    day = np.where(fatal, last_day[subj], day)
+    day = np.where(fatal, last_day[subj] + 1, day)  # OS AVAL days after the first dose (study day 1)
     before &= ~fatal
     serious = (rng.random(m) < 0.03) | fatal
     duration = rng.integers(1, 30, m)

@@ -68,6 +68,8 @@ def test_row_counts_follow_the_design_and_nothing_is_after_death_or_last_contact
     for name, date in (("adlb", "ADT"), ("adae", "ASTDT"), ("adex", "ASTDT")):
         late = _read(sim, name).join(deaths, on="USUBJID").filter(pl.col(date) > pl.col("DTHDT"))
         assert late.height == 0, f"{name}: records after death"
+    fatal = _read(sim, "adae").filter(pl.col("AESDTH") == "Y").join(deaths, on="USUBJID")
+    assert fatal.height > 0 and (fatal["ASTDT"] == fatal["DTHDT"]).all()
 
 
 def test_each_chunk_is_one_row_group_with_the_same_columns(simulated):
