@@ -133,3 +133,11 @@ def test_empty_folder_is_filled_and_no_temporary_folder_is_left(tmp_path):
     assert result.exit_code == 0, result.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["sim"]
     assert "Next: trialkit ingest" in result.stdout
+
+
+def test_help_has_an_example_and_loads_no_data_library():
+    from test_cli import _imports_after
+
+    result = invoke(["simulate", "--help"])
+    assert result.exit_code == 0 and "Example:" in result.stdout
+    assert not {"polars", "numpy", "pyarrow"} & _imports_after(["simulate", "--help"])
