@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-COMMANDS = ["ingest", "validate", "schema", "biomarkers", "survival", "safety", "report"]
+COMMANDS = ["ingest", "simulate", "reconstruct", "validate", "schema", "biomarkers", "survival", "safety", "report"]
 
 
 def _imports_after(argv: list[str]) -> set[str]:
