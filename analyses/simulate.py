@@ -36,6 +36,8 @@ gives the same frames.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,6 +93,10 @@ SOCS = (
 )
 
 
+#: the largest trial simulate makes (a billion subjects would take days; more is a typo)
+MAX_SUBJECTS = 100_000_000
+
+
 @dataclass(frozen=True)
 class Design:
     """What a simulated trial looks like: its size and the seed of its random numbers."""
@@ -104,10 +110,12 @@ class Design:
     def __post_init__(self) -> None:
         from trialkit.schemas.errors import UsageError
 
-        for ok, option, value, need in ((self.subjects >= 1, "--subjects", self.subjects, "at least 1"),
+        for ok, option, value, need in ((1 <= self.subjects <= MAX_SUBJECTS, "--subjects", self.subjects,
+                                         f"at least 1 and at most {MAX_SUBJECTS:,}"),
                                         (self.visits >= 2, "--visits", self.visits, "at least 2 (baseline and one more)"),
                                         (self.params >= 1, "--params", self.params, "at least 1"),
-                                        (self.aes_per_subject >= 0, "--aes-per-subject", self.aes_per_subject, "0 or more"),
+                                        (math.isfinite(self.aes_per_subject) and self.aes_per_subject >= 0,
+                                         "--aes-per-subject", self.aes_per_subject, "a finite number, 0 or more"),
                                         (self.seed >= 0, "--seed", self.seed, "0 or more")):
             if not ok:
                 raise UsageError(f"{option} {value} cannot be used", f"give {option} {need}")

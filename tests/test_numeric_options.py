@@ -58,7 +58,15 @@ def _refused(run_cli, workspace, args: list[str], option: str) -> None:
 
 @pytest.mark.parametrize("value", NOT_FINITE)
 @pytest.mark.parametrize(("command", "option"), FLOAT_OPTIONS)
-def test_every_float_option_refuses_values_that_are_not_finite(run_cli, workspace, command, option, value):
+def test_every_float_option_refuses_values_that_are_not_finite(run_cli, workspace, command, option, value, tmp_path):
+    if command == "simulate":  # writes a new folder, not a workspace: nothing may appear
+        out = tmp_path / "sim"
+        result = run_cli([command, f"{option}={value}", "--subjects", "5", "--out", out])
+        assert result.exit_code == 2, (result.stdout, result.stderr)
+        first = result.stderr.splitlines()[0]
+        assert first.startswith("Error: ") and option in first, first
+        assert not out.exists() and list(tmp_path.iterdir()) == []
+        return
     _refused(run_cli, workspace, [command, f"{option}={value}", "--no-plot"], option)
 
 

@@ -104,8 +104,8 @@ def test_chunk_function_is_reproducible_from_its_generator():
     assert a["adsl"]["USUBJID"].to_list() == [f"TK-SIM-{i:07d}" for i in range(11, 21)]
 
 
-@pytest.mark.parametrize("option, value", [("--subjects", 0), ("--visits", 1), ("--params", 0),
-                                           ("--aes-per-subject", -1)])
+@pytest.mark.parametrize("option, value", [("--subjects", 0), ("--subjects", 10**20), ("--visits", 1), ("--params", 0),
+                                           ("--aes-per-subject", -1), ("--aes-per-subject", "inf")])
 def test_bad_options_are_refused_in_one_line_with_exit_2(tmp_path, option, value):
     args = {"--subjects": 10, "--visits": 3, "--params": 2, "--aes-per-subject": 1}
     args[option] = value
