@@ -54,14 +54,10 @@ def check(
     Example: trialkit claims check fixtures/seed_trial/paper_claims.toml
     """
     from trialkit.analyses.consistency import evaluate_consistency, split_claims
-    from trialkit.schemas.errors import UsageError
 
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise UsageError(f"claims file {file} does not exist", "pass the path of a TOML claims file") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"claims file {file} cannot be read ({exc})", "pass a UTF-8 TOML file") from exc
+    from .report import read_claims_text
+
+    text = read_claims_text(file, "pass the path of a TOML claims file")
     data_text, consistency = split_claims(text, str(file))
     results = evaluate_consistency(consistency)
     ws = _workspace(ctx, workspace)

@@ -382,6 +382,18 @@ def _read_extra_analyses(ws: Path, manifest: dict) -> tuple:
     return tuple(out)
 
 
+def read_claims_text(path: Path, missing_hint: str) -> str:
+    """A claims file's text, or a one-line UsageError (``missing_hint`` says how to name the file)."""
+    from trialkit.schemas.errors import UsageError
+
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise UsageError(f"claims file {path} does not exist", missing_hint) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"claims file {path} cannot be read ({exc})", "pass a UTF-8 TOML file") from exc
+
+
 def _load_claims(path: Path):
     """Read a claims file: (its data claims parsed by ``analyses.claims.parse_claims``, its consistency claims
     parsed by ``analyses.consistency``). A file of consistency claims only gives a ClaimsFile without claims."""
@@ -389,14 +401,8 @@ def _load_claims(path: Path):
 
     from trialkit.analyses.claims import ClaimsFile, parse_claims
     from trialkit.analyses.consistency import split_claims
-    from trialkit.schemas.errors import UsageError
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise UsageError(f"claims file {path} does not exist", "pass --claims with the path of a TOML claims file") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"claims file {path} cannot be read ({exc})", "pass a UTF-8 TOML file") from exc
+    text = read_claims_text(path, "pass --claims with the path of a TOML claims file")
     data_text, consistency = split_claims(text, str(path))
     if data_text is not None:
         return parse_claims(data_text, str(path)), consistency
