@@ -26,7 +26,7 @@ def ingest(
     ctx: typer.Context,
     sources: Annotated[
         Optional[list[Path]],
-        typer.Argument(metavar="SOURCE", help="Folders or files (.csv .parquet .xpt .sas7bdat .xlsx). None: the built-in seed trial.", show_default=False),
+        typer.Argument(metavar="SOURCE...", help="Folders or files (.csv .parquet .xpt .sas7bdat .xlsx). None: the built-in seed trial.", show_default=False),
     ] = None,
     dataset: Annotated[
         Optional[str],
