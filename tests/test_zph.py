@@ -151,6 +151,27 @@ def test_row_order_and_stratum_labels_do_not_change_the_test():
     same(ours["chisq"], case["table"]["chisq"])
 
 
+@pytest.mark.parametrize("ties", ["efron", "breslow"])
+def test_the_check_on_a_fits_sorted_rows_equals_the_check_sorted_afresh(ties):
+    """cox_zph(fit=) reuses the rows fit_cox sorted (stratum, time descending); R's event order, the residuals
+    and the table are those of sorting afresh, with tied times, strata and shuffled rows."""
+    from trialkit.analyses.survival.coxfit import fit_cox
+
+    args = _inputs("veteranpartial_efron_km")
+    perm = np.random.default_rng(5).permutation(len(args["time"]))
+    args = {k: v[perm] for k, v in args.items()}
+    args["time"] = np.ceil(args["time"] / 30)  # months: many tied times within each stratum
+    fit = fit_cox(args["time"], args["event"], args["x"], args["strata"], ties)
+    assert fit.data is not None
+    for transform in ("km", "rank"):
+        afresh = cox_zph(**args, coef=fit.coef, ties=ties, transform=transform)
+        reused = cox_zph(**args, coef=fit.coef, ties=ties, transform=transform, fit=fit)
+        assert reused.table.equals(afresh.table)
+        assert reused.residuals.equals(afresh.residuals)
+        keys = afresh.residuals.filter(pl.col("column") == "x1").select("stratum", "time").to_numpy()
+        assert (np.lexsort(keys.T[::-1]) == np.arange(len(keys))).all()  # R's order: stratum, then time
+
+
 def test_default_terms_are_one_per_column_named_x1_x2():
     args = _inputs("veteran_efron_km")
     result = cox_zph(**args, coef=R["veteran_efron_km"]["coef"])

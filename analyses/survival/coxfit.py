@@ -46,7 +46,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CoxFit", "CoxProblem", "fit_cox", "cox_information"]
+__all__ = ["CoxFit", "CoxProblem", "SortedProblem", "RiskSums", "fit_cox", "cox_information", "risk_sums",
+           "weighted_information"]
 
 _TOL_CHOL = np.finfo(float).eps ** 0.75
 
@@ -73,9 +74,10 @@ class CoxFit:
     events: int
     score: np.ndarray         # U at the reported coef (R's fit$u before the final step), for the infinite-coef check
     aliased: np.ndarray       # (p,) bool
+    data: "SortedProblem | None" = None  # the sorted rows the fit ran on (cox.zph reuses them); None when aliased
 
 
-class _Sorted:
+class SortedProblem:
     """The data sorted by (stratum, time descending), with the block structure every iteration reuses.
 
     A block is one (stratum, time): its rows enter the risk set together. Risk-set sums are cumulative
@@ -84,22 +86,23 @@ class _Sorted:
 
     def __init__(self, time, event, x, strata, ties):
         n = len(time)
-        order = np.argsort(-time, kind="stable")
+        order = np.argsort(_radix_key(-time), kind="stable")
         if strata is not None:
             codes = np.asarray(strata)[order]
-            if codes.dtype.kind in "iu" and n and 0 <= codes.min() and codes.max() < 2**15:
-                codes = codes.astype(np.int16)  # numpy sorts small integers by radix: a fraction of a merge sort
-            order = order[np.argsort(codes, kind="stable")]
-            s = np.asarray(strata)[order]
+            by_stratum = np.argsort(_radix_key(codes), kind="stable")
+            order, s = order[by_stratum], codes[by_stratum]
         else:
             s = np.zeros(n, dtype=np.int8)
         t = time[order]
+        self.order = order                                            # input row of each sorted row
+        self.strata = s                                               # stratum code of each sorted row
         self.x = np.take(x, order, axis=0)  # take: several times faster than x[order] for a tall matrix
         dead = event[order] > 0
         new_block = np.empty(n, dtype=bool)
         new_block[0] = True
         new_block[1:] = (t[1:] != t[:-1]) | (s[1:] != s[:-1])
         self.block_start = np.flatnonzero(new_block)
+        self.block_time = t[self.block_start]
         nb = len(self.block_start)
         self.block = np.cumsum(new_block) - 1                         # block of each row
         bs = s[self.block_start]
@@ -107,12 +110,13 @@ class _Sorted:
         self.bounds = list(zip(first.tolist(), [*first[1:].tolist(), nb]))   # stratum -> block range
         self.pos_d = np.flatnonzero(dead)
         self.db = self.block[self.pos_d]                              # block of each death
-        counts = np.bincount(self.db, minlength=nb)
+        self.counts = counts = np.bincount(self.db, minlength=nb)     # deaths per block
         first_death = np.cumsum(counts) - counts                      # index into deaths of each block's first
         rank = np.arange(len(self.db)) - first_death[self.db]
         self.frac = rank / counts[self.db] if ties == "efron" else np.zeros(len(self.db))
         self.dstart = np.flatnonzero(rank == 0)                       # first death of each block with deaths
         self.nb = nb
+        self.ties = ties
         self.set_x(self.x)
 
     def set_x(self, x: np.ndarray) -> None:
@@ -120,6 +124,16 @@ class _Sorted:
         self.x = x
         self.xd = np.take(x, self.pos_d, axis=0)
         self.xd_sum = self.xd.sum(axis=0)
+
+
+def _radix_key(a: np.ndarray) -> np.ndarray:
+    """``a`` as int16 when it holds whole numbers within int16 (whole days, stratum codes): numpy's stable sort
+    of 16-bit integers is a radix sort, a fraction of the merge sort of floats or wide integers; else ``a``."""
+    if a.size and a.dtype.kind in "iuf":
+        lo, hi = a.min(), a.max()
+        if -2**15 < lo and hi < 2**15 and (a.dtype.kind != "f" or (np.isfinite(lo) and (a == np.floor(a)).all())):
+            return a.astype(np.int16)
+    return a
 
 
 def _segmented_cumsum(a: np.ndarray, bounds, reverse: bool = False) -> np.ndarray:
@@ -131,42 +145,74 @@ def _segmented_cumsum(a: np.ndarray, bounds, reverse: bool = False) -> np.ndarra
     return out
 
 
-def _evaluate(d: _Sorted, beta: np.ndarray):
-    """Log partial likelihood, score and information at beta on sorted data.
+@dataclass(frozen=True, eq=False)
+class RiskSums:
+    """The risk-set sums at one b on sorted data: w = exp(x'b - m) per row, its share over the deaths,
+    S1 (cumulative, per block), D1 (the deaths' sum of w x, per block) and phi per death (module docstring)."""
 
-    Row-level work is a handful of passes over x; per-death work is on scalars (phi and its powers);
-    the S1 terms are per block: sum_l a_l a_l' / phi_l^2 = S1 S1' g0 - (S1 D1' + D1 S1') g1 + D1 D1' g2
-    with g_k = sum_l f_l^k / phi_l^2.
-    """
-    x, nb, db, f = d.x, d.nb, d.db, d.frac
+    m: float
+    w: np.ndarray
+    wd: np.ndarray
+    s1: np.ndarray
+    d1: np.ndarray
+    phi: np.ndarray
+
+
+def risk_sums(d: SortedProblem, beta: np.ndarray) -> RiskSums:
+    """S0, S1 read at the end of each block, D0, D1 per block, and phi_l per death, at ``beta``."""
+    x, nb, db = d.x, d.nb, d.db
     eta = x @ beta
     m = float(eta.max())
     w = np.exp(eta - m)
-    wx = w[:, None] * x
     s0 = _segmented_cumsum(np.add.reduceat(w, d.block_start), d.bounds)
-    s1 = _segmented_cumsum(np.add.reduceat(wx, d.block_start, axis=0), d.bounds)
+    s1 = _segmented_cumsum(np.add.reduceat(w[:, None] * x, d.block_start, axis=0), d.bounds)
     wd = w[d.pos_d]
     d0 = np.bincount(db, weights=wd, minlength=nb)
-    xd = d.xd
     d1 = np.zeros((nb, x.shape[1]))
     if len(db):  # deaths are grouped by block: sum each run
-        d1[db[d.dstart]] = np.add.reduceat(wd[:, None] * xd, d.dstart, axis=0)
-    phi = s0[db] - f * d0[db]
+        d1[db[d.dstart]] = np.add.reduceat(wd[:, None] * d.xd, d.dstart, axis=0)
+    return RiskSums(m, w, wd, s1, d1, s0[db] - d.frac * d0[db])
+
+
+def weighted_information(d: SortedProblem, r: RiskSums, h: np.ndarray | None = None):
+    """sum over the deaths' steps of h * (S2_l / phi_l - a_l a_l' / phi_l^2), and the per-block c1, c2.
+
+    With h = 1 (None) this is the observed information; cox.zph adds h = g(t) and g(t)^2. h is per death and
+    must be constant within a block. c1 = sum_l h / phi_l and c2 = sum_l h f_l / phi_l per block give the
+    score's risk-set part, c1 S1 - c2 D1. The S2 term is one weighted cross-product (module docstring); the
+    S1 terms are per block: sum_l h a_l a_l' / phi_l^2 = S1 S1' g0 - (S1 D1' + D1 S1') g1 + D1 D1' g2 with
+    g_k = sum_l h f_l^k / phi_l^2.
+    """
+    x, nb, db, f = d.x, d.nb, d.db, d.frac
     with np.errstate(divide="ignore", invalid="ignore"):
-        loglik = float(d.xd_sum @ beta - np.log(phi).sum() - m * len(phi))
-        inv = 1.0 / phi
+        inv = 1.0 / r.phi
         inv2 = inv * inv
+    if h is not None:
+        inv, inv2 = h * inv, h * inv2
     c1 = np.bincount(db, weights=inv, minlength=nb)
     c2 = np.bincount(db, weights=f * inv, minlength=nb)
     g0 = np.bincount(db, weights=inv2, minlength=nb)
     g1 = np.bincount(db, weights=f * inv2, minlength=nb)
     g2 = np.bincount(db, weights=f * f * inv2, minlength=nb)
-    score = d.xd_sum - c1 @ s1 + c2 @ d1
     big_c = _segmented_cumsum(c1, d.bounds, reverse=True)
-    v = w * big_c[d.block]
-    v[d.pos_d] -= wd * c2[db]
-    cross = (s1 * g1[:, None]).T @ d1
-    info = (x.T @ (v[:, None] * x) - (s1 * g0[:, None]).T @ s1 + cross + cross.T - (d1 * g2[:, None]).T @ d1)
+    v = r.w * big_c[d.block]
+    v[d.pos_d] -= r.wd * c2[db]
+    cross = (r.s1 * g1[:, None]).T @ r.d1
+    info = (x.T @ (v[:, None] * x) - (r.s1 * g0[:, None]).T @ r.s1 + cross + cross.T
+            - (r.d1 * g2[:, None]).T @ r.d1)
+    return info, c1, c2
+
+
+def _evaluate(d: SortedProblem, beta: np.ndarray):
+    """Log partial likelihood, score and information at beta on sorted data.
+
+    Row-level work is a handful of passes over x; per-death work is on scalars (phi and its powers).
+    """
+    r = risk_sums(d, beta)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        loglik = float(d.xd_sum @ beta - np.log(r.phi).sum() - r.m * len(r.phi))
+    info, c1, c2 = weighted_information(d, r)
+    score = d.xd_sum - c1 @ r.s1 + c2 @ r.d1
     return loglik, score, info
 
 
@@ -201,7 +247,7 @@ def cox_information(time, event, x, beta, strata=None, ties: str = "efron") -> t
     """(log partial likelihood, score vector, observed information) at ``beta`` -- coxph's loglik, u, imat."""
     time, event, x, strata = _inputs(time, event, x, strata)
     xc = x - x.mean(axis=0) if len(x) else x
-    return _evaluate(_Sorted(time, event, xc, strata, ties), np.asarray(beta, dtype=float))
+    return _evaluate(SortedProblem(time, event, xc, strata, ties), np.asarray(beta, dtype=float))
 
 
 def _inputs(time, event, x, strata):
@@ -236,7 +282,7 @@ def fit_cox(time, event, x, strata=None, ties: str = "efron", max_iter: int = 10
     if events == 0:
         raise CoxProblem("no events")
     xc = x - x.mean(axis=0)
-    full = _Sorted(time, event, xc, strata, ties)
+    full = SortedProblem(time, event, xc, strata, ties)
     ll0, u0, i0 = _evaluate(full, np.zeros(p))
     aliased = _aliased(i0)
     keep = ~aliased
@@ -297,4 +343,4 @@ def fit_cox(time, event, x, strata=None, ties: str = "efron", max_iter: int = 10
     score_full[keep] = u
     wald = float(beta @ np.linalg.solve(v, beta)) if np.all(np.isfinite(v)) else float("nan")
     return CoxFit(coef, var, float(ll0), float(ll_old), score_test, wald, float(2 * (ll_old - ll0)), k, it,
-                  converged, n, events, score_full, aliased)
+                  converged, n, events, score_full, aliased, None if aliased.any() else d)

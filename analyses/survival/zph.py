@@ -33,12 +33,14 @@ used (only its shape is checked). Unit case weights; right-censored data (``Surv
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import polars as pl
 
 from trialkit.analyses.formatting import format_p_statement, printable
+from trialkit.analyses.survival.coxfit import CoxFit, SortedProblem, risk_sums, weighted_information
 from trialkit.schemas.errors import DataError, UsageError
 
 __all__ = ["TRANSFORMS", "TIES", "ZPH_TABLE_COLUMNS", "ZPH_RESIDUAL_COLUMNS", "ZPH_COLUMN_COLUMNS", "ZphResult",
@@ -54,7 +56,42 @@ ZPH_COLUMN_COLUMNS = {"column": pl.String, "term": pl.String, "coef": pl.Float64
 _HINT = "pass the data and the coefficients of the Cox fit the check is for"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
+class _Residuals:
+    """What the scaled residuals are computed from, on demand: most runs never draw the figure that shows them."""
+
+    time: np.ndarray          # per event, R's order
+    transformed: np.ndarray
+    stratum: np.ndarray | None
+    schoen: np.ndarray        # events x p Schoenfeld residuals
+    used: np.ndarray          # strata x p
+    stratum_row: np.ndarray   # each event's row of used
+    vmean: np.ndarray
+    coef: np.ndarray
+    names: list[str]
+    term_of: dict[int, str]
+
+    def frame(self) -> pl.DataFrame:
+        """ZPH_RESIDUAL_COLUMNS: each column's residuals scaled per pattern of columns varying within the stratum."""
+        scaled = np.full(self.schoen.shape, np.nan)
+        patterns, pattern_of = np.unique(self.used > 0, axis=0, return_inverse=True)  # strata x p: small
+        pattern_of = pattern_of.ravel()[self.stratum_row]
+        for i, pattern in enumerate(patterns):
+            kcols = np.flatnonzero(pattern)
+            rows_i = np.flatnonzero(pattern_of == i)
+            if kcols.size:
+                scaled[np.ix_(rows_i, kcols)] = _solve(self.vmean[np.ix_(kcols, kcols)],
+                                                       self.schoen[np.ix_(rows_i, kcols)].T, "the residual scaling").T
+        scaled += self.coef
+        base = pl.DataFrame({"time": self.time, "transformed_time": self.transformed, "stratum": self.stratum},
+                            schema={k: ZPH_RESIDUAL_COLUMNS[k] for k in ("time", "transformed_time", "stratum")})
+        return pl.concat([
+            base.with_columns(pl.lit(self.term_of[j]).alias("term"), pl.lit(self.names[j]).alias("column"),
+                              pl.Series("residual", scaled[:, j]).fill_nan(None))
+            for j in range(len(self.names))]).select(list(ZPH_RESIDUAL_COLUMNS))
+
+
+@dataclass(frozen=True, eq=False)
 class ZphResult:
     """``table``: one row per term, then GLOBAL (term, chisq, df, p, transform).
 
@@ -66,10 +103,14 @@ class ZphResult:
     """
 
     table: pl.DataFrame
-    residuals: pl.DataFrame
     columns: pl.DataFrame
     transform: str
     ties: str
+    _residuals: _Residuals = field(repr=False)
+
+    @cached_property
+    def residuals(self) -> pl.DataFrame:
+        return self._residuals.frame()
 
 
 def _as_inputs(time, event, x, strata, coef, var):
@@ -132,109 +173,74 @@ def _terms(terms, p: int, names) -> tuple[list[tuple[str, list[int]]], list[str]
     return terms, [str(c) for c in names]
 
 
-def _transform(time: np.ndarray, event: np.ndarray, transform: str) -> np.ndarray:
+def _block_transform(d: SortedProblem, transform: str) -> np.ndarray:
+    """The transformed time of each (stratum, time) block; km and rank pool the strata, as cox.zph does."""
+    t = d.block_time
     if transform == "identity":
-        return time.copy()
+        return t.copy()
     if transform == "log":
-        if (time <= 0).any():
+        if (t <= 0).any():
             raise DataError("cox_zph: the log transform needs times above 0", "use transform 'km' or 'rank'")
-        return np.log(time)
-    # rank and km from one sort of the pooled times, in blocks of equal times
-    order = np.argsort(time, kind="stable")
-    ts = time[order]
-    first = np.flatnonzero(np.r_[True, ts[1:] != ts[:-1]])
-    size = np.diff(np.r_[first, ts.size])
-    if transform == "rank":  # R's rank(): the average of the block's ranks
-        per_block = first + (size + 1) / 2.0
-    else:  # km: 1 - S(t-) of the pooled Kaplan-Meier curve, S just before each block's time
-        deaths = np.add.reduceat(event[order].astype(float), first)
-        at_risk = (ts.size - first).astype(float)
-        per_block = 1.0 - np.concatenate(([1.0], np.cumprod(1.0 - deaths / at_risk)[:-1]))
-    out = np.empty(time.size)
-    out[order] = np.repeat(per_block, size)
-    return out
+        return np.log(t)
+    n = d.x.shape[0]
+    times, pooled = np.unique(t, return_inverse=True)   # distinct times over all strata
+    pooled = pooled.ravel()
+    size = np.bincount(pooled, weights=np.diff(np.r_[d.block_start, n]), minlength=times.size)
+    first = np.cumsum(size) - size                       # subjects with an earlier time
+    if transform == "rank":  # R's rank(): the average of the tied ranks
+        per_time = first + (size + 1) / 2.0
+    else:  # km: 1 - S(t-) of the pooled Kaplan-Meier curve, S just before each time
+        deaths = np.bincount(pooled, weights=d.counts, minlength=times.size)
+        per_time = 1.0 - np.concatenate(([1.0], np.cumprod(1.0 - deaths / (n - first))[:-1]))
+    return per_time[pooled]
 
 
-def _score_parts(time, event, x, codes, coef, g, ties):
-    """U (p), the 2p x 2p information, and, for the deaths sorted by (stratum, time, input order), their
-    Schoenfeld residuals, their positions in the input and strata; used (strata x p) and the strata codes.
+def _r_death_order(d: SortedProblem) -> np.ndarray:
+    """The deaths (in the sorted problem's order: stratum, time descending, input order) in R's order:
+    stratum, time ascending, input order -- each stratum's run of tied blocks reversed, rows kept."""
+    dstart = d.dstart
+    if dstart.size == 0:
+        return dstart
+    sizes = np.diff(np.r_[dstart, d.db.size])
+    stratum = d.strata[d.pos_d[dstart]]                 # stratum of each block with deaths
+    run = np.flatnonzero(np.r_[True, stratum[1:] != stratum[:-1]])
+    run_len = np.diff(np.r_[run, stratum.size])
+    lo = np.repeat(run, run_len)
+    hi = np.repeat(run + run_len - 1, run_len)
+    blocks = np.empty(stratum.size, dtype=np.int64)
+    blocks[lo + hi - np.arange(stratum.size)] = np.arange(stratum.size)   # reversed within the stratum
+    lens = sizes[blocks]
+    offset = np.cumsum(lens) - lens
+    return np.arange(d.db.size) - np.repeat(offset, lens) + np.repeat(dstart[blocks], lens)
 
-    Arrays are variables x subjects (contiguous rows). Per (stratum, time) group: the sums of w and w x over
-    all its subjects and over its deaths; risk sets are reversed cumulative sums of the groups within the
-    stratum. The w x x' sums are never formed per group: with c_b = sum over the steps l of group b of
-    h_l / denom_l (h = 1, g, g^2), sum_l h_l S2_l / denom_l = sum_i w_i x_i x_i' C_i (C_i: the sum of c_b over
-    the groups whose risk set holds i), less the deaths' own share for Efron's steps -- weighted
-    cross-products of x."""
-    n, p = x.shape
-    # by stratum, then time; ties keep their input order, as R's order(): two stable sorts (the second on small
-    # integer codes, which numpy sorts by radix) cost half of one lexsort
-    order = np.argsort(time, kind="stable")
-    small = codes[order]
-    small = small.astype(np.int16) if small.size and 0 <= small.min() and small.max() < 2**15 else small
-    order = order[np.argsort(small, kind="stable")]
-    xt = np.take(x - x.mean(axis=0), order, axis=0).T.copy()  # centred, as the C code, for stabler variances
-    t, e, s = time[order], event[order], codes[order]
-    with np.errstate(over="raise"):
-        try:
-            w = np.exp(coef @ xt)
-        except FloatingPointError:
-            raise DataError("cox_zph: exp(x'b) overflows: the coefficients do not fit these data", _HINT) from None
-    moments = np.empty((1 + p, n))
-    moments[0] = w
-    np.multiply(w, xt, out=moments[1:])
 
-    new = np.ones(n, dtype=bool)
-    new[1:] = (t[1:] != t[:-1]) | (s[1:] != s[:-1])
-    starts = np.flatnonzero(new)                      # groups: one (stratum, time) each
-    nb = starts.size
-    block = np.cumsum(new) - 1                        # the group of each subject
-    gs = s[starts]
-    ends = np.flatnonzero(np.r_[gs[1:] != gs[:-1], True])   # the last group of each stratum
-    stratum_end = np.repeat(ends, np.diff(np.r_[-1, ends]))
-    stratum_first = np.repeat(np.r_[0, ends[:-1] + 1], np.diff(np.r_[-1, ends]))
-    d_all = np.add.reduceat(e.astype(np.int64), starts)
+def _score_parts(d: SortedProblem, coef: np.ndarray, g: np.ndarray):
+    """U (p), the 2p x 2p information, and the Schoenfeld residuals of the deaths (sorted problem's order).
 
-    rc = np.cumsum(np.add.reduceat(moments, starts, axis=1)[:, ::-1], axis=1)[:, ::-1]
-    risk = rc - np.concatenate([rc[:, 1:], np.zeros((rc.shape[0], 1))], axis=1)[:, stratum_end]
-    hit = np.flatnonzero(d_all > 0)
-    d, risk, gt = d_all[hit], risk[:, hit], g[order][starts[hit]]
-    dead = np.flatnonzero(e)                          # sorted deaths, grouped by time as the groups hit
-    first_death = np.cumsum(d) - d
-    tied = np.add.reduceat(moments[:, dead], first_death, axis=1)
-    del moments
-
-    # one column per death: step k of its time's d steps (Breslow: each the full risk set)
-    step_of = np.repeat(np.arange(d.size), d)
-    k = np.arange(step_of.size) - first_death[step_of]
-    left = 1.0 - (k + 1) / d[step_of] if ties == "efron" else np.zeros(step_of.size)  # deaths' weight still out
-    sums = risk[:, step_of] - left * tied[:, step_of]
-    denom = sums[0]
-    if not (denom > 0).all():
+    From the risk-set sums of the Cox fit's engine at b: the information weighted by h = 1, g and g^2 per
+    death (``coxfit.weighted_information``; g is constant within a block, as it must be), and U = sum_deaths
+    g x - sum_steps g mean, with the steps' sum of means c1 S1 - c2 D1 per block."""
+    r = risk_sums(d, coef)
+    if not (r.phi > 0).all():
         raise DataError("cox_zph: a risk set has no weight (exp(x'b) underflows)", _HINT)
-    mean = sums[1:] / denom
-    del sums
-    gk = gt[step_of]
+    info, c1, c2 = weighted_information(d, r)
+    info_g, c1g, c2g = weighted_information(d, r, g)
+    info_gg, _, _ = weighted_information(d, r, g * g)
+    u = g @ d.xd - c1g @ r.s1 + c2g @ r.d1
+    imat = np.block([[info, info_g], [info_g, info_gg]])
+    hit = d.db[d.dstart]                                # blocks with deaths
+    step_mean = (c1[hit, None] * r.s1[hit] - c2[hit, None] * r.d1[hit]) / d.counts[hit, None]
+    schoen = d.xd - np.repeat(step_mean, d.counts[hit], axis=0)   # x minus the average of the steps' means
+    return u, imat, schoen
 
-    xd = xt[:, dead]
-    wd = w[dead]
-    dead_group = np.searchsorted(hit, block[dead])    # each death's position among the groups with deaths
-    u = xd @ g[order][dead] - mean @ gk
-    full = []
-    for h in (np.ones(step_of.size), gk, gk * gk):
-        c = np.zeros(nb)
-        c[hit] = np.bincount(step_of, weights=h / denom, minlength=d.size)
-        cum = np.cumsum(c)
-        within = cum - (cum[stratum_first] - c[stratum_first])        # sum of c over the stratum's groups up to b
-        out_share = np.bincount(step_of, weights=h * left / denom, minlength=d.size)[dead_group]
-        second = (xt * (w * within[block])) @ xt.T - (xd * (wd * out_share)) @ xd.T
-        full.append(second - (mean * h) @ mean.T)
-    imat = np.block([[full[0], full[1]], [full[1], full[2]]])
-    schoen = xd - np.repeat(np.add.reduceat(mean, first_death, axis=1) / d, d, axis=1)
 
-    sstarts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
-    varies = np.minimum.reduceat(xt, sstarts, axis=1) != np.maximum.reduceat(xt, sstarts, axis=1)
-    used = varies.T * np.add.reduceat(e.astype(np.int64), sstarts)[:, None]
-    return u, imat, schoen.T, order[dead], s[dead], used, s[sstarts]
+def _used(d: SortedProblem) -> tuple[np.ndarray, np.ndarray]:
+    """(strata x p) events of the stratum where the column varies within it, else 0; and the strata codes."""
+    bs = d.strata[d.block_start]
+    first_block = np.flatnonzero(np.r_[True, bs[1:] != bs[:-1]])
+    rows = d.block_start[first_block]
+    varies = np.minimum.reduceat(d.x, rows, axis=0) != np.maximum.reduceat(d.x, rows, axis=0)
+    return varies * np.add.reduceat(d.counts, first_block)[:, None], bs[first_block]
 
 
 def _solve(a: np.ndarray, b: np.ndarray, what: str) -> np.ndarray:
@@ -246,13 +252,14 @@ def _solve(a: np.ndarray, b: np.ndarray, what: str) -> np.ndarray:
 
 
 def cox_zph(time, event, x, strata, coef, var=None, ties: str = "efron", terms=None, transform: str = "km", *,
-            column_names: list[str] | None = None) -> ZphResult:
+            column_names: list[str] | None = None, fit: CoxFit | None = None) -> ZphResult:
     """``cox.zph(coxph(Surv(time, event) ~ x + strata(strata), ties = ties), transform = transform)``.
 
     ``x``: the n x p design matrix of the fit; ``strata``: a code per subject or None; ``coef``: the fitted
     coefficients; ``var``: their variance (shape-checked only: survival 3.x recomputes the information);
     ``terms``: (name, design column indices) per term (default one term per column); ``column_names``:
-    one label per design column (default the term's name, numbered within a multi-column term).
+    one label per design column (default the term's name, numbered within a multi-column term); ``fit``:
+    the ``coxfit.fit_cox`` result of these data, whose sorted rows are reused (else they are sorted here).
     """
     if ties not in TIES:
         raise UsageError(f"cox_zph: ties {ties!r} is not one of {', '.join(TIES)}", "use efron (R's default) or breslow")
@@ -264,9 +271,17 @@ def cox_zph(time, event, x, strata, coef, var=None, ties: str = "efron", terms=N
     terms, names = _terms(terms, p, column_names)
     if not event.any():
         raise DataError("cox_zph: there are no events", "the check needs a Cox model fitted to events")
-    tt = _transform(time, event, transform)
-    g = tt - tt[event].mean()
-    u, imat, schoen, dead_at, dead_stratum, used, stratum_codes = _score_parts(time, event, x, codes, coef, g, ties)
+    d = fit.data if fit is not None else None
+    if d is None or d.x.shape != x.shape or d.ties != ties or d.pos_d.size != int(event.sum()):
+        d = SortedProblem(time, event, x - x.mean(axis=0), None if strata is None else codes, ties)
+    tt = _block_transform(d, transform)[d.db]         # per death, the sorted problem's order
+    g = tt - tt.mean()
+    u, imat, schoen = _score_parts(d, coef, g)
+    in_r_order = _r_death_order(d)
+    schoen, tt = schoen[in_r_order], tt[in_r_order]
+    dead_at = d.order[d.pos_d[in_r_order]]
+    dead_stratum = codes[dead_at]
+    used, stratum_codes = _used(d)
 
     rows = []
     for name, cols in terms:
@@ -281,36 +296,18 @@ def cox_zph(time, event, x, strata, coef, var=None, ties: str = "efron", terms=N
                           "p": [chisq_upper(r[1], r[2]) for r in rows], "transform": transform},
                          schema=ZPH_TABLE_COLUMNS)
 
-    # scaled residuals, per pattern of columns varying within the stratum
     weights = np.minimum(used[:, :, None], used[:, None, :]).sum(axis=0)
     vmean = imat[:p, :p] / np.where(weights == 0, 1.0, weights)
-    scaled = np.full(schoen.shape, np.nan)
-    stratum_row = np.searchsorted(stratum_codes, dead_stratum)
-    patterns, pattern_of = np.unique(used > 0, axis=0, return_inverse=True)  # strata x p: small
-    pattern_of = pattern_of.ravel()[stratum_row]
-    for i, pattern in enumerate(patterns):
-        kcols = np.flatnonzero(pattern)
-        rows_i = np.flatnonzero(pattern_of == i)
-        if kcols.size:
-            scaled[np.ix_(rows_i, kcols)] = _solve(vmean[np.ix_(kcols, kcols)], schoen[np.ix_(rows_i, kcols)].T,
-                                                   "the residual scaling").T
-    scaled += coef
     try:
         rvar = np.diag(np.linalg.inv(vmean))
     except np.linalg.LinAlgError:
         rvar = np.full(p, np.nan)
-
     term_of = {j: name for name, cols in terms for j in cols}
-    base = pl.DataFrame({"time": time[dead_at], "transformed_time": tt[dead_at],
-                         "stratum": None if strata is None else codes[dead_at]},
-                        schema={k: ZPH_RESIDUAL_COLUMNS[k] for k in ("time", "transformed_time", "stratum")})
-    residuals = pl.concat([
-        base.with_columns(pl.lit(term_of[j]).alias("term"), pl.lit(names[j]).alias("column"),
-                          pl.Series("residual", scaled[:, j]).fill_nan(None))
-        for j in range(p)]).select(list(ZPH_RESIDUAL_COLUMNS))
     columns = pl.DataFrame({"column": names, "term": [term_of[j] for j in range(p)], "coef": coef, "var": rvar},
                            schema=ZPH_COLUMN_COLUMNS)
-    return ZphResult(table, residuals, columns, transform, ties)
+    parts = _Residuals(time[dead_at], tt, None if strata is None else dead_stratum, schoen, used,
+                       np.searchsorted(stratum_codes, dead_stratum), vmean, coef, names, term_of)
+    return ZphResult(table, columns, transform, ties, parts)
 
 
 def zph_note(result: ZphResult, alpha: float = 0.05) -> list[str]:
