@@ -210,6 +210,7 @@ def analyse_survival(adtte: pl.DataFrame, adsl: pl.DataFrame, endpoint: str, arm
     else:
         notes.append(f"no RMST: {TAU_RULE} is 0 days")
     logrank = pairwise = trend = cox = cox_tests = zph = model = contrasts = forest_table = stratified_frame = None
+    cox_notes_at = 0
     scores_source = None
     if len(groups) >= 2:
         tests_data, strata_col = data, None
@@ -231,10 +232,8 @@ def analyse_survival(adtte: pl.DataFrame, adsl: pl.DataFrame, endpoint: str, arm
                            cells=cells)
         if rmst.height:
             contrasts = rmst_contrasts(rmst, ref, c.conf_level)
-        if cox_run is not None:
-            model, cox, cox_tests, zph, cox_notes = cox_run.result()
-            notes += cox_notes
-        else:
+        cox_notes_at = len(notes)  # the Cox fit's notes go here once it is done: after everything else is computed
+        if cox_run is None:
             notes.append("Cox model not fitted (--no-cox)")
         if forest:
             forest_table = subgroup_forest(stratified_frame if strata else with_vars, list(forest), groups, ref, c.ties,
@@ -254,16 +253,21 @@ def analyse_survival(adtte: pl.DataFrame, adsl: pl.DataFrame, endpoint: str, arm
                      "every type as the event, the cumulative incidence separates them")
     param = adtte.filter(pl.col("PARAMCD") == endpoint)["PARAM"].drop_nulls().head(1).to_list() if "PARAM" in adtte.columns else []
     param = param[0] if param else None
+    landmarks, medians = km_landmarks(km, times).with_columns(conf), km_medians(km).with_columns(conf)
+    risk, quantiles = risk_table(km, axis.breaks_days), km_quantiles(km)
+    follow_up_median = median_follow_up(data, groups, c.conf_level)
+    if cox_run is not None:
+        model, cox, cox_tests, zph, cox_notes = cox_run.result()
+        notes[cox_notes_at:cox_notes_at] = cox_notes
     return SurvivalResults(
         endpoint=endpoint, param=param, settings=settings, reference=ref if len(groups) > 1 else None,
         times=tuple(times), rmst_tau=tau if tau > 0 else None, follow_up=fu, landmark_source=landmark_source,
         rmst_tau_source=tau_source, extrapolate=extrapolate, wording=endpoint_wording(endpoint, param), axis=axis,
-        arms=summary, km=km, landmarks=km_landmarks(km, times).with_columns(conf), medians=km_medians(km).with_columns(conf),
-        rmst=rmst, risk_table=risk_table(km, axis.breaks_days), logrank=logrank,
+        arms=summary, km=km, landmarks=landmarks, medians=medians, rmst=rmst, risk_table=risk, logrank=logrank,
         pairwise=pairwise if pairwise is not None else pairwise_logrank(data, [], c.rho, gamma), trend=trend,
         trend_scores=scores_source, cox=cox if cox is not None else pl.DataFrame(schema=COX_TERM_COLUMNS), notes=tuple(notes),
         gamma=float(gamma), strata=tuple(strata), covariates=tuple(covariates), model=model, cox_tests=cox_tests, zph=zph,
-        quantiles=km_quantiles(km), follow_up_median=median_follow_up(data, groups, c.conf_level),
+        quantiles=quantiles, follow_up_median=follow_up_median,
         rmst_contrasts=contrasts, competing=competing, forest=forest_table,
     )
 
@@ -305,7 +309,7 @@ def _cox(md, c: SurvivalSettings):
         index = {col: i for i, col in enumerate(md.columns)}
         terms = [(t.name, [index[col] for col in t.columns]) for t in md.terms]
         zph = cox_zph(md.time, md.event, md.x, md.strata_codes, fit.fit.coef, fit.fit.var, c.ties, terms=terms,
-                      column_names=list(md.columns))
+                      column_names=list(md.columns), fit=fit.fit)
         notes += zph_note(zph)
     elif fit.fit is not None:
         notes.append("no proportional-hazards check (cox.zph): the Cox model has terms that are not estimable")
