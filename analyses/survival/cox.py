@@ -113,10 +113,9 @@ def cox_model(md: ModelData, ties: str = "efron", conf_level: float = 0.95) -> C
     """Fit the model ``md`` describes; one ``terms`` row per design column, three ``tests`` rows (module docstring)."""
     trt = md.terms[0]
     events = md.event
-    # events per arm counted in polars: a million-element array of arm names compared in numpy is slow
-    counted = md.frame.group_by("TRT01A").agg((1 - pl.col("CNSR")).sum().cast(pl.Float64).alias("d"))
-    by_arm = dict(zip(counted["TRT01A"].to_list(), counted["d"].to_list()))
-    ev = {g: float(by_arm.get(g, 0.0)) for g in md.groups}
+    # events per arm from the treatment dummies (the design's first columns): no pass over the arm names
+    per_arm = events @ md.x[:, :len(trt.columns)]
+    ev = {md.reference: float(events.sum() - per_arm.sum()), **dict(zip(trt.levels, per_arm.tolist()))}
     cols = [(t, lev, col) for t in md.terms for lev, col in zip(t.levels, t.columns)]
     base = {"coef": None, "se": None, "hr": None, "lower": None, "upper": None, "p": None,
             "conf_level": float(conf_level), "ties": ties, "estimable": False, "reason": None}

@@ -117,11 +117,21 @@ class SortedProblem:
         self.dstart = np.flatnonzero(rank == 0)                       # first death of each block with deaths
         self.nb = nb
         self.ties = ties
+        self._last = None
         self.set_x(self.x)
+
+    def evaluated_at(self, beta: np.ndarray):
+        """(RiskSums, information, c1, c2) of the last evaluation if it was at ``beta``, else None: the fit
+        ends with an evaluation at its coefficients, which cox.zph needs again."""
+        last = self._last
+        if last is not None and last[0].shape == np.shape(beta) and np.array_equal(last[0], beta):
+            return last[1:]
+        return None
 
     def set_x(self, x: np.ndarray) -> None:
         """The (sorted) design, and what every iteration reads of the deaths' rows: gathered once."""
         self.x = x
+        self._last = None
         self.xd = np.take(x, self.pos_d, axis=0)
         self.xd_sum = self.xd.sum(axis=0)
 
@@ -212,6 +222,7 @@ def _evaluate(d: SortedProblem, beta: np.ndarray):
     with np.errstate(divide="ignore", invalid="ignore"):
         loglik = float(d.xd_sum @ beta - np.log(r.phi).sum() - r.m * len(r.phi))
     info, c1, c2 = weighted_information(d, r)
+    d._last = (np.array(beta, dtype=float), r, info, c1, c2)
     score = d.xd_sum - c1 @ r.s1 + c2 @ r.d1
     return loglik, score, info
 

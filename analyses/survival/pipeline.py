@@ -197,18 +197,25 @@ def analyse_survival(adtte: pl.DataFrame, adsl: pl.DataFrame, endpoint: str, arm
     c = settings
     conf = [pl.lit(c.conf_type).alias("conf_type"), pl.lit(c.conf_level).alias("conf_level")]
     axis = time_axis(fu.last, time_unit, break_by)
-    cox_md = cox_run = None
+    cox_run = model_ready = None
     if len(groups) >= 2 and cox_model:
-        # the Cox fit and its check run on the other core while this thread computes the curves and the tests
-        # (numpy and polars release the GIL in their loops); the results do not depend on the order
-        cox_md = model_data(with_vars, groups, ref, list(strata), specs, sources=sources)
-        cox_run = _Background(_cox, cox_md, c)
+        # the Cox model's design, its fit and its check run on the other core while this thread computes the
+        # curves and the tests (numpy and polars release the GIL in their loops); the results do not depend on
+        # the order. The design is handed over as soon as it is built: the stratified tests use its rows.
+        from concurrent.futures import Future
+
+        model_ready = Future()
+        cox_run = _Background(_model_then_cox, model_ready, with_vars, groups, ref, list(strata), specs, sources, c)
     km = km_table(data, groups, c.conf_type, c.conf_level)
     rmst = pl.DataFrame(schema=RMST_SCHEMA)
     if tau > 0:
         rmst = km_rmst(km, tau)
     else:
         notes.append(f"no RMST: {TAU_RULE} is 0 days")
+    landmarks, medians = km_landmarks(km, times).with_columns(conf), km_medians(km).with_columns(conf)
+    risk, quantiles = risk_table(km, axis.breaks_days), km_quantiles(km)
+    follow_up_median = median_follow_up(data, groups, c.conf_level)
+    cox_md = model_ready.result() if model_ready is not None and strata else None
     logrank = pairwise = trend = cox = cox_tests = zph = model = contrasts = forest_table = stratified_frame = None
     cox_notes_at = 0
     scores_source = None
@@ -253,9 +260,6 @@ def analyse_survival(adtte: pl.DataFrame, adsl: pl.DataFrame, endpoint: str, arm
                      "every type as the event, the cumulative incidence separates them")
     param = adtte.filter(pl.col("PARAMCD") == endpoint)["PARAM"].drop_nulls().head(1).to_list() if "PARAM" in adtte.columns else []
     param = param[0] if param else None
-    landmarks, medians = km_landmarks(km, times).with_columns(conf), km_medians(km).with_columns(conf)
-    risk, quantiles = risk_table(km, axis.breaks_days), km_quantiles(km)
-    follow_up_median = median_follow_up(data, groups, c.conf_level)
     if cox_run is not None:
         model, cox, cox_tests, zph, cox_notes = cox_run.result()
         notes[cox_notes_at:cox_notes_at] = cox_notes
@@ -293,6 +297,19 @@ class _Background:
         if self._error is not None:
             raise self._error
         return self._value
+
+
+def _model_then_cox(ready, data, groups, reference, strata, specs, sources, c: SurvivalSettings):
+    """``modeldata.model_data`` (handed to ``ready``, a Future, as soon as it is built), then ``_cox`` on it."""
+    from trialkit.analyses.survival.modeldata import model_data
+
+    try:
+        md = model_data(data, groups, reference, strata, specs, sources=sources)
+    except BaseException as exc:
+        ready.set_exception(exc)
+        raise
+    ready.set_result(md)
+    return _cox(md, c)
 
 
 def _cox(md, c: SurvivalSettings):

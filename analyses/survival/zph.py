@@ -220,10 +220,14 @@ def _score_parts(d: SortedProblem, coef: np.ndarray, g: np.ndarray):
     From the risk-set sums of the Cox fit's engine at b: the information weighted by h = 1, g and g^2 per
     death (``coxfit.weighted_information``; g is constant within a block, as it must be), and U = sum_deaths
     g x - sum_steps g mean, with the steps' sum of means c1 S1 - c2 D1 per block."""
-    r = risk_sums(d, coef)
+    last = d.evaluated_at(coef)  # the fit's own last evaluation, at these coefficients
+    if last is None:
+        r = risk_sums(d, coef)
+        info, c1, c2 = weighted_information(d, r)
+    else:
+        r, info, c1, c2 = last
     if not (r.phi > 0).all():
         raise DataError("cox_zph: a risk set has no weight (exp(x'b) underflows)", _HINT)
-    info, c1, c2 = weighted_information(d, r)
     info_g, c1g, c2g = weighted_information(d, r, g)
     info_gg, _, _ = weighted_information(d, r, g * g)
     u = g @ d.xd - c1g @ r.s1 + c2g @ r.d1
