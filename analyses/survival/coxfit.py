@@ -96,7 +96,9 @@ class SortedProblem:
         t = time[order]
         self.order = order                                            # input row of each sorted row
         self.strata = s                                               # stratum code of each sorted row
-        self.x = np.take(x, order, axis=0)  # take: several times faster than x[order] for a tall matrix
+        # the design as variables x rows (each variable contiguous): the sums per block and the weighted
+        # cross-products run along contiguous rows, twice as fast as down the columns of an n x p matrix
+        xt = np.take(np.asarray(x, dtype=float), order, axis=0).T.copy()  # take rows, then one transposing copy
         dead = event[order] > 0
         new_block = np.empty(n, dtype=bool)
         new_block[0] = True
@@ -118,7 +120,7 @@ class SortedProblem:
         self.nb = nb
         self.ties = ties
         self._last = None
-        self.set_x(self.x)
+        self.set_x(xt)
 
     def evaluated_at(self, beta: np.ndarray):
         """(RiskSums, information, c1, c2) of the last evaluation if it was at ``beta``, else None: the fit
@@ -128,12 +130,12 @@ class SortedProblem:
             return last[1:]
         return None
 
-    def set_x(self, x: np.ndarray) -> None:
-        """The (sorted) design, and what every iteration reads of the deaths' rows: gathered once."""
-        self.x = x
+    def set_x(self, xt: np.ndarray) -> None:
+        """The (sorted) design as p x n, and what every iteration reads of the deaths' rows: gathered once."""
+        self.xt = xt
         self._last = None
-        self.xd = np.take(x, self.pos_d, axis=0)
-        self.xd_sum = self.xd.sum(axis=0)
+        self.xdt = np.take(xt, self.pos_d, axis=1)
+        self.xd_sum = self.xdt.sum(axis=1)
 
 
 def _radix_key(a: np.ndarray) -> np.ndarray:
@@ -170,17 +172,17 @@ class RiskSums:
 
 def risk_sums(d: SortedProblem, beta: np.ndarray) -> RiskSums:
     """S0, S1 read at the end of each block, D0, D1 per block, and phi_l per death, at ``beta``."""
-    x, nb, db = d.x, d.nb, d.db
-    eta = x @ beta
+    xt, nb, db = d.xt, d.nb, d.db
+    eta = beta @ xt
     m = float(eta.max())
     w = np.exp(eta - m)
     s0 = _segmented_cumsum(np.add.reduceat(w, d.block_start), d.bounds)
-    s1 = _segmented_cumsum(np.add.reduceat(w[:, None] * x, d.block_start, axis=0), d.bounds)
+    s1 = _segmented_cumsum(np.add.reduceat(xt * w, d.block_start, axis=1).T, d.bounds)
     wd = w[d.pos_d]
     d0 = np.bincount(db, weights=wd, minlength=nb)
-    d1 = np.zeros((nb, x.shape[1]))
+    d1 = np.zeros((nb, xt.shape[0]))
     if len(db):  # deaths are grouped by block: sum each run
-        d1[db[d.dstart]] = np.add.reduceat(wd[:, None] * d.xd, d.dstart, axis=0)
+        d1[db[d.dstart]] = np.add.reduceat(d.xdt * wd, d.dstart, axis=1).T
     return RiskSums(m, w, wd, s1, d1, s0[db] - d.frac * d0[db])
 
 
@@ -193,7 +195,7 @@ def weighted_information(d: SortedProblem, r: RiskSums, h: np.ndarray | None = N
     S1 terms are per block: sum_l h a_l a_l' / phi_l^2 = S1 S1' g0 - (S1 D1' + D1 S1') g1 + D1 D1' g2 with
     g_k = sum_l h f_l^k / phi_l^2.
     """
-    x, nb, db, f = d.x, d.nb, d.db, d.frac
+    xt, nb, db, f = d.xt, d.nb, d.db, d.frac
     with np.errstate(divide="ignore", invalid="ignore"):
         inv = 1.0 / r.phi
         inv2 = inv * inv
@@ -208,7 +210,7 @@ def weighted_information(d: SortedProblem, r: RiskSums, h: np.ndarray | None = N
     v = r.w * big_c[d.block]
     v[d.pos_d] -= r.wd * c2[db]
     cross = (r.s1 * g1[:, None]).T @ r.d1
-    info = (x.T @ (v[:, None] * x) - (r.s1 * g0[:, None]).T @ r.s1 + cross + cross.T
+    info = ((xt * v) @ xt.T - (r.s1 * g0[:, None]).T @ r.s1 + cross + cross.T
             - (r.d1 * g2[:, None]).T @ r.d1)
     return info, c1, c2
 
@@ -305,7 +307,7 @@ def fit_cox(time, event, x, strata=None, ties: str = "efron", max_iter: int = 10
         return CoxFit(coef, var, ll0, ll0, 0.0, 0.0, 0.0, 0, 0, True, n, events, score_full, aliased)
     d = full
     if aliased.any():  # fit without the aliased columns, on the same sorted rows
-        d.set_x(d.x[:, keep])
+        d.set_x(d.xt[keep])
         u0, i0 = u0[keep], i0[np.ix_(keep, keep)]
     step = _solve(i0, u0)
     score_test = float(u0 @ step)

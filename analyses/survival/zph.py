@@ -182,7 +182,7 @@ def _block_transform(d: SortedProblem, transform: str) -> np.ndarray:
         if (t <= 0).any():
             raise DataError("cox_zph: the log transform needs times above 0", "use transform 'km' or 'rank'")
         return np.log(t)
-    n = d.x.shape[0]
+    n = d.xt.shape[1]
     times, pooled = np.unique(t, return_inverse=True)   # distinct times over all strata
     pooled = pooled.ravel()
     size = np.bincount(pooled, weights=np.diff(np.r_[d.block_start, n]), minlength=times.size)
@@ -230,11 +230,11 @@ def _score_parts(d: SortedProblem, coef: np.ndarray, g: np.ndarray):
         raise DataError("cox_zph: a risk set has no weight (exp(x'b) underflows)", _HINT)
     info_g, c1g, c2g = weighted_information(d, r, g)
     info_gg, _, _ = weighted_information(d, r, g * g)
-    u = g @ d.xd - c1g @ r.s1 + c2g @ r.d1
+    u = d.xdt @ g - c1g @ r.s1 + c2g @ r.d1
     imat = np.block([[info, info_g], [info_g, info_gg]])
     hit = d.db[d.dstart]                                # blocks with deaths
     step_mean = (c1[hit, None] * r.s1[hit] - c2[hit, None] * r.d1[hit]) / d.counts[hit, None]
-    schoen = d.xd - np.repeat(step_mean, d.counts[hit], axis=0)   # x minus the average of the steps' means
+    schoen = d.xdt.T - np.repeat(step_mean, d.counts[hit], axis=0)   # x minus the average of the steps' means
     return u, imat, schoen
 
 
@@ -243,7 +243,7 @@ def _used(d: SortedProblem) -> tuple[np.ndarray, np.ndarray]:
     bs = d.strata[d.block_start]
     first_block = np.flatnonzero(np.r_[True, bs[1:] != bs[:-1]])
     rows = d.block_start[first_block]
-    varies = np.minimum.reduceat(d.x, rows, axis=0) != np.maximum.reduceat(d.x, rows, axis=0)
+    varies = (np.minimum.reduceat(d.xt, rows, axis=1) != np.maximum.reduceat(d.xt, rows, axis=1)).T
     return varies * np.add.reduceat(d.counts, first_block)[:, None], bs[first_block]
 
 
@@ -276,7 +276,7 @@ def cox_zph(time, event, x, strata, coef, var=None, ties: str = "efron", terms=N
     if not event.any():
         raise DataError("cox_zph: there are no events", "the check needs a Cox model fitted to events")
     d = fit.data if fit is not None else None
-    if d is None or d.x.shape != x.shape or d.ties != ties or d.pos_d.size != int(event.sum()):
+    if d is None or d.xt.shape != x.shape[::-1] or d.ties != ties or d.pos_d.size != int(event.sum()):
         d = SortedProblem(time, event, x - x.mean(axis=0), None if strata is None else codes, ties)
     tt = _block_transform(d, transform)[d.db]         # per death, the sorted problem's order
     g = tt - tt.mean()
