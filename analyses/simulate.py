@@ -106,6 +106,7 @@ class Design:
     params: int = 10
     aes_per_subject: float = 5.0
     seed: int = 1
+    lab_subjects: int | None = None  # labs for subjects 1..lab_subjects only (None: every subject)
 
     def __post_init__(self) -> None:
         from trialkit.schemas.errors import UsageError
@@ -116,7 +117,9 @@ class Design:
                                         (self.params >= 1, "--params", self.params, "at least 1"),
                                         (math.isfinite(self.aes_per_subject) and self.aes_per_subject >= 0,
                                          "--aes-per-subject", self.aes_per_subject, "a finite number, 0 or more"),
-                                        (self.seed >= 0, "--seed", self.seed, "0 or more")):
+                                        (self.seed >= 0, "--seed", self.seed, "0 or more"),
+                                        (self.lab_subjects is None or 1 <= self.lab_subjects <= self.subjects,
+                                         "--lab-subjects", self.lab_subjects, "at least 1 and at most --subjects")):
             if not ok:
                 raise UsageError(f"{option} {value} cannot be used", f"give {option} {need}")
 
@@ -241,7 +244,11 @@ def simulate_chunk(rng: np.random.Generator, start: int, stop: int, design: Desi
         "EXDOSE": np.array([a[4] for a in ARMS])[arm[dose_subject]], "EXDOSU": _const("mg", dose_subject.size),
         "ASTDT": _dates(trtsdt[dose_subject] + _days(dose_day - 1)), "ASTDY": dose_day.astype(np.float64),
     })
-    adlb = _labs(rng, ids, arm, trtsdt, last_day, design)
+    if design.lab_subjects is not None and stop - 1 > design.lab_subjects:  # labs for the first subjects only
+        m = max(0, design.lab_subjects - start + 1)
+        adlb = _labs(rng, ids.head(m), arm[:m], trtsdt[:m], last_day[:m], design)
+    else:
+        adlb = _labs(rng, ids, arm, trtsdt, last_day, design)
     adae = _adverse_events(rng, ids, arm, trtsdt, last_day, died, design)
     return Chunk(adsl=adsl, adtte=adtte, adlb=adlb, adae=adae, adex=adex)
 

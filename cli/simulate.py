@@ -22,6 +22,7 @@ def simulate(
     params: Annotated[int, typer.Option("--params", metavar="P", help="Lab parameters (the first 10 are real labs; then LB011, ...).")] = 10,
     aes_per_subject: Annotated[float, typer.Option("--aes-per-subject", metavar="K", help="Mean number of adverse events per subject (0 or more).")] = 5.0,
     seed: Annotated[int, typer.Option("--seed", metavar="S", help="Seed of the random numbers: same options, same files byte for byte.")] = 1,
+    lab_subjects: Annotated[Optional[int], typer.Option("--lab-subjects", metavar="M", help="Labs (ADLB) for the first M subjects only, e.g. 10M lab records from a trial of a million subjects (default: every subject).", show_default=False)] = None,
     chunk: Annotated[Optional[int], typer.Option("--chunk-subjects", hidden=True, help="Subjects per chunk (row group).")] = None,
 ) -> None:
     """Write a synthetic three-arm trial of N subjects as DIR/{adsl,adtte,adlb,adae,adex}.parquet.
@@ -43,7 +44,8 @@ def simulate(
 
     from trialkit.analyses.simulate import Design
 
-    design = Design(subjects=subjects, visits=visits, params=params, aes_per_subject=aes_per_subject, seed=seed)
+    design = Design(subjects=subjects, visits=visits, params=params, aes_per_subject=aes_per_subject, seed=seed,
+                    lab_subjects=lab_subjects)
     if chunk < 1:
         raise UsageError(f"--chunk-subjects {chunk} cannot be used", "give --chunk-subjects at least 1")
     out = Path(out)

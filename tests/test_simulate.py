@@ -104,8 +104,20 @@ def test_chunk_function_is_reproducible_from_its_generator():
     assert a["adsl"]["USUBJID"].to_list() == [f"TK-SIM-{i:07d}" for i in range(11, 21)]
 
 
+def test_lab_subjects_limits_adlb_to_the_first_subjects_across_chunks(tmp_path):
+    """--lab-subjects M: ADLB holds subjects 1..M only (a chunk past M has none), every other dataset is whole."""
+    out = tmp_path / "labs"
+    result = invoke(["simulate", "--subjects", 30, "--visits", 3, "--params", 2, "--lab-subjects", 12,
+                     "--chunk-subjects", 5, "--out", out])
+    assert result.exit_code == 0, result.stderr
+    labs = _read(out, "adlb")["USUBJID"].unique().sort().to_list()
+    assert labs == [f"TK-SIM-{i:07d}" for i in range(1, 13)]
+    assert _read(out, "adsl").height == 30 and _read(out, "adtte").height == 30
+
+
 @pytest.mark.parametrize("option, value", [("--subjects", 0), ("--subjects", 10**20), ("--visits", 1), ("--params", 0),
-                                           ("--aes-per-subject", -1), ("--aes-per-subject", "inf")])
+                                           ("--aes-per-subject", -1), ("--aes-per-subject", "inf"),
+                                           ("--lab-subjects", 0), ("--lab-subjects", 11)])
 def test_bad_options_are_refused_in_one_line_with_exit_2(tmp_path, option, value):
     args = {"--subjects": 10, "--visits": 3, "--params": 2, "--aes-per-subject": 1}
     args[option] = value
