@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 WORK   ?= trialkit-work
 PILOT  ?= ../shared/data/cdiscpilot01
 
-.PHONY: install demo test bench lock docs clean
+.PHONY: install demo test bench bench-scale lock docs clean
 
 install: $(STAMP)
 
@@ -43,6 +43,12 @@ BENCH_MMRM_SIZES ?= 2000,20000
 BENCH_ARGS  ?=
 bench: $(STAMP)
 	cd tests/bench && BENCH_SIZES=$(BENCH_SIZES) BENCH_MMRM_SIZES=$(BENCH_MMRM_SIZES) ../../$(BIN)/python run_bench.py --out ../../bench-results.json $(BENCH_ARGS)
+
+# The scale suite: every stage on simulated trials of these sizes (made once into bench-data/sim-N/), with
+# peak memory, side by side with R where R does the same work. An hour or more at 1,000,000 subjects.
+BENCH_SCALE_SIZES ?= 10000,100000,1000000
+bench-scale: $(STAMP)
+	cd tests/bench && BENCH_SCALE_SIZES=$(BENCH_SCALE_SIZES) ../../$(BIN)/python run_bench.py --only "scale " --runs 1 --out ../../bench-scale-results.json $(BENCH_ARGS)
 
 # The CLI reference, generated from --help (a test fails when it drifts).
 docs: $(STAMP)

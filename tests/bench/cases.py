@@ -47,6 +47,9 @@ class Case:
     runs: int | None = None  # at most this many timed runs (big data)
     warmup: bool = True
     mmrm_size: int | None = None  # a synthetic longitudinal trial of this many subjects (mmrm_synthetic.py)
+    scale_size: int | None = None  # a simulated trial of this many subjects (scale_data.py)
+    output: str | None = None  # a file the command writes, whose size is reported (placeholders allowed)
+    target_output_mib: float | None = None
 
 
 CASES: list[Case] = [
@@ -155,3 +158,45 @@ def mmrm_cases(n: int) -> list[Case]:
                  mmrm_size=n, runs=1, warmup=False,
                  versus=(Other("R nlme::gls", ("Rscript", "{bench}/r/mmrm_gls.R", "{mmrm_dir}"), target=1.0,
                                compute=True, needs="R", timeout_s=MMRM_R_TIMEOUT_S),))]
+
+
+# Issue 13: the scale suite (`make bench-scale`), on trials simulated by `trialkit simulate` of BENCH_SCALE_SIZES
+# subjects (scale_data.py: about 5 AEs per subject; labs, 10 parameters x 8 visits, for at most 125,000 subjects).
+# Each stage in pipeline order on one workspace, with its peak memory, and R doing the same work where R does it.
+SCALE_MIB = 8192
+SCALE_R_TIMEOUT_S = 600.0
+
+
+def scale_sizes() -> list[int]:
+    """BENCH_SCALE_SIZES: comma-separated numbers of subjects (default: none; make bench-scale sets 10k, 100k, 1M)."""
+    text = os.environ.get("BENCH_SCALE_SIZES", "")
+    return [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+
+
+def scale_cases(n: int) -> list[Case]:
+    """ingest, validate, biomarkers, survival, safety and report of a simulated trial of n subjects."""
+    tk, ws = "{trialkit}", "{sc_ws}"
+    big = dict(runs=1, warmup=False)
+    at_scale = n >= BIG
+    ratio = 0.5 if at_scale else None
+
+    def r(script: str, data: str) -> Other:
+        return Other("R", ("Rscript", f"{{bench}}/r/{script}", data), target=ratio, compute=True, needs="R",
+                     timeout_s=SCALE_R_TIMEOUT_S)
+
+    name = f"scale {label(n)}:"
+    return [
+        Case(f"{name} ingest", (tk, "ingest", "{sc_dir}", "-w", ws), scale_size=n, target_mib=SCALE_MIB, **big),
+        Case(f"{name} validate", (tk, "validate", "-w", ws), scale_size=n, needs_workspace=True,
+             target_mib=SCALE_MIB, **big),
+        Case(f"{name} biomarkers --no-plot", (tk, "biomarkers", "-w", ws, "--no-plot"), scale_size=n,
+             needs_workspace=True, target_mib=SCALE_MIB, versus=(r("biomarkers_scale.R", "{sc_r}/labs.rds"),), **big),
+        Case(f"{name} survival --no-plot", (tk, "survival", "-w", ws, "--no-plot", *SURVIVAL_OPTIONS), scale_size=n,
+             needs_workspace=True, target_mib=SCALE_MIB, versus=(r("survival_synthetic.R", "{sc_r}/survival.rds"),),
+             **big),
+        Case(f"{name} safety --no-plot", (tk, "safety", "-w", ws, "--no-plot"), scale_size=n, needs_workspace=True,
+             target_mib=SCALE_MIB, versus=(r("safety_scale.R", "{sc_r}"),), **big),
+        Case(f"{name} report", (tk, "report", "-w", ws), scale_size=n, needs_workspace=True, target_mib=SCALE_MIB,
+             target_s=30.0 if at_scale else None, output="{sc_ws}/report.html",
+             target_output_mib=10.0 if at_scale else None, **big),
+    ]

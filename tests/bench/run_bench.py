@@ -32,8 +32,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from cases import (CASES, SURVIVAL_OPTIONS, Case, Other, mmrm_cases, mmrm_sizes, sizes,  # run as a script
-                   synthetic_cases)  # from tests/bench
+from cases import (CASES, SURVIVAL_OPTIONS, Case, Other, mmrm_cases, mmrm_sizes, scale_cases,  # run as a script
+                   scale_sizes, sizes, synthetic_cases)  # from tests/bench
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -138,6 +138,8 @@ class Places:
     def for_case(self, case: Case) -> dict[str, str]:
         if case.mmrm_size is not None:
             return self.for_mmrm(case.mmrm_size)
+        if case.scale_size is not None:
+            return self.for_scale(case)
         if case.size is None:
             self.prepare()
             return self.base
@@ -157,6 +159,23 @@ class Places:
                            capture_output=True)
             subprocess.run([self.trialkit, "validate", "-w", str(ws)], check=True, capture_output=True)
         return {**self.base, "syn_dir": str(folders.parquet), "syn_ws": str(ws), "syn_rds": str(rds)}
+
+    def for_scale(self, case: Case) -> dict[str, str]:
+        """A simulated trial of the case's size (Parquet, and R's RDS copies) and its workspace; the workspace
+        is ingested and validated first when the case needs it and the suite's own ingest has not run."""
+        from scale_data import make  # polars: only for the scale cases
+
+        n = case.scale_size
+        folder = CACHE / f"sim-{n}"
+        if n not in self.made:
+            print(f"(the simulated trial of {n:,} subjects: {CACHE.name}/{folder.name}/)", flush=True)
+            self.made.add(n)
+        parquet = make(n, folder, self.trialkit)
+        ws = self.work / f"scale-{n}"
+        if case.needs_workspace and not (ws / "adsl.parquet").exists():
+            subprocess.run([self.trialkit, "ingest", str(parquet), "-w", str(ws)], check=True, capture_output=True)
+            subprocess.run([self.trialkit, "validate", "-w", str(ws)], capture_output=True)
+        return {**self.base, "sc_dir": str(parquet), "sc_ws": str(ws), "sc_r": str(folder)}
 
     def for_mmrm(self, n: int) -> dict[str, str]:
         """A synthetic longitudinal trial of n subjects (CSV, for R and for trialkit ingest) and its workspace."""
@@ -237,7 +256,15 @@ def run_case(case: Case, places: Places, runs: int) -> dict:
         result["versus"] = [{"label": o.label, "skipped": f"{o.label} not compared: trialkit failed"}
                             for o in case.versus]
     verdicts += [v["meets_target"] for v in result["versus"] if "meets_target" in v]
-    stated = case.target_s is not None or case.target_mib is not None or any("target_ratio" in v for v in result["versus"])
+    if case.output is not None and result["exit_codes"] == [0]:
+        path = Path(expand((case.output,), values)[0])
+        result["output"] = path.name
+        result["output_mib"] = round(path.stat().st_size / 2**20, 2) if path.exists() else None
+        if case.target_output_mib is not None:
+            result["target_output_mib"] = case.target_output_mib
+            verdicts.append(result["output_mib"] is not None and result["output_mib"] <= case.target_output_mib)
+    stated = case.target_s is not None or case.target_mib is not None or case.target_output_mib is not None or \
+        any("target_ratio" in v for v in result["versus"])
     result["meets_target"] = all(verdicts) if stated or not verdicts[0] else None
     return result
 
@@ -282,6 +309,11 @@ def lines_of(r: dict) -> list[str]:
         out += note(f"trialkit exited {r['exit_codes']}: run {' '.join(r['argv'][1:])} to see why")
     if r.get("note"):
         out += note(r["note"])
+    if r.get("output"):
+        size = "absent" if r["output_mib"] is None else f"{r['output_mib']:.2f} MB"
+        target = r.get("target_output_mib")
+        out += note(f"{r['output']}: {size}" + ("" if target is None else
+                    f" (target <= {target:g} MB: {verdict(r['output_mib'] is not None and r['output_mib'] <= target)})"))
     for v in r.get("versus", []):
         if "skipped" in v or "error" in v:
             out += note(v.get("skipped") or v["error"])
@@ -310,7 +342,8 @@ def main() -> int:
     args = parser.parse_args()
     trialkit = str(Path(sys.executable).with_name("trialkit"))
     have_pilot = (PILOT / "adsl.xpt").exists()
-    cases = [*CASES, *(c for n in sizes() for c in synthetic_cases(n)), *(c for n in mmrm_sizes() for c in mmrm_cases(n))]
+    cases = [*CASES, *(c for n in sizes() for c in synthetic_cases(n)), *(c for n in mmrm_sizes() for c in mmrm_cases(n)),
+             *(c for n in scale_sizes() for c in scale_cases(n))]
     results = []
     print(row(*(title for title, _, _ in COLUMNS)))
     print("-" * WIDTH)
@@ -330,7 +363,8 @@ def main() -> int:
         "noted); ratio: trialkit s / other s; peak MB: largest resident memory of the process.", WIDTH)))
     Path(args.out).write_text(json.dumps({"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
                                                       "load_average": os.getloadavg()},
-                                          "runs": args.runs, "sizes": sizes(), "results": results}, indent=2) + "\n")
+                                          "runs": args.runs, "sizes": sizes(), "scale_sizes": scale_sizes(),
+                                          "results": results}, indent=2) + "\n")
     print(f"figures written to {args.out}")
     return 1 if any(r.get("meets_target") is False for r in results) else 0
 

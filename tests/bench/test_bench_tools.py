@@ -120,3 +120,29 @@ def test_mmrm_cases_time_the_whole_command_against_gls_with_a_timeout():
     (case,) = cases.mmrm_cases(2000)
     assert case.mmrm_size == 2000 and "--model" in case.argv and "mmrm" in case.argv
     assert case.versus[0].timeout_s and case.versus[0].target == 1.0
+
+
+def test_scale_suite_runs_every_stage_in_pipeline_order_with_memory_and_r_targets_at_a_million(monkeypatch):
+    monkeypatch.delenv("BENCH_SCALE_SIZES", raising=False)
+    assert cases.scale_sizes() == []  # kept out of a plain `make bench`
+    monkeypatch.setenv("BENCH_SCALE_SIZES", "10000,1_000_000")
+    assert cases.scale_sizes() == [10_000, 1_000_000]
+    big = cases.scale_cases(1_000_000)
+    assert [c.argv[1] for c in big] == ["ingest", "validate", "biomarkers", "survival", "safety", "report"]
+    assert all(c.target_mib == 8192 and c.scale_size == 1_000_000 for c in big)
+    assert {c.argv[1]: c.versus[0].target for c in big if c.versus} == {"biomarkers": 0.5, "survival": 0.5,
+                                                                        "safety": 0.5}
+    report = big[-1]
+    assert report.target_s == 30.0 and report.target_output_mib == 10.0
+    assert all(c.versus[0].target is None for c in cases.scale_cases(10_000) if c.versus)
+
+
+def test_an_output_over_its_size_target_fails_the_case(tmp_path):
+    places = run_bench.Places.__new__(run_bench.Places)
+    places.lacking = []
+    (tmp_path / "report.html").write_bytes(b"x" * (3 * 2**20))
+    case = cases.Case("report", ("true",), output="{out}/report.html", target_output_mib=2.0)
+    places.for_case = lambda c: {"out": str(tmp_path)}
+    result = run_bench.run_case(case, places, runs=1)
+    assert result["output_mib"] == 3.0 and result["meets_target"] is False
+    assert any("report.html: 3.00 MB (target <= 2 MB: FAIL)" in line for line in run_bench.lines_of(result))
