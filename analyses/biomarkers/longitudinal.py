@@ -103,11 +103,13 @@ def _den_df(X: np.ndarray, subjects: np.ndarray, terms: dict[str, list[int]]) ->
     as nlme's ``fixDF``."""
     order = np.argsort(subjects, kind="stable")
     xs, ss = X[order], subjects[order]
-    cuts = np.flatnonzero(ss[1:] != ss[:-1]) + 1
-    inner = np.zeros(X.shape[1], dtype=bool)
-    for block in np.split(xs, cuts):
-        inner |= np.any(np.abs(block - block[0]) > 1e-8 * np.maximum(1.0, np.abs(block[0])), axis=0)
-    n, m = X.shape[0], len(np.unique(subjects))
+    new = np.ones(len(ss), dtype=bool)
+    new[1:] = ss[1:] != ss[:-1]
+    first = xs[np.flatnonzero(new)][np.cumsum(new) - 1]  # each record's subject's first record
+    # a column varies within subjects when some record differs from its subject's first (no loop over subjects)
+    inner = np.any(np.abs(xs - first) > 1e-8 * np.maximum(1.0, np.abs(first)), axis=0) if len(ss) else \
+        np.zeros(X.shape[1], dtype=bool)
+    n, m = X.shape[0], int(new.sum()) if len(ss) else 0
     df = {"between": m - 1.0, "within": float(n - m)}  # the intercept is estimated between subjects
     strata = {}
     for name, idx in terms.items():
@@ -156,12 +158,12 @@ class RemlFit:
 
 def _profile(X: np.ndarray, y: np.ndarray, sums: tuple, ratio: float):
     """Profiled REML pieces at variance ratio ``ratio``: (-2 loglik, beta, X'WX, sigma^2)."""
-    n_i, SX, Sy = sums
+    n_i, SX, Sy, XtX, Xty, yty = sums
     N, p = X.shape
     c = ratio / (1.0 + n_i * ratio)  # V_i^-1 = (I - c_i J) / sigma^2 within subject i
-    XtWX = X.T @ X - (SX.T * c) @ SX
-    XtWy = X.T @ y - (SX.T * c) @ Sy
-    ytWy = float(y @ y - np.sum(c * Sy * Sy))
+    XtWX = XtX - (SX.T * c) @ SX
+    XtWy = Xty - (SX.T * c) @ Sy
+    ytWy = float(yty - np.sum(c * Sy * Sy))
     sign, logdet = np.linalg.slogdet(XtWX)
     if sign <= 0:
         return math.inf, None, None, None
@@ -183,11 +185,13 @@ def fit_reml_random_intercept(X: np.ndarray, y: np.ndarray, subjects: np.ndarray
     from scipy.optimize import minimize_scalar
 
     _, inverse = np.unique(subjects, return_inverse=True)
+    inverse = inverse.ravel()
     n_i = np.bincount(inverse).astype(float)
-    SX = np.zeros((len(n_i), X.shape[1]))
-    np.add.at(SX, inverse, X)
-    Sy = np.bincount(inverse, weights=y)
-    sums = (n_i, SX, Sy)
+    # the per-subject sums and the cross-products every evaluation of the profile needs, formed once
+    SX = np.column_stack([np.bincount(inverse, weights=X[:, j], minlength=len(n_i)) for j in range(X.shape[1])]) \
+        if X.shape[1] else np.zeros((len(n_i), 0))
+    Sy = np.bincount(inverse, weights=y, minlength=len(n_i))
+    sums = (n_i, SX, Sy, X.T @ X, X.T @ y, float(y @ y))
     objective = lambda t: _profile(X, y, sums, math.exp(t))[0]  # noqa: E731
     grid = np.linspace(math.log(1e-8), math.log(1e4), 49)
     values = [objective(t) for t in grid]
