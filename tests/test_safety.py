@@ -171,6 +171,31 @@ def test_fisher_p_matches_r_fisher_test():
     assert fisher_p(0, 84, 0, 86) is None  # neither group has the event: not tested
 
 
+def test_fisher_p_matches_r_on_tables_up_to_a_million_subject_trial():
+    """tests/reference/make_fisher_reference.R: fisher.test from 3/4 vs 1/4 to 166,000/333,000 vs 167,500/333,500
+    and p down to 2e-29 (log-gamma of counts of 10^5 limits the agreement to about 1e-9 relative)."""
+    import json
+    from pathlib import Path
+
+    cases = json.loads((Path(__file__).parent / "reference" / "fisher_r.json").read_text())["cases"]
+    for c in cases:
+        assert fisher_p(c["a"], c["n_a"], c["r"], c["n_r"]) == pytest.approx(c["p"], rel=1e-8), c
+
+
+def test_fisher_p_equals_scipy_on_small_tables():
+    import numpy as np
+    from scipy.stats import fisher_exact
+
+    rng = np.random.default_rng(4)
+    for _ in range(300):
+        n_a, n_r = (int(v) for v in rng.integers(1, 60, 2))
+        a, r = int(rng.integers(0, n_a + 1)), int(rng.integers(0, n_r + 1))
+        if a + r == 0:
+            continue
+        want = fisher_exact([[a, n_a - a], [r, n_r - r]]).pvalue
+        assert fisher_p(a, n_a, r, n_r) == pytest.approx(want, rel=1e-9, abs=1e-300), (a, n_a, r, n_r)
+
+
 def test_fisher_table_has_one_row_per_non_reference_group(toy):
     _, _, _, pop, aes = toy
     f = fisher_table(incidence_table(aes, pop), "Placebo")

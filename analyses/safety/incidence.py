@@ -109,9 +109,22 @@ def fisher_p(a: int, n_a: int, r: int, n_r: int) -> float | None:
 
 @lru_cache(maxsize=4096)
 def _fisher(a: int, n_a: int, r: int, n_r: int) -> float:
-    from scipy.stats import fisher_exact
+    """R's fisher.test(matrix(c(a, n_a - a, r, n_r - r), 2, byrow = TRUE))$p.value: the hypergeometric
+    probabilities of every table with the same margins, summed over those no more likely than the one
+    observed (within R's relative 1e-7), in logs (log-sum-exp), so that a p of 1e-300 keeps its digits.
+    One pass over the support with numpy: scipy.stats.fisher_exact took 26 ms a table at 3,300 subjects
+    per arm, and grows with the counts."""
+    import numpy as np
+    from scipy.special import gammaln
 
-    return float(fisher_exact([[a, n_a - a], [r, n_r - r]], alternative="two-sided").pvalue)
+    k, n = a + r, n_a + n_r                      # subjects with the event; subjects in all
+    x = np.arange(max(0, k - n_r), min(k, n_a) + 1, dtype=np.float64)   # the possible counts of the group
+    logp = (gammaln(n_a + 1.0) - gammaln(x + 1) - gammaln(n_a - x + 1) + gammaln(n_r + 1.0) - gammaln(k - x + 1)
+            - gammaln(n_r - k + x + 1) - gammaln(n + 1.0) + gammaln(k + 1.0) + gammaln(n - k + 1.0))
+    observed = logp[a - int(x[0])]
+    tail = logp[logp <= observed + math.log1p(1e-7)]
+    top = tail.max()
+    return float(min(1.0, math.exp(top) * np.exp(tail - top).sum()))
 
 
 def fisher_table(incidence: pl.DataFrame, reference: str) -> pl.DataFrame:
