@@ -3,7 +3,7 @@
 - Rows: "any" (any TEAE), each SOC (AEBODSYS), each PT (AEDECOD) within its SOC.
 - A subject counts once per row; ``events`` counts every TEAE record of the row.
 - ``percent`` = 100 x subjects / N of the group's safety population.
-- Fisher's exact test, two-sided (``scipy.stats.fisher_exact``), of each group
+- Fisher's exact test, two-sided (as R's ``fisher.test``), of each group
   against the reference group on the 2x2 table of subjects with and without
   the event; p is null when neither group has a subject in the row.
 - Risk differences (group minus reference) with Newcombe's hybrid score

@@ -112,7 +112,7 @@ def safety_definitions(aes: AESet, population: SafetyPopulation, reference: str,
         "treatment_emergent": TEAE_RULE_TEXT[aes.te_rule],
         "counting": "a subject counts once per row (any TEAE, each system organ class AEBODSYS, each preferred term "
                     "AEDECOD); events [AEs] count every TEAE record",
-        "fisher": f"Fisher's exact test, two-sided (scipy.stats.fisher_exact), of each group against the reference "
+        "fisher": f"Fisher's exact test, two-sided (as R's fisher.test), of each group against the reference "
                   f"group {reference!r} on the 2x2 table of subjects with and without the event; p is null when "
                   "neither group has a subject in the row",
         "sort": {"alpha": "system organ classes, then preferred terms within each, alphabetically",
