@@ -158,7 +158,10 @@ def _describe(col: str, prefix: str) -> list[pl.Expr]:
     ]
 
 
-def _pooled(data: pl.DataFrame, arms: list[Arm]) -> pl.DataFrame:
+def _pooled(data: pl.DataFrame, arms: list[Arm], columns: list[str]) -> pl.DataFrame:
+    """The records twice, by group and as the pooled group "All": only ``columns`` (ARM and ARMN added), so
+    that doubling the records does not double every column of ADLB (a million-record ADLB was copied whole)."""
+    data = data.select(list(dict.fromkeys(["ARM", "ARMN", *columns])))
     return pl.concat([data, data.with_columns(pl.lit(ALL).alias("ARM"), pl.lit(len(arms), dtype=pl.Int64).alias("ARMN"))])
 
 
@@ -188,7 +191,8 @@ def summarise_by_visit(data: pl.DataFrame, params: list[str], arms: list[Arm]) -
     """n, mean, sd, se, median, q1, q3, min, max of AVAL and (chg_*) of CHG by parameter, group and visit,
     and pooled (arm "All"); n_no_base counts records with a value but no baseline; note says why a
     statistic is null."""
-    pooled = _pooled(data.filter(pl.col("PARAMCD").is_in(params)), arms)
+    pooled = _pooled(data.filter(pl.col("PARAMCD").is_in(params)), arms,
+                     ["PARAMCD", "VISITN", "AVAL", "CHG", "BASE", "ABLFL"])
     no_base = pl.col("AVAL").is_not_null() & pl.col("BASE").is_null() & pl.col("ABLFL").is_null()
     stats = pooled.group_by("PARAMCD", "ARM", "VISITN").agg(
         *_describe("AVAL", ""), *_describe("CHG", "chg_"), no_base.sum().cast(pl.Int64).alias("n_no_base"))
@@ -280,7 +284,8 @@ def test_change_within(data: pl.DataFrame, params: list[str], arms: list[Arm], t
     if test not in TESTS:
         raise UsageError(f"unknown test {test!r}", f"use one of {', '.join(TESTS)}")
     grid = _grid(data, params, arms, pl.col("CHG").is_not_null()).sort("PARAMN", "VISITN", "ARMN")
-    pooled = _pooled(data.filter(pl.col("CHG").is_not_null() & pl.col("PARAMCD").is_in(params)), arms)
+    pooled = _pooled(data.filter(pl.col("CHG").is_not_null() & pl.col("PARAMCD").is_in(params)), arms,
+                     ["PARAMCD", "VISITN", "CHG"])
     cells = {k: g.get_column("CHG").to_numpy() for k, g in pooled.group_by("PARAMCD", "ARM", "VISITN")}
     rows = []
     for cell in grid.iter_rows(named=True):
