@@ -76,16 +76,26 @@ def ingest(
     options = {"sources": [str(s) for s in sources] if sources else [], "dataset": dataset}
     if encoding is not None:
         options["encoding"] = encoding
-    parts: dict[str, list] = {}
     units: list = []
     skipped: list[str] = []
     reconstructed: list[dict] = []
+    by_dataset: dict[str, list[Path]] = {}
+    for path in files:
+        name = dataset.lower() if dataset else dataset_for_file(path.stem)
+        if name is None:
+            skipped.append(path.name)
+        else:
+            by_dataset.setdefault(name, []).append(path)
     with Stage(ws, "ingest", options, creates_workspace=True) as stage:
-        for path in _progress(files):
-            name = dataset.lower() if dataset else dataset_for_file(path.stem)
-            if name is None:
-                skipped.append(path.name)
-                continue
+        if not by_dataset:
+            raise UsageError(f"no ADaM dataset among {origin} (skipped: {', '.join(skipped)})",
+                             "name files adsl, adlb, adae, adtte, adex (any case), or pass --dataset")
+        summary = []
+        ordered = [(name, path) for name in DATASETS for path in by_dataset.get(name, [])]
+        parts: list = []
+        # one dataset in memory at a time: read its files, write it, let it go (at a million subjects holding
+        # all five until the end took most of the 8 GB)
+        for i, (name, path) in enumerate(_progress(ordered)):
             label = path.name if sources else f"builtin:seed_trial/{path.name}"
             schema = schema_for(name)
             check_readable(path)
@@ -96,22 +106,20 @@ def ingest(
                     reconstructed.append(record)
             df, report = prepare_dataset(read_table(path, schema.name, codec), schema, path.name,
                                          typed=path.suffix.lower() in TYPED_FORMATS)
-            parts.setdefault(name, []).append((label, df))
+            parts.append((label, df))
+            del df
             if report is not None:
                 units.append(report.with_columns(pl.lit(label).alias("source")))
-        if not parts:
-            raise UsageError(f"no ADaM dataset among {origin} (skipped: {', '.join(skipped)})",
-                             "name files adsl, adlb, adae, adtte, adex (any case), or pass --dataset")
-        summary = []
-        for name in DATASETS:
-            if name not in parts:
-                stage.remove(f"{name}.parquet")
-                continue
-            schema = schema_for(name)
-            df = pl.concat([d for _, d in parts[name]], how="diagonal_relaxed")
+            if i + 1 < len(ordered) and ordered[i + 1][0] == name:
+                continue  # more files of this dataset
+            df = pl.concat([d for _, d in parts], how="diagonal_relaxed")
             stage.write_parquet(f"{name}.parquet", df, schema.name, schema.version)
             summary.append({"dataset": schema.name, "file": f"{name}.parquet", "rows": df.height,
-                            "columns": df.width, "sources": [s for s, _ in parts[name]]})
+                            "columns": df.width, "sources": [s for s, _ in parts]})
+            parts, df = [], None
+        for name in DATASETS:
+            if name not in by_dataset:
+                stage.remove(f"{name}.parquet")
         unit_rows = pl.concat(units).to_dicts() if units else []
         # Everything derived from the previous data goes with it: a report must not show
         # another trial's (or an older ingest's) results.
