@@ -303,6 +303,44 @@ def test_onset_windows_use_the_most_recent_dose_on_or_before_onset():
         "8-30 days", "8-30 days", "later (> 30 days)", "onset unknown"]
 
 
+@pytest.mark.parametrize("fractional", [False, True])
+def test_onset_by_integer_keys_equals_the_as_of_join_by_subject(monkeypatch, fractional):
+    """derive_var_onset_window matches doses through one integer key per (subject, day); the as-of join by USUBJID
+    (the path taken for fractional days, or a hash shared by two subjects) gives the same frame."""
+    import numpy as np
+
+    from trialkit.analyses.safety import onset as onset_module
+
+    rng = np.random.default_rng(2)
+    ids = [f"S{i:04d}" for i in range(300)]
+    dose_subject = rng.choice(ids[:250], 2000)            # 50 subjects without any dose
+    dose_day = rng.integers(1, 400, 2000).astype(float)
+    ae_subject = rng.choice(ids, 3000)
+    ae_day = rng.integers(-20, 500, 3000).astype(float) + (0.5 if fractional else 0.0)
+    ae_day[::17] = np.nan                                  # onset unknown
+    adex = pl.DataFrame({"USUBJID": dose_subject, "ASTDY": dose_day})
+    recs = pl.DataFrame({"USUBJID": ae_subject, "ASTDY": ae_day}).with_columns(pl.col("ASTDY").fill_nan(None))
+    got = derive_var_onset_window(recs, adex)
+    assert (onset_module._by_codes(recs.with_columns(pl.col("ASTDY").alias("ONSETDY")),
+                                   adex.rename({"ASTDY": "DOSEDY"}).sort("DOSEDY")) is None) == fractional
+    monkeypatch.setattr(onset_module, "_by_codes", lambda out, doses: None)
+    assert got.equals(derive_var_onset_window(recs, adex))
+    assert got["DOSEDY"].null_count() > ae_day.size // 17  # some before the first dose or without doses
+
+
+def test_onset_subjects_sharing_a_hash_fall_back_to_the_join(monkeypatch):
+    """Every match of the integer keys is checked on USUBJID: with every subject hashed alike, the check fails and
+    the as-of join by USUBJID decides, so the doses of one subject never serve another."""
+    from trialkit.analyses.safety import onset as onset_module
+
+    adex = pl.DataFrame({"USUBJID": ["A", "B"], "ASTDY": [1.0, 10.0]})
+    recs = pl.DataFrame({"USUBJID": ["A", "B", "B"], "ASTDY": [12.0, 5.0, 12.0]})
+    monkeypatch.setattr(pl.Series, "hash", lambda self, seed=0: pl.Series([0] * self.len(), dtype=pl.UInt64))
+    assert onset_module._by_codes(recs.with_columns(pl.col("ASTDY").alias("ONSETDY")),
+                                  adex.rename({"ASTDY": "DOSEDY"}).sort("DOSEDY")) is None
+    assert derive_var_onset_window(recs, adex)["DOSEDY"].to_list() == [1.0, None, 10.0]
+
+
 def test_onset_day_falls_back_to_astdt_and_trtsdt():
     adex = pl.DataFrame({"USUBJID": ["A1"], "ASTDY": [1.0]})
     recs = pl.DataFrame({"USUBJID": ["A1", "A1"], "ASTDT": [date(2020, 1, 3), date(2019, 12, 31)],

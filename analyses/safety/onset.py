@@ -38,13 +38,16 @@ def derive_var_onset_window(records: pl.DataFrame, adex: pl.DataFrame) -> pl.Dat
     doses = (adex.select("USUBJID", pl.col("ASTDY").cast(pl.Float64).alias("DOSEDY"))
              .drop_nulls().sort("DOSEDY"))  # a repeated dose day matches as the same day: no unique() needed
     out = records.with_columns(_onset_day(records).alias("ONSETDY"))
-    # the match on a narrow frame (row, subject, day): sorting and joining the whole record is what costs at scale
-    key = out.select("USUBJID", "ONSETDY").with_row_index("_i")
-    known = key.filter(pl.col("ONSETDY").is_not_null()).sort("ONSETDY")
-    matched = known.join_asof(doses, left_on="ONSETDY", right_on="DOSEDY", by="USUBJID", strategy="backward",
-                              check_sortedness=False)  # both sorted by day: the asof key
-    dose = key.select("_i").join(matched.select("_i", "DOSEDY"), on="_i", how="left", maintain_order="left")
-    out = out.with_columns(dose["DOSEDY"])
+    dose = _by_codes(out, doses)
+    if dose is None:
+        # the match on a narrow frame (row, subject, day): sorting and joining the whole record is what costs
+        key = out.select("USUBJID", "ONSETDY").with_row_index("_i")
+        known = key.filter(pl.col("ONSETDY").is_not_null()).sort("ONSETDY")
+        matched = known.join_asof(doses, left_on="ONSETDY", right_on="DOSEDY", by="USUBJID", strategy="backward",
+                                  check_sortedness=False)  # both sorted by day: the asof key
+        dose = key.select("_i").join(matched.select("_i", "DOSEDY"), on="_i", how="left",
+                                     maintain_order="left")["DOSEDY"]
+    out = out.with_columns(dose.alias("DOSEDY"))
     days = pl.col("ONSETDY") - pl.col("DOSEDY")
     window = (pl.when(pl.col("ONSETDY").is_null()).then(pl.lit(ONSET_WINDOWS[5]))
               .when(pl.col("DOSEDY").is_null()).then(pl.lit(ONSET_WINDOWS[0]))
@@ -53,6 +56,48 @@ def derive_var_onset_window(records: pl.DataFrame, adex: pl.DataFrame) -> pl.Dat
               .when(days <= 30).then(pl.lit(ONSET_WINDOWS[3]))
               .otherwise(pl.lit(ONSET_WINDOWS[4])))
     return out.with_columns(days.alias("DAYS"), window.alias("WINDOW"))
+
+
+_DAY_BITS = 24  # study days as offsets below 2^24 in the low bits of one integer key per (subject, day)
+
+
+def _by_codes(out: pl.DataFrame, doses: pl.DataFrame) -> pl.Series | None:
+    """DOSEDY for each row of ``out``: its subject's latest dose day on or before ONSETDY, or null -- what the
+    as-of join by USUBJID gives, without it. The as-of join grouped five million AEs by a text key (11 s at a
+    million subjects); here each subject is a dense integer code (from a 64-bit hash of USUBJID), subject and day
+    make one integer key, and an as-of join of the sorted keys (one merge) finds the dose. None (the caller joins) when a day is not
+    a whole number within +-2^23, or when two subjects share a hash: every match is checked on USUBJID itself."""
+    import numpy as np
+
+    onset = out["ONSETDY"].to_numpy().astype(np.float64)
+    dose_day = doses["DOSEDY"].to_numpy().astype(np.float64)
+    known = ~np.isnan(onset)
+    half = 2 ** (_DAY_BITS - 1)
+    for days in (onset[known], dose_day):
+        if days.size and not ((np.abs(days) < half).all() and (days == np.floor(days)).all()):
+            return None
+    n = out.height
+    if n == 0 or doses.height == 0:
+        return pl.Series("DOSEDY", [None] * n, dtype=pl.Float64)
+    hashed = pl.concat([out["USUBJID"], doses["USUBJID"]]).hash(seed=0)
+    code = hashed.rank("dense").to_numpy().astype(np.int64)  # 1, 2, ... in hash order: small enough to shift
+    dose_code = code[n:]
+    rows = np.flatnonzero(known)
+    keys = pl.DataFrame({
+        "k": (code[:n][rows] << _DAY_BITS) + (onset[rows].astype(np.int64) + half), "row": rows})
+    dose_keys = pl.DataFrame({"k": (dose_code << _DAY_BITS) + (dose_day.astype(np.int64) + half),
+                              "at": np.arange(dose_code.size)})
+    # sorted keys on both sides: the as-of join without a by-group is one merge
+    matched = keys.sort("k").join_asof(dose_keys.sort("k"), on="k", strategy="backward", check_sortedness=False)
+    rows, found = matched["row"].to_numpy(), matched["at"].is_not_null().to_numpy()
+    at = matched["at"].fill_null(0).to_numpy().astype(np.int64)
+    found &= dose_code[at] == code[:n][rows]                      # the same subject (code), not the one before
+    hit_rows, hit_doses = rows[found], at[found]
+    if not out["USUBJID"].gather(hit_rows).equals(doses["USUBJID"].gather(hit_doses)):
+        return None  # a hash shared by two subjects: the join decides
+    result = np.full(n, np.nan)
+    result[hit_rows] = dose_day[hit_doses]
+    return pl.Series("DOSEDY", result).fill_nan(None)
 
 
 def _window_frame() -> pl.DataFrame:
