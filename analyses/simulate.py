@@ -244,11 +244,9 @@ def simulate_chunk(rng: np.random.Generator, start: int, stop: int, design: Desi
         "EXDOSE": np.array([a[4] for a in ARMS])[arm[dose_subject]], "EXDOSU": _const("mg", dose_subject.size),
         "ASTDT": _dates(trtsdt[dose_subject] + _days(dose_day - 1)), "ASTDY": dose_day.astype(np.float64),
     })
-    if design.lab_subjects is not None and stop - 1 > design.lab_subjects:  # labs for the first subjects only
-        m = max(0, design.lab_subjects - start + 1)
-        adlb = _labs(rng, ids.head(m), arm[:m], trtsdt[:m], last_day[:m], design)
-    else:
-        adlb = _labs(rng, ids, arm, trtsdt, last_day, design)
+    # labs for the first lab_subjects subjects of the trial only (every subject by default)
+    m = n if design.lab_subjects is None else min(n, max(0, design.lab_subjects - start + 1))
+    adlb = _labs(rng, ids.head(m), arm[:m], trtsdt[:m], last_day[:m], design)
     adae = _adverse_events(rng, ids, arm, trtsdt, last_day, died, design)
     return Chunk(adsl=adsl, adtte=adtte, adlb=adlb, adae=adae, adex=adex)
 
