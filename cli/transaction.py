@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import signal
+import threading
 import sys
 import time
 from contextlib import contextmanager
@@ -375,6 +376,15 @@ class Transaction:
         tmp = self.folder / f".{JOURNAL}.tmp"
         blocked = {signal.SIGINT, signal.SIGTERM}
         old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+        # the mask holds this thread only: a signal sent to the process reaches another thread (BLAS's, polars')
+        # and Python would still run its handler here, mid-switch; so the handlers wait too, and run after
+        deferred: list[int] = []
+        handlers = {}
+        if threading.current_thread() is threading.main_thread():
+            for s in blocked:
+                handler = signal.getsignal(s)
+                if handler is not None:
+                    handlers[s] = signal.signal(s, lambda signum, frame: deferred.append(signum))
         try:
             with _commit_lock(self.ws):
                 tmp.write_text(json.dumps(plan), encoding="utf-8")
@@ -389,7 +399,11 @@ class Transaction:
                     "fix the cause (free space, permissions); the next trialkit command finishes the switch") from exc
             raise _io_error("commit the outputs in", self.ws, exc, "check free space and permissions") from exc
         finally:
+            for s, handler in handlers.items():
+                signal.signal(s, handler)
             signal.pthread_sigmask(signal.SIG_SETMASK, old)
+            for s in deferred:  # delivered now that the outputs are switched in
+                os.kill(os.getpid(), s)
         self.folder = None
 
     def abort(self) -> None:
