@@ -63,13 +63,17 @@ app.command("schema")(schema.schema)
 
 
 def main() -> None:
+    import signal
     import sys
 
     from .common import Terminated, install_signal_handlers
 
     install_signal_handlers()
     try:
-        app()
+        try:
+            app()
+        finally:  # the command has ended: a late SIGTERM ends the process the usual way, not with a traceback
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
     except KeyboardInterrupt as exc:  # before or after a command ran: no stage was open, nothing was written
         sys.stderr.write("Error: interrupted; the workspace was left as it was\n")
         sys.exit(143 if isinstance(exc, Terminated) else 130)

@@ -39,3 +39,19 @@ def test_any_other_polars_panic_is_a_one_line_bug_report(monkeypatch, capsys):
     assert _run(PanicException("index out of bounds")) == 1
     err = capsys.readouterr().err
     assert "unexpected PanicException: index out of bounds" in err and "Traceback" not in err
+
+
+def test_a_sigterm_after_the_command_ended_kills_quietly_instead_of_raising(monkeypatch):
+    import signal
+    import sys
+
+    from trialkit.cli.app import main
+
+    monkeypatch.setattr(sys, "argv", ["trialkit", "--help"])
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(SystemExit):
+            main()
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, previous)
