@@ -207,14 +207,17 @@ def derive_var_ablfl(adlb: pl.DataFrame) -> pl.DataFrame:
     require_one_of(adlb, ("AVISITN", "ADY"), dataset="ADLB", purpose="the baseline flag ABLFL")
     df = adlb if "ABLFL" in adlb.columns else adlb.with_columns(pl.lit(None, dtype=pl.String).alias("ABLFL"))
     by = ["USUBJID", "PARAMCD"]
-    t = _time(df)
-    candidate = pl.col("AVAL").is_not_null() & (t <= 1).fill_null(False)
-    flagged = (pl.col("ABLFL") == "Y").fill_null(False).any().over(by)
-    last = t.filter(candidate).max().over(by)
-    rank = pl.int_range(pl.len()).filter(candidate & (t == last)).max().over(by)
-    chosen = ~flagged & candidate & (t == last) & (pl.int_range(pl.len()).over(by) == rank)
+    flag = (pl.col("ABLFL") == "Y").fill_null(False)
+    # group-bys and joins on the record number, not windows: a filtered window runs once per group
+    rows = df.lazy().select(*by, flag.alias("_FLAG"), _time(df).alias("_T"), pl.col("AVAL")).with_row_index("_ROW")
+    flagged = rows.filter(pl.col("_FLAG")).select(by).unique()
+    candidates = rows.filter(pl.col("AVAL").is_not_null() & (pl.col("_T") <= 1).fill_null(False))
+    latest = candidates.group_by(by).agg(pl.col("_T").max().alias("_LAST"))
+    chosen = (candidates.join(latest, on=by).filter(pl.col("_T") == pl.col("_LAST"))
+              .join(flagged, on=by, how="anti").group_by(by).agg(pl.col("_ROW").max()))
+    picked = chosen.select("_ROW").collect()["_ROW"]
     return df.with_columns(
-        pl.when((pl.col("ABLFL") == "Y").fill_null(False) | chosen.fill_null(False))
+        pl.when(flag | pl.int_range(pl.len(), dtype=pl.UInt32).is_in(picked.implode()))
         .then(pl.lit("Y")).otherwise(pl.lit(None, dtype=pl.String)).alias("ABLFL")
     )
 
