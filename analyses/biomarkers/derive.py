@@ -41,6 +41,12 @@ __all__ = [
     "derive_param_meldna",
     "derive_param_child_pugh",
     "derive_param_albi",
+    "derive_params",
+    "RECORDS",
+    "meld_records",
+    "meldna_records",
+    "child_pugh_records",
+    "albi_records",
     "check_base",
     "check_reported_scores",
 ]
@@ -78,7 +84,7 @@ def _codes(paramcd: str) -> list[str]:
 
 
 def _present(adlb: pl.DataFrame, paramcd: str) -> bool:
-    return adlb.filter(pl.col("PARAMCD").is_in(_codes(paramcd)) & pl.col("AVAL").is_not_null()).height > 0
+    return bool(adlb.select((pl.col("PARAMCD").is_in(_codes(paramcd)) & pl.col("AVAL").is_not_null()).any()).item())
 
 
 def _visit_keys(adlb: pl.DataFrame) -> list[str]:
@@ -87,8 +93,9 @@ def _visit_keys(adlb: pl.DataFrame) -> list[str]:
 
 def _canonical_values(adlb: pl.DataFrame, paramcd: str, keys: list[str]) -> pl.DataFrame:
     """One canonical-unit value per subject and visit of ``paramcd``: keys + the value named ``paramcd``."""
-    rows = adlb.filter(pl.col("PARAMCD").is_in(_codes(paramcd)) & pl.col("AVAL").is_not_null())
-    rows = rows.filter(pl.all_horizontal(pl.col(k).is_not_null() for k in keys))
+    used = [c for c in dict.fromkeys([*keys, "PARAMCD", "AVAL", "AVALU", "ADY", "ABLFL"]) if c in adlb.columns]
+    rows = adlb.lazy().select(used).filter(pl.col("PARAMCD").is_in(_codes(paramcd)) & pl.col("AVAL").is_not_null())
+    rows = rows.filter(pl.all_horizontal(pl.col(k).is_not_null() for k in keys)).collect()
     factor = pl.lit(1.0)
     spec = PARAMETERS.get(paramcd)
     if spec is not None and "AVALU" in rows.columns:
@@ -139,19 +146,19 @@ def _inputs(adlb: pl.DataFrame, codes: tuple[str, ...], purpose: str, optional: 
 
 def _visit_context(adlb: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     cols = [c for c in ("STUDYID", "AVISIT", "AVISITN", "ADY", "ADT") if c in adlb.columns and c not in keys]
-    ctx = adlb.filter(pl.all_horizontal(pl.col(k).is_not_null() for k in keys))
+    ctx = adlb.lazy().select(*keys, *cols).filter(pl.all_horizontal(pl.col(k).is_not_null() for k in keys))
     if "ADY" in cols:
         ctx = ctx.sort("ADY", nulls_last=False, maintain_order=True)
-    return ctx.select(*keys, *cols).unique(subset=keys, keep="last", maintain_order=True)
+    return ctx.unique(subset=keys, keep="last", maintain_order=True).collect()
 
 
 def _param_rows(adlb: pl.DataFrame, wide: pl.DataFrame, paramcd: str, label: str, unit: str, note: str,
-                value: pl.Expr, text: pl.Expr | None = None) -> pl.DataFrame:
+                value: pl.Expr, text: pl.Expr | None = None, context: pl.DataFrame | None = None) -> pl.DataFrame:
     keys = _visit_keys(adlb)
     rows = wide.select(*keys, "ABLFL", value.cast(pl.Float64).alias("AVAL"),
                        (text if text is not None else pl.lit(None, dtype=pl.String)).alias("AVALC"))
-    rows = rows.filter(pl.col("AVAL").is_not_null()).join(_visit_context(adlb, keys), on=keys, how="left",
-                                                          maintain_order="left")
+    context = _visit_context(adlb, keys) if context is None else context
+    rows = rows.filter(pl.col("AVAL").is_not_null()).join(context, on=keys, how="left", maintain_order="left")
     return rows.with_columns(
         pl.lit(paramcd).alias("PARAMCD"),
         pl.lit(f"{label} (derived)").alias("PARAM"),
@@ -272,25 +279,27 @@ def derive_vars_base_chg(adlb: pl.DataFrame) -> pl.DataFrame:
 
 
 # ------------------------------------------------------------------ liver scores
-def derive_param_meld(adlb: pl.DataFrame) -> pl.DataFrame:
-    """Adds PARAMCD MELDD, the UNOS MELD score (see MELD_NOTE), at each visit with TBIL, INR and CREAT."""
+# ``*_records`` make a score's new rows; ``derive_param_*`` append them to ADLB. ``derive_params`` appends the rows
+# of several scores at once, so that ADLB is copied once however many are derived.
+def meld_records(adlb: pl.DataFrame, context: pl.DataFrame | None = None) -> list[pl.DataFrame]:
+    """The MELDD rows (UNOS MELD, see MELD_NOTE), one per visit with TBIL, INR and CREAT."""
     wide = _inputs(adlb, DERIVATIONS["meld"][0], "MELD", optional=DIALYSIS_CODES[:1])
     value = _round_half_up(_meld_raw(wide)).clip(upper_bound=40)
-    return _append(adlb, _param_rows(adlb, wide, "MELDD", "MELD score", "points", MELD_NOTE, value))
+    return [_param_rows(adlb, wide, "MELDD", "MELD score", "points", MELD_NOTE, value, context=context)]
 
 
-def derive_param_meldna(adlb: pl.DataFrame) -> pl.DataFrame:
-    """Adds PARAMCD MELDNA, UNOS 2016 MELD-Na (see MELDNA_NOTE), at each visit with TBIL, INR, CREAT, SODIUM."""
+def meldna_records(adlb: pl.DataFrame, context: pl.DataFrame | None = None) -> list[pl.DataFrame]:
+    """The MELDNA rows (UNOS 2016 MELD-Na, see MELDNA_NOTE), one per visit with TBIL, INR, CREAT and SODIUM."""
     wide = _inputs(adlb, DERIVATIONS["meldna"][0], "MELD-Na", optional=DIALYSIS_CODES[:1])
     meld_i = _round_half_up(_meld_raw(wide))
     na = 137 - pl.col("SODIUM").clip(125, 137)
     adjusted = pl.when(meld_i > 11).then(meld_i + 1.32 * na - 0.033 * meld_i * na).otherwise(meld_i)
     value = _round_half_up(adjusted).clip(upper_bound=40)
-    return _append(adlb, _param_rows(adlb, wide, "MELDNA", "MELD-Na score", "points", MELDNA_NOTE, value))
+    return [_param_rows(adlb, wide, "MELDNA", "MELD-Na score", "points", MELDNA_NOTE, value, context=context)]
 
 
-def derive_param_child_pugh(adlb: pl.DataFrame) -> pl.DataFrame:
-    """Adds CPSCORED (Child-Pugh points, 5-15) and CPCLASS (AVAL 1/2/3, AVALC A/B/C); see CP_NOTE."""
+def child_pugh_records(adlb: pl.DataFrame, context: pl.DataFrame | None = None) -> list[pl.DataFrame]:
+    """The CPSCORED (Child-Pugh points, 5-15) and CPCLASS (AVAL 1/2/3, AVALC A/B/C) rows; see CP_NOTE."""
     wide = _inputs(adlb, DERIVATIONS["childpugh"][0], "Child-Pugh")
     b, a, i = pl.col("TBIL"), pl.col("ALB"), pl.col("INR")
     points = (
@@ -303,22 +312,58 @@ def derive_param_child_pugh(adlb: pl.DataFrame) -> pl.DataFrame:
     wide = wide.with_columns(points.alias("_CP"))
     cls = pl.when(pl.col("_CP") <= 6).then(1).when(pl.col("_CP") <= 9).then(2).otherwise(3)
     letter = pl.when(pl.col("_CP") <= 6).then(pl.lit("A")).when(pl.col("_CP") <= 9).then(pl.lit("B")).otherwise(pl.lit("C"))
-    score = _param_rows(adlb, wide, "CPSCORED", "Child-Pugh score", "points", CP_NOTE, pl.col("_CP"))
-    klass = _param_rows(adlb, wide, "CPCLASS", "Child-Pugh class (1 = A, 2 = B, 3 = C)", "class", CP_NOTE, cls, letter)
-    return _append(adlb, score, klass)
+    context = _visit_context(adlb, _visit_keys(adlb)) if context is None else context
+    return [_param_rows(adlb, wide, "CPSCORED", "Child-Pugh score", "points", CP_NOTE, pl.col("_CP"), context=context),
+            _param_rows(adlb, wide, "CPCLASS", "Child-Pugh class (1 = A, 2 = B, 3 = C)", "class", CP_NOTE, cls,
+                        letter, context=context)]
 
 
-def derive_param_albi(adlb: pl.DataFrame) -> pl.DataFrame:
-    """Adds ALBI (score) and ALBIGR (grade 1-3, AVALC "Grade n"); see ALBI_NOTE. Bilirubin <= 0 gives no score."""
+def albi_records(adlb: pl.DataFrame, context: pl.DataFrame | None = None) -> list[pl.DataFrame]:
+    """The ALBI (score) and ALBIGR (grade 1-3, AVALC "Grade n") rows; see ALBI_NOTE. Bilirubin <= 0 gives no
+    score."""
     wide = _inputs(adlb, DERIVATIONS["albi"][0], "ALBI")
     albi = pl.when(pl.col("TBIL") > 0).then(0.66 * pl.col("TBIL").log(10) - 0.085 * pl.col("ALB")).otherwise(None)
     wide = wide.with_columns(albi.alias("_ALBI"))
     grade = pl.when(pl.col("_ALBI") <= -2.60).then(1).when(pl.col("_ALBI") <= -1.39).then(2).otherwise(3)
     grade = pl.when(pl.col("_ALBI").is_null()).then(None).otherwise(grade)
-    score = _param_rows(adlb, wide, "ALBI", "ALBI score", "score", ALBI_NOTE, pl.col("_ALBI"))
-    grades = _param_rows(adlb, wide, "ALBIGR", "ALBI grade", "grade", ALBI_NOTE, grade,
-                         pl.lit("Grade ") + grade.cast(pl.Int64).cast(pl.String))
-    return _append(adlb, score, grades)
+    context = _visit_context(adlb, _visit_keys(adlb)) if context is None else context
+    return [_param_rows(adlb, wide, "ALBI", "ALBI score", "score", ALBI_NOTE, pl.col("_ALBI"), context=context),
+            _param_rows(adlb, wide, "ALBIGR", "ALBI grade", "grade", ALBI_NOTE, grade,
+                        pl.lit("Grade ") + grade.cast(pl.Int64).cast(pl.String), context=context)]
+
+
+#: --derive name -> the function making its rows
+RECORDS = {"meld": meld_records, "meldna": meldna_records, "childpugh": child_pugh_records, "albi": albi_records}
+
+
+def derive_params(adlb: pl.DataFrame, names: list[str]) -> pl.DataFrame:
+    """ADLB plus the rows of each derivation in ``names`` (DERIVATIONS' names), in that order; earlier rows of
+    the PARAMCDs they add are replaced. The same as applying the ``derive_param_*`` one after another."""
+    if not names:
+        return adlb
+    keys = _visit_keys(adlb)
+    context = _visit_context(adlb, keys) if set(keys) <= set(adlb.columns) else None  # else _inputs names what lacks
+    return _append(adlb, *(rows for name in names for rows in RECORDS[name](adlb, context)))
+
+
+def derive_param_meld(adlb: pl.DataFrame) -> pl.DataFrame:
+    """Adds PARAMCD MELDD, the UNOS MELD score (see MELD_NOTE), at each visit with TBIL, INR and CREAT."""
+    return _append(adlb, *meld_records(adlb))
+
+
+def derive_param_meldna(adlb: pl.DataFrame) -> pl.DataFrame:
+    """Adds PARAMCD MELDNA, UNOS 2016 MELD-Na (see MELDNA_NOTE), at each visit with TBIL, INR, CREAT, SODIUM."""
+    return _append(adlb, *meldna_records(adlb))
+
+
+def derive_param_child_pugh(adlb: pl.DataFrame) -> pl.DataFrame:
+    """Adds CPSCORED (Child-Pugh points, 5-15) and CPCLASS (AVAL 1/2/3, AVALC A/B/C); see CP_NOTE."""
+    return _append(adlb, *child_pugh_records(adlb))
+
+
+def derive_param_albi(adlb: pl.DataFrame) -> pl.DataFrame:
+    """Adds ALBI (score) and ALBIGR (grade 1-3, AVALC "Grade n"); see ALBI_NOTE. Bilirubin <= 0 gives no score."""
+    return _append(adlb, *albi_records(adlb))
 
 
 # ------------------------------------------------------------------ checks

@@ -112,9 +112,7 @@ def _analyse_biomarkers(adlb: pl.DataFrame, adsl: pl.DataFrame, arms: list[Arm],
     if adjust not in ADJUSTMENTS:
         raise UsageError(f"--adjust {adjust}: unknown adjustment", f"use one of {', '.join(ADJUSTMENTS)}")
     names = dv.derivable(adlb) if derive is None else derive
-    with_scores = adlb
-    for name in names:
-        with_scores = DERIVERS[name](with_scores)
+    with_scores = dv.derive_params(adlb, names)
     derived = dv.derive_vars_base_chg(with_scores)
     data = analysis_data(derived, adsl, arms)
     if data.height == 0:
