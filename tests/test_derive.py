@@ -276,3 +276,29 @@ def test_base_check_compares_only_records_whose_base_was_delivered():
     })
     flagged = check_base(adlb)
     assert flagged.select("PARAMCD", "AVISITN").rows() == [("ALB", 2.0)]
+
+
+def test_deriving_several_scores_at_once_equals_deriving_them_one_after_another():
+    adlb = pl.concat([
+        labs({"TBIL": 34.2, "INR": 1.5, "CREAT": 176.8, "SODIUM": 130, "ALB": 30, "ASCITES": 1, "HEPENC": 0,
+              "ABLFL": "Y"},
+             {"TBIL": 60, "INR": 2.0, "CREAT": 90, "SODIUM": 135, "ALB": 26, "ASCITES": 2, "HEPENC": 3}),
+        labs({"TBIL": 12, "INR": 1.1, "CREAT": 70, "SODIUM": 140, "ALB": 40, "ASCITES": 0, "HEPENC": 0},
+             subject="S2"),
+    ])
+    one_by_one = dv.derive_param_albi(dv.derive_param_child_pugh(dv.derive_param_meldna(dv.derive_param_meld(adlb))))
+    together = dv.derive_params(adlb, ["meld", "meldna", "childpugh", "albi"])
+    assert together.equals(one_by_one)
+    assert dv.derive_params(together, ["meld"]).filter(pl.col("PARAMCD") == "MELDD").height == 3  # replaced, not doubled
+
+
+def test_baseline_without_flag_takes_the_later_record_of_two_on_the_same_day():
+    adlb = pl.DataFrame({"USUBJID": ["S1"] * 3, "PARAMCD": ["ALB"] * 3, "AVAL": [28.0, 29.0, 31.0],
+                         "ADY": [1.0, 1.0, 8.0]})
+    assert dv.derive_var_ablfl(adlb).get_column("ABLFL").to_list() == [None, "Y", None]
+
+
+def test_a_flagged_baseline_is_kept_and_no_other_record_of_that_parameter_is_flagged():
+    adlb = pl.DataFrame({"USUBJID": ["S1", "S1", "S1", "S2"], "PARAMCD": ["ALB", "ALB", "ALB", "ALB"],
+                         "AVAL": [28.0, 29.0, 31.0, 30.0], "ADY": [-3.0, 1.0, 8.0, 1.0], "ABLFL": ["Y", None, None, None]})
+    assert dv.derive_var_ablfl(adlb).get_column("ABLFL").to_list() == ["Y", None, None, "Y"]
