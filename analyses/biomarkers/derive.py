@@ -274,8 +274,18 @@ def derive_var_pchg(adlb: pl.DataFrame) -> pl.DataFrame:
 
 
 def derive_vars_base_chg(adlb: pl.DataFrame) -> pl.DataFrame:
-    """ABLFL, BASE, CHG and PCHG, in that order."""
-    return derive_var_pchg(derive_var_chg(derive_var_base(derive_var_ablfl(adlb))))
+    """ABLFL, BASE, CHG and PCHG, in that order.
+
+    They are derived on the few columns they read and then set on ADLB: the windows per (subject, parameter)
+    would otherwise gather every column of ADLB into one chunk, a copy of it at ten million records."""
+    used = [c for c in ("USUBJID", "PARAMCD", "AVAL", "ABLFL", "AVISITN", "ADY") if c in adlb.columns]
+    require_columns(adlb, ("USUBJID", "PARAMCD", "AVAL"), dataset="ADLB", purpose="the baseline flag ABLFL")
+    narrow = derive_var_pchg(derive_var_chg(derive_var_base(derive_var_ablfl(adlb.select(used)))))
+    df = adlb.with_columns(narrow.get_column("ABLFL"))
+    df = df.rename({"BASE": "BASE_SRC"}) if "BASE" in df.columns and "BASE_SRC" not in df.columns else df
+    df = df.drop([c for c in ("BASE",) if c in df.columns])
+    return df.with_columns(narrow.get_column("BASE")).with_columns(narrow.get_column("CHG")).with_columns(
+        narrow.get_column("PCHG"))
 
 
 # ------------------------------------------------------------------ liver scores

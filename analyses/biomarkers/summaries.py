@@ -75,16 +75,18 @@ def analysis_data(adlb: pl.DataFrame, adsl: pl.DataFrame, arms: list[Arm]) -> pl
         visitn = pl.coalesce(pl.col("AVISITN"), pl.col("ADY"))
     label = pl.col("AVISIT") if "AVISIT" in adlb.columns else pl.lit(None, dtype=pl.String)
     fallback = pl.lit("Visit ") + visitn.cast(pl.String).str.replace(r"\.0$", "")
+    if "AVISIT" in adlb.columns and not adlb.get_column("AVISIT").null_count():
+        fallback = pl.lit(None, dtype=pl.String)  # never used: not formatted for ten million records
     text = lambda c: pl.col(c) if c in adlb.columns else pl.lit(None, dtype=pl.String)  # noqa: E731
-    data = adlb.select(
+    data = adlb.lazy().select(
         "USUBJID", "PARAMCD", text("PARAM").alias("PARAM"), text("PARCAT1").alias("PARCAT1"),
         text("AVALU").alias("AVALU"), text("AVALC").alias("AVALC"),
         pl.coalesce(label, fallback).alias("VISIT"), visitn.cast(pl.Float64).alias("VISITN"),
         pl.col("AVAL").cast(pl.Float64), pl.col("BASE").cast(pl.Float64), pl.col("CHG").cast(pl.Float64),
         text("ABLFL").alias("ABLFL"),
     ).filter(pl.col("VISITN").is_not_null())
-    data = data.join(groups, on="USUBJID", how="inner", maintain_order="left")
-    return data.with_columns(pl.col("ARM").replace_strict(order, return_dtype=pl.Int64).alias("ARMN"))
+    data = data.join(groups.lazy(), on="USUBJID", how="inner", maintain_order="left")
+    return data.with_columns(pl.col("ARM").replace_strict(order, return_dtype=pl.Int64).alias("ARMN")).collect()
 
 
 def continuous_params(data: pl.DataFrame, wanted: list[str] | None = None) -> tuple[list[str], pl.DataFrame]:
