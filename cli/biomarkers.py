@@ -131,7 +131,10 @@ def biomarkers(
             covariates = tuple(dict.fromkeys(("BASE", *(covariate or []))))  # BASE always, each once
             efficacy = EfficacySettings(model.value, visit, covariates, weights.value, cov.value, ddfm.value,
                                         impute.value if impute else None)
-        res = analyse_biomarkers(adlb, subjects, chosen, params=param, derive=parse_derive(derive, adlb),
+        derivations = parse_derive(derive, adlb)
+        handed = [adlb]
+        del adlb  # the stage holds the only reference, so ADLB as read is freed once its derived copy exists
+        res = analyse_biomarkers(handed.pop(), subjects, chosen, params=param, derive=derivations,
                                  test=test.value, adjust=adjust.value, efficacy=efficacy)
         stage.clear_folder(target.folder)
         for table, frame in res.tables().items():

@@ -94,26 +94,31 @@ def analyse_biomarkers(adlb: pl.DataFrame, adsl: pl.DataFrame, arms: list[Arm], 
     """Derive, summarise, test and model; ``derive`` None means every derivable score. ``efficacy``: an
     ANCOVA or MMRM (``efficacy.fit_efficacy``) of each of ``params``, which must then be given.
 
+    ADLB as given is not kept: its derived copy (one chunk) replaces it, so a caller that hands over its only
+    reference holds one copy of ADLB at a time, not two.
+
     BLAS runs on one thread here: the models are many small matrix operations (a REML profile evaluated some
     70 times per parameter), for which BLAS's threads cost more than they give -- 2.2 times slower on two
     cores at a million lab records."""
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _analyse_biomarkers(adlb, adsl, arms, params=params, derive=derive, test=test, adjust=adjust,
-                                   efficacy=efficacy)
-
-
-def _analyse_biomarkers(adlb: pl.DataFrame, adsl: pl.DataFrame, arms: list[Arm], *, params: list[str] | None,
-                        derive: list[str] | None, test: str, adjust: str,
-                        efficacy: EfficacySettings | None) -> BiomarkerResults:
     if test not in TESTS:
         raise UsageError(f"--test {test}: unknown test", f"use one of {', '.join(TESTS)}")
     if adjust not in ADJUSTMENTS:
         raise UsageError(f"--adjust {adjust}: unknown adjustment", f"use one of {', '.join(ADJUSTMENTS)}")
     names = dv.derivable(adlb) if derive is None else derive
-    with_scores = dv.derive_params(adlb, names)
+    with_scores = dv.derive_params(adlb, names).rechunk()
+    del adlb
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _analyse_derived(with_scores, adsl, arms, names, params=params, test=test, adjust=adjust,
+                                efficacy=efficacy)
+
+
+def _analyse_derived(with_scores: pl.DataFrame, adsl: pl.DataFrame, arms: list[Arm], names: list[str], *,
+                     params: list[str] | None, test: str, adjust: str,
+                     efficacy: EfficacySettings | None) -> BiomarkerResults:
     derived = dv.derive_vars_base_chg(with_scores)
+    flags_in = with_scores.select([c for c in ("USUBJID", "PARAMCD", "ABLFL") if c in with_scores.columns])
     data = analysis_data(derived, adsl, arms)
     if data.height == 0:
         raise NoDataError("ADLB has no records for the chosen groups",
@@ -146,7 +151,7 @@ def _analyse_biomarkers(adlb: pl.DataFrame, adsl: pl.DataFrame, arms: list[Arm],
         within=test_change_within(data, chosen, arms, test, adjust),
         between=test_between_groups(data, chosen, arms, test, adjust),
         models=models.models, marginal_means=models.marginal_means, coefficients=models.coefficients,
-        baseline=count_baselines(with_scores, derived), base_check=dv.check_base(derived),
+        baseline=count_baselines(flags_in, derived), base_check=dv.check_base(derived),
         score_compared=score.compared, score_disagreements=score.disagreements,
         test=test, adjust=adjust, notes=tuple(notes) + (fitted.notes if fitted is not None else ()), efficacy=fitted,
     )

@@ -105,9 +105,9 @@ def continuous_params(data: pl.DataFrame, wanted: list[str] | None = None) -> tu
                              f"valid PARAMCDs: {', '.join(present)}")
         present = [upper[w.upper()] for w in dict.fromkeys(wanted)]
     keep, skipped = [], []
-    info = (data.group_by("PARAMCD").agg(
-        pl.col("AVAL").drop_nulls().len().alias("n"),
-        pl.col("AVAL").drop_nulls().is_in([0.0, 1.0]).all().alias("binary"),
+    info = (data.group_by("PARAMCD").agg(  # element-wise tests, then plain sums and alls: no per-group gathers
+        pl.col("AVAL").is_not_null().sum().alias("n"),
+        (pl.col("AVAL").is_null() | pl.col("AVAL").is_in([0.0, 1.0])).all().alias("binary"),
         pl.col("AVALU").is_null().all().alias("no_unit"),
         pl.col("AVALC").is_not_null().any().alias("coded"),
     ))
@@ -160,11 +160,21 @@ def _describe(col: str, prefix: str) -> list[pl.Expr]:
     ]
 
 
-def _pooled(data: pl.DataFrame, arms: list[Arm], columns: list[str]) -> pl.DataFrame:
-    """The records twice, by group and as the pooled group "All": only ``columns`` (ARM and ARMN added), so
-    that doubling the records does not double every column of ADLB (a million-record ADLB was copied whole)."""
-    data = data.select(list(dict.fromkeys(["ARM", "ARMN", *columns])))
-    return pl.concat([data, data.with_columns(pl.lit(ALL).alias("ARM"), pl.lit(len(arms), dtype=pl.Int64).alias("ARMN"))])
+def _by_group_and_pooled(records: pl.LazyFrame, keys: list[str], aggs: list[pl.Expr]) -> pl.DataFrame:
+    """``aggs`` per ``keys`` and group (ARM), then per ``keys`` over every group as the pooled group "All",
+    in one frame with ARM: the records are aggregated twice, not copied twice."""
+    by_arm = records.group_by(*keys, "ARM").agg(*aggs)
+    pooled = records.group_by(*keys).agg(*aggs).with_columns(pl.lit(ALL).alias("ARM"))
+    return pl.concat([by_arm, pooled.select(by_arm.collect_schema().names())]).collect()
+
+
+def _cells(records: pl.DataFrame, keys: list[str], column: str) -> dict[tuple, np.ndarray]:
+    """``column``'s values per (``keys``..., ARM), and per (``keys``..., "All") over every group, in record order
+    (the key tuples follow that order: ARM after ``keys``)."""
+    cells = {k: g.get_column(column).to_numpy() for k, g in records.group_by(*keys, "ARM")}
+    for k, g in records.group_by(*keys):
+        cells[(*k, ALL)] = g.get_column(column).to_numpy()
+    return cells
 
 
 def _grid(data: pl.DataFrame, params: list[str], arms: list[Arm], visits_from: pl.Expr | None = None) -> pl.DataFrame:
@@ -193,11 +203,11 @@ def summarise_by_visit(data: pl.DataFrame, params: list[str], arms: list[Arm]) -
     """n, mean, sd, se, median, q1, q3, min, max of AVAL and (chg_*) of CHG by parameter, group and visit,
     and pooled (arm "All"); n_no_base counts records with a value but no baseline; note says why a
     statistic is null."""
-    pooled = _pooled(data.filter(pl.col("PARAMCD").is_in(params)), arms,
-                     ["PARAMCD", "VISITN", "AVAL", "CHG", "BASE", "ABLFL"])
+    records = data.lazy().select("PARAMCD", "ARM", "VISITN", "AVAL", "CHG", "BASE", "ABLFL").filter(
+        pl.col("PARAMCD").is_in(params))
     no_base = pl.col("AVAL").is_not_null() & pl.col("BASE").is_null() & pl.col("ABLFL").is_null()
-    stats = pooled.group_by("PARAMCD", "ARM", "VISITN").agg(
-        *_describe("AVAL", ""), *_describe("CHG", "chg_"), no_base.sum().cast(pl.Int64).alias("n_no_base"))
+    stats = _by_group_and_pooled(records, ["PARAMCD", "VISITN"], [
+        *_describe("AVAL", ""), *_describe("CHG", "chg_"), no_base.sum().cast(pl.Int64).alias("n_no_base")])
     out = _grid(data, params, arms).join(stats, on=["PARAMCD", "ARM", "VISITN"], how="left")
     out = out.with_columns(pl.col(c).fill_null(0) for c in ("n", "chg_n", "n_no_base"))
     note = (pl.when(pl.col("n") == 0).then(pl.lit("no data for this group at this visit"))
@@ -286,12 +296,12 @@ def test_change_within(data: pl.DataFrame, params: list[str], arms: list[Arm], t
     if test not in TESTS:
         raise UsageError(f"unknown test {test!r}", f"use one of {', '.join(TESTS)}")
     grid = _grid(data, params, arms, pl.col("CHG").is_not_null()).sort("PARAMN", "VISITN", "ARMN")
-    pooled = _pooled(data.filter(pl.col("CHG").is_not_null() & pl.col("PARAMCD").is_in(params)), arms,
-                     ["PARAMCD", "VISITN", "CHG"])
-    cells = {k: g.get_column("CHG").to_numpy() for k, g in pooled.group_by("PARAMCD", "ARM", "VISITN")}
+    records = data.lazy().select("PARAMCD", "ARM", "VISITN", "CHG").filter(
+        pl.col("CHG").is_not_null() & pl.col("PARAMCD").is_in(params)).collect()
+    cells = _cells(records, ["PARAMCD", "VISITN"], "CHG")
     rows = []
     for cell in grid.iter_rows(named=True):
-        chg = cells.get((cell["PARAMCD"], cell["ARM"], cell["VISITN"]), np.array([], dtype=float))
+        chg = cells.get((cell["PARAMCD"], cell["VISITN"], cell["ARM"]), np.array([], dtype=float))
         res = _one_sample(np.asarray(chg, dtype=float), test)
         rows.append({"param": cell["PARAMCD"], "arm": cell["ARM"], "arm_order": cell["ARMN"], "visit": cell["VISIT"],
                      "visitn": cell["VISITN"], "test": TESTS[test], **res})
@@ -341,7 +351,8 @@ def test_between_groups(data: pl.DataFrame, params: list[str], arms: list[Arm], 
     df1, df2, p, p_adj, adjust, note. p_adj adjusts across the visits of one parameter and variable."""
     if test not in TESTS:
         raise UsageError(f"unknown test {test!r}", f"use one of {', '.join(TESTS)}")
-    sub = data.filter(pl.col("PARAMCD").is_in(params))
+    sub = data.lazy().select("PARAMCD", "ARM", "VISITN", "VISIT", "AVAL", "CHG").filter(
+        pl.col("PARAMCD").is_in(params)).collect()
     order = {p: i for i, p in enumerate(params)}
     rows = []
     for variable in ("AVAL", "CHG"):
