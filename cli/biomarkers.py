@@ -101,7 +101,7 @@ def biomarkers(
     subgroups = [parse_subgroup(s) for s in subgroup or []]
     ws = workspace_from(ctx, workspace)
     with Stage(ws, "biomarkers", {}) as stage:
-        adlb, adsl = stage.read("adlb"), stage.read("adsl")
+        adlb, adsl = stage.read("adlb", keep=False), stage.read("adsl")
         subjects, selection = select_subjects(adsl, "biomarkers", population, subgroups)
         changed = {"population": selection.population if selection.population_source == "option" else None,
                    "subgroup": [f"{s.variable}={s.value}" for s in subgroups], "param": param or None,

@@ -200,12 +200,15 @@ class Stage:
         except Exception:  # noqa: BLE001 - read() reports the problem with its own message
             return []
 
-    def read(self, dataset: str, *, validate: bool = True, columns: Sequence[str] | None = None) -> pl.DataFrame:
+    def read(self, dataset: str, *, validate: bool = True, columns: Sequence[str] | None = None,
+             keep: bool = True) -> pl.DataFrame:
         """Read ``<dataset>.parquet`` and refuse it if it breaks its schema.
 
         ``columns``: the columns the caller uses. When ``trialkit validate`` recorded these very bytes as clean,
         only those are read (a million-row ADSL's text columns cost more to read than the analysis needs);
         otherwise the whole dataset is read and checked, and returned whole.
+        ``keep``: False leaves (or takes) the frame out of the process's read cache, so that the caller holds
+        the only reference and can free it (biomarkers replaces ADLB by its derived copy).
         """
         import polars as pl
 
@@ -230,8 +233,10 @@ class Stage:
         if validate and not checked:
             self._refuse_invalid(dataset, df, path)
             checked = True
-        if key is not None:
+        if key is not None and keep:
             _READ_CACHE[key] = (df, sha, checked)
+        elif key is not None:
+            _READ_CACHE.pop(key, None)
         return df
 
     def pending_sha256(self, relpath: str) -> str | None:

@@ -84,7 +84,7 @@ def _codes(paramcd: str) -> list[str]:
 
 
 def _present(adlb: pl.DataFrame, paramcd: str) -> bool:
-    return bool(adlb.select((pl.col("PARAMCD").is_in(_codes(paramcd)) & pl.col("AVAL").is_not_null()).any()).item())
+    return bool((adlb.get_column("PARAMCD").is_in(_codes(paramcd)) & adlb.get_column("AVAL").is_not_null()).any())
 
 
 def _visit_keys(adlb: pl.DataFrame) -> list[str]:
@@ -172,7 +172,8 @@ def _param_rows(adlb: pl.DataFrame, wide: pl.DataFrame, paramcd: str, label: str
 def _append(adlb: pl.DataFrame, *new: pl.DataFrame) -> pl.DataFrame:
     """ADLB without earlier rows of the new PARAMCDs (a re-derivation replaces them), plus the new rows."""
     codes = [f.get_column("PARAMCD")[0] for f in new if f.height]
-    kept = adlb.filter(~pl.col("PARAMCD").is_in(codes)) if codes else adlb
+    earlier = bool(adlb.get_column("PARAMCD").is_in(codes).any()) if codes else False
+    kept = adlb.filter(~pl.col("PARAMCD").is_in(codes)) if earlier else adlb
     if "AVALC" not in kept.columns:
         kept = kept.with_columns(pl.lit(None, dtype=pl.String).alias("AVALC"))
     return pl.concat([kept, *(f for f in new if f.height)], how="diagonal_relaxed")
@@ -280,7 +281,8 @@ def derive_vars_base_chg(adlb: pl.DataFrame) -> pl.DataFrame:
     would otherwise gather every column of ADLB into one chunk, a copy of it at ten million records."""
     used = [c for c in ("USUBJID", "PARAMCD", "AVAL", "ABLFL", "AVISITN", "ADY") if c in adlb.columns]
     require_columns(adlb, ("USUBJID", "PARAMCD", "AVAL"), dataset="ADLB", purpose="the baseline flag ABLFL")
-    narrow = derive_var_pchg(derive_var_chg(derive_var_base(derive_var_ablfl(adlb.select(used)))))
+    narrow = derive_var_pchg(derive_var_chg(derive_var_base(derive_var_ablfl(pl.DataFrame(
+        [adlb.get_column(c) for c in used])))))
     df = adlb.with_columns(narrow.get_column("ABLFL"))
     df = df.rename({"BASE": "BASE_SRC"}) if "BASE" in df.columns and "BASE_SRC" not in df.columns else df
     df = df.drop([c for c in ("BASE",) if c in df.columns])
@@ -429,4 +431,4 @@ def check_base(adlb: pl.DataFrame) -> pl.DataFrame:
     one_null = pl.col("BASE_SRC").is_null() != pl.col("BASE").is_null()
     # parameters trialkit derived (they carry DRVNOTE) never had a delivered BASE to compare with
     delivered = pl.col("DRVNOTE").is_null() if "DRVNOTE" in adlb.columns else pl.lit(True)
-    return adlb.filter(delivered & (differ.fill_null(False) | one_null)).select(*cols, "BASE_SRC", "BASE")
+    return adlb.lazy().filter(delivered & (differ.fill_null(False) | one_null)).select(*cols, "BASE_SRC", "BASE").collect()

@@ -129,6 +129,7 @@ def _analyse_derived(with_scores: pl.DataFrame, adsl: pl.DataFrame, arms: list[A
         raise NoDataError(f"no parameter to analyse as a measurement ({why})",
                           "choose continuous parameters with --param")
     models = fit_change_models(data, chosen, arms)
+    with_data = set(data.get_column("ARM").unique().to_list())
     fitted = None
     if efficacy is not None:
         from trialkit.analyses.biomarkers.efficacy import fit_efficacy
@@ -136,13 +137,13 @@ def _analyse_derived(with_scores: pl.DataFrame, adsl: pl.DataFrame, arms: list[A
         if not params:
             raise UsageError(f"--model {efficacy.model} needs the endpoint: name it with --param",
                              f"for example --param {chosen[0]} --model {efficacy.model}")
-        present = [a for a in arms if data.filter(pl.col("ARM") == a.label).height]
+        present = [a for a in arms if a.label in with_data]
         fitted = fit_efficacy(derived, adsl, present, chosen, efficacy)
     score = dv.check_reported_scores(derived)
     notes = []
     if adjust == "none":
         notes.append("p-values are not adjusted for multiplicity across visits (--adjust none); p_adj = p")
-    empty = [a.label for a in arms if data.filter(pl.col("ARM") == a.label).height == 0]
+    empty = [a.label for a in arms if a.label not in with_data]
     if empty:
         notes.append(f"no ADLB records for group(s) {', '.join(empty)}: they appear with n = 0")
     return BiomarkerResults(

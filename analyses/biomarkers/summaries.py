@@ -86,7 +86,9 @@ def analysis_data(adlb: pl.DataFrame, adsl: pl.DataFrame, arms: list[Arm]) -> pl
         text("ABLFL").alias("ABLFL"),
     ).filter(pl.col("VISITN").is_not_null())
     data = data.join(groups.lazy(), on="USUBJID", how="inner", maintain_order="left")
-    return data.with_columns(pl.col("ARM").replace_strict(order, return_dtype=pl.Int64).alias("ARMN")).collect()
+    # one chunk: the join leaves one per thread and partition (128 at ten million records), and an eager
+    # operation on a frame of misaligned chunks first copies every column into one
+    return data.with_columns(pl.col("ARM").replace_strict(order, return_dtype=pl.Int64).alias("ARMN")).collect().rechunk()
 
 
 def continuous_params(data: pl.DataFrame, wanted: list[str] | None = None) -> tuple[list[str], pl.DataFrame]:
@@ -105,12 +107,12 @@ def continuous_params(data: pl.DataFrame, wanted: list[str] | None = None) -> tu
                              f"valid PARAMCDs: {', '.join(present)}")
         present = [upper[w.upper()] for w in dict.fromkeys(wanted)]
     keep, skipped = [], []
-    info = (data.group_by("PARAMCD").agg(  # element-wise tests, then plain sums and alls: no per-group gathers
+    info = (data.lazy().group_by("PARAMCD").agg(  # element-wise tests, then plain sums and alls: no per-group gathers
         pl.col("AVAL").is_not_null().sum().alias("n"),
         (pl.col("AVAL").is_null() | pl.col("AVAL").is_in([0.0, 1.0])).all().alias("binary"),
         pl.col("AVALU").is_null().all().alias("no_unit"),
         pl.col("AVALC").is_not_null().any().alias("coded"),
-    ))
+    ).collect())
     rows = {r["PARAMCD"]: r for r in info.iter_rows(named=True)}
     for p in present:
         r = rows[p]
@@ -129,9 +131,9 @@ def count_baselines(flags_in: pl.DataFrame, derived: pl.DataFrame) -> pl.DataFra
     by = ["USUBJID", "PARAMCD"]
     given = (flags_in.group_by(by).agg(((pl.col("ABLFL") == "Y").fill_null(False).any()
                                         if "ABLFL" in flags_in.columns else pl.lit(False)).alias("given")))
-    have = derived.group_by(by).agg((pl.col("ABLFL") == "Y").fill_null(False).any().alias("has"),
+    have = derived.lazy().group_by(by).agg((pl.col("ABLFL") == "Y").fill_null(False).any().alias("has"),
                                     (pl.col("AVAL").is_not_null() & pl.col("BASE").is_null()
-                                     & pl.col("ABLFL").is_null()).sum().alias("orphans"))
+                                     & pl.col("ABLFL").is_null()).sum().alias("orphans")).collect()
     both = have.join(given, on=by, how="left").with_columns(pl.col("given").fill_null(False))
     return both.group_by("PARAMCD", maintain_order=True).agg(
         pl.len().alias("N_SUBJECTS"),
@@ -179,10 +181,10 @@ def _cells(records: pl.DataFrame, keys: list[str], column: str) -> dict[tuple, n
 
 def _grid(data: pl.DataFrame, params: list[str], arms: list[Arm], visits_from: pl.Expr | None = None) -> pl.DataFrame:
     """Every parameter x visit (of that parameter) x group incl. All, so empty cells show as n = 0."""
-    source = data.filter(pl.col("PARAMCD").is_in(params))
+    source = data.lazy().filter(pl.col("PARAMCD").is_in(params))
     if visits_from is not None:
         source = source.filter(visits_from)
-    visits = source.group_by("PARAMCD", "VISITN").agg(pl.col("VISIT").first())
+    visits = source.group_by("PARAMCD", "VISITN").agg(pl.col("VISIT").first()).collect()
     groups = pl.DataFrame({"ARM": [a.label for a in arms] + [ALL], "ARMN": list(range(len(arms) + 1))}, schema={"ARM": pl.String, "ARMN": pl.Int64})
     meta = _param_meta(data, params)
     return visits.join(groups, how="cross").join(meta, on="PARAMCD", how="left")
@@ -190,8 +192,8 @@ def _grid(data: pl.DataFrame, params: list[str], arms: list[Arm], visits_from: p
 
 def _param_meta(data: pl.DataFrame, params: list[str]) -> pl.DataFrame:
     order = pl.DataFrame({"PARAMCD": params, "PARAMN": list(range(len(params)))})
-    meta = data.filter(pl.col("PARAMCD").is_in(params)).group_by("PARAMCD").agg(
-        pl.col("PARAM").drop_nulls().first(), pl.col("PARCAT1").drop_nulls().first(), pl.col("AVALU").drop_nulls().first())
+    meta = data.lazy().filter(pl.col("PARAMCD").is_in(params)).group_by("PARAMCD").agg(
+        pl.col("PARAM").drop_nulls().first(), pl.col("PARCAT1").drop_nulls().first(), pl.col("AVALU").drop_nulls().first()).collect()
     return order.join(meta, on="PARAMCD", how="left")
 
 
