@@ -81,6 +81,9 @@ def read_manifest(workspace: Path) -> dict:
         raise InputOutputError(f"{path} cannot be read ({exc})", "delete it and re-run trialkit ingest") from exc
 
 
+#: rows per Parquet row group: pyarrow's default, so that a frame written in slices of it writes the same file
+ROW_GROUP_ROWS = 1024 * 1024
+
 #: datasets already read (and validated) in this process, for ``trialkit run``: a plan reads each once.
 _READ_CACHE: dict[tuple, tuple] = {}
 _CACHE_ENABLED = False
@@ -344,14 +347,23 @@ class Stage:
         """
         import pyarrow.parquet as pq
 
-        table = df.to_arrow()
         meta = self.metadata(schema, schema_version)
         if not provenance:
             meta = {k: v for k, v in meta.items() if k.endswith(("schema", "schema_version", ".version"))}
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
 
         def write(tmp: Path) -> None:
-            pq.write_table(table, tmp, compression="zstd")
+            if df.height <= ROW_GROUP_ROWS:
+                table = df.to_arrow()
+                pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), **meta}), tmp,
+                               compression="zstd")
+                return
+            # one row group at a time: Arrow copies polars' strings, so converting ten million records at once
+            # held a second copy of them (2 GB); slices of pyarrow's row-group size write the same file
+            arrow = df.head(0).to_arrow().schema
+            with pq.ParquetWriter(tmp, arrow.with_metadata({**(arrow.metadata or {}), **meta}),
+                                  compression="zstd") as out:
+                for part in df.iter_slices(ROW_GROUP_ROWS):
+                    out.write_table(part.to_arrow())
 
         return self._stage(relpath, write, {"rows": df.height, "schema": schema})
 

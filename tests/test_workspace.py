@@ -140,3 +140,21 @@ def test_a_summary_that_fails_to_print_fails_the_stage_before_its_commit(workspa
     assert result.exit_code == 1
     assert "MarkupError" in result.stderr
     assert snapshot(workspace) == before, "nothing was committed"
+
+
+def test_a_frame_larger_than_a_row_group_is_written_in_slices_to_the_same_bytes(workspace, monkeypatch, tmp_path):
+    import pyarrow.parquet as pq
+
+    from trialkit.cli import workspace as ws_module
+
+    monkeypatch.setattr(ws_module, "ROW_GROUP_ROWS", 1000)
+    frame = pl.DataFrame({"USUBJID": [f"SUBJECT-{i:06d}" for i in range(2500)], "AVAL": [i / 7 for i in range(2500)],
+                          "NOTE": [None, "a longer text than a view holds inline"] * 1250})
+    with Stage(workspace, "test", {}) as stage:
+        stage.write_parquet("sliced.parquet", frame, "X", "1.0")
+        meta = stage.metadata("X", "1.0")
+    table = frame.to_arrow()
+    pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), **meta}), tmp_path / "whole.parquet",
+                   compression="zstd", row_group_size=1000)
+    assert (workspace / "sliced.parquet").read_bytes() == (tmp_path / "whole.parquet").read_bytes()
+    assert pq.ParquetFile(workspace / "sliced.parquet").metadata.num_row_groups == 3

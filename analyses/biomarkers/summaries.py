@@ -78,17 +78,22 @@ def analysis_data(adlb: pl.DataFrame, adsl: pl.DataFrame, arms: list[Arm]) -> pl
     if "AVISIT" in adlb.columns and not adlb.get_column("AVISIT").null_count():
         fallback = pl.lit(None, dtype=pl.String)  # never used: not formatted for ten million records
     text = lambda c: pl.col(c) if c in adlb.columns else pl.lit(None, dtype=pl.String)  # noqa: E731
-    data = adlb.lazy().select(
+    columns = [
         "USUBJID", "PARAMCD", text("PARAM").alias("PARAM"), text("PARCAT1").alias("PARCAT1"),
         text("AVALU").alias("AVALU"), text("AVALC").alias("AVALC"),
         pl.coalesce(label, fallback).alias("VISIT"), visitn.cast(pl.Float64).alias("VISITN"),
         pl.col("AVAL").cast(pl.Float64), pl.col("BASE").cast(pl.Float64), pl.col("CHG").cast(pl.Float64),
         text("ABLFL").alias("ABLFL"),
-    ).filter(pl.col("VISITN").is_not_null())
-    data = data.join(groups.lazy(), on="USUBJID", how="inner", maintain_order="left")
-    # one chunk: the join leaves one per thread and partition (128 at ten million records), and an eager
-    # operation on a frame of misaligned chunks first copies every column into one
-    return data.with_columns(pl.col("ARM").replace_strict(order, return_dtype=pl.Int64).alias("ARMN")).collect().rechunk()
+    ]
+    # each record's group looked up on the USUBJID column alone, then one filter: joining the records copies
+    # them into one chunk per thread and partition, and the next eager operation copies them again into one
+    arm = adlb.select("USUBJID").join(groups, on="USUBJID", how="left", maintain_order="left").get_column("ARM")
+    if arm.len() != adlb.height:  # a USUBJID twice in ADSL: the join repeats its records, as before
+        data = adlb.lazy().select(columns).filter(pl.col("VISITN").is_not_null())
+        data = data.join(groups.lazy(), on="USUBJID", how="inner", maintain_order="left").collect().rechunk()
+    else:
+        data = adlb.select(*columns, arm.rechunk()).filter(pl.col("VISITN").is_not_null() & pl.col("ARM").is_not_null())
+    return data.with_columns(pl.col("ARM").replace_strict(order, return_dtype=pl.Int64).alias("ARMN"))
 
 
 def continuous_params(data: pl.DataFrame, wanted: list[str] | None = None) -> tuple[list[str], pl.DataFrame]:
