@@ -8,6 +8,13 @@
 - ``figure_overview``: the mean +/- SE panels of every parameter of one body system (PARCAT1),
   one figure per body system; ``figure_trajectories``: the spaghetti panels of the same.
 
+Trajectories stay readable and small at any number of subjects: a figure draws at most about
+``TRAJECTORY_LINES`` subject lines over its panels and groups; a group with more subjects than its
+share is drawn by a random sample of them (``sample_trajectories``: numpy
+``default_rng(TRAJECTORY_SEED)`` permutation of the group's sorted USUBJIDs, the same subjects in
+every panel), and the caption says how many of how many each group shows. The group means are
+always those of every subject.
+
 The visit axis labels at most ``MAX_VISIT_TICKS`` visits (every k-th when there are more, as when
 ADY stands in for AVISITN), so a figure's ticks stay bounded whatever the data hold.
 
@@ -21,17 +28,73 @@ from __future__ import annotations
 import math
 import re
 import string
+from dataclasses import dataclass
 
 import polars as pl
 
 from trialkit.analyses.figures import LINETYPES, OKABE_ITO, SHAPES
 
-__all__ = ["ALPHA", "MAX_VISIT_TICKS", "visit_ticks", "letters_for", "figure_parameter", "figure_overview", "figure_trajectories", "draw_figures", "slug"]
+__all__ = ["ALPHA", "MAX_VISIT_TICKS", "TRAJECTORY_LINES", "TRAJECTORY_MIN", "TRAJECTORY_SEED", "Trajectories", "sample_trajectories",
+           "trajectory_caption", "visit_ticks", "letters_for", "figure_parameter", "figure_overview", "figure_trajectories", "draw_figures", "slug"]
 
 ALPHA = 0.05
 BASE_SIZE = 8.0
 #: the most visits labelled on a visit axis
 MAX_VISIT_TICKS = 20
+#: at most this many subject lines in one trajectory figure (over its panels and groups), so that the figure
+#: stays readable and its SVG under 1 MB: a group with more subjects than its share is drawn by a random sample
+TRAJECTORY_LINES = 1500
+#: ... but never fewer than this many subjects of a group (when it has them)
+TRAJECTORY_MIN = 20
+#: the seed of the sample (numpy default_rng), stated in the caption
+TRAJECTORY_SEED = 20261201
+
+
+@dataclass(frozen=True)
+class Trajectories:
+    """The subjects a trajectory panel may draw: ``data``, the analysis records with ``_DRAW``, each subject's
+    place in its group's random order; ``totals``, the subjects with records per group."""
+
+    data: pl.DataFrame
+    totals: dict[str, int]
+
+    def share(self, panels: int) -> int:
+        """Subjects per group in a figure of ``panels`` panels."""
+        return max(TRAJECTORY_MIN, TRAJECTORY_LINES // max(1, panels * max(1, len(self.totals))))
+
+    def drawn(self, per_group: int) -> tuple[pl.DataFrame, dict[str, tuple[int, int]]]:
+        """The records of the first ``per_group`` subjects of each group's order, and per group (drawn, of)."""
+        counts = {arm: (min(per_group, n), n) for arm, n in self.totals.items()}
+        return self.data.filter(pl.col("_DRAW") < per_group), counts
+
+
+def sample_trajectories(data: pl.DataFrame, arms: list[str], seed: int = TRAJECTORY_SEED) -> Trajectories:
+    """Each group's subjects in a random order: numpy ``default_rng(seed).permutation`` of the group's USUBJIDs
+    in sorted order (so the order depends on the data, not on record order). The first k of it are a random
+    sample of k, and a figure that draws fewer subjects draws a subset of the subjects another draws."""
+    import numpy as np
+
+    subjects = data.lazy().select("ARM", "USUBJID").unique().sort("ARM", "USUBJID").collect()
+    orders, totals = [], {}
+    for arm in arms:
+        ids = subjects.filter(pl.col("ARM") == arm).get_column("USUBJID")
+        totals[arm] = ids.len()
+        orders.append(pl.DataFrame({"USUBJID": ids, "_DRAW": np.random.default_rng(seed).permutation(ids.len())},
+                                   schema={"USUBJID": pl.String, "_DRAW": pl.Int64}))
+    order = pl.concat(orders) if orders else pl.DataFrame(schema={"USUBJID": pl.String, "_DRAW": pl.Int64})
+    order = order.filter(pl.col("_DRAW") < TRAJECTORY_LINES)  # no figure draws more of a group than this
+    records = data.lazy().select("USUBJID", "ARM", "PARAMCD", "VISITN", "AVAL")
+    return Trajectories(records.join(order.lazy(), on="USUBJID", how="inner", maintain_order="left").collect(), totals)
+
+
+def trajectory_caption(counts: dict[str, tuple[int, int]]) -> str:
+    """What the thin lines are: every subject, or per group the number drawn of how many and the rule."""
+    if all(drawn == of for drawn, of in counts.values()):
+        return "Thin lines: individual subjects; bold lines and markers: group means of AVAL by visit."
+    drawn = "; ".join(f"{arm} {d:,} of {n:,}" for arm, (d, n) in counts.items())
+    return (f"Thin lines: a random sample of each group's subjects ({drawn}; numpy default_rng({TRAJECTORY_SEED}) "
+            "permutation of sorted USUBJIDs, the same subjects in every panel); bold lines and markers: group "
+            "means of AVAL by visit over every subject.")
 
 
 def slug(text: str) -> str:
@@ -153,18 +216,21 @@ def _caption(arms: list[str], test_within: str, test_between: str, adjust: str) 
             f"{differ} = groups differ at that visit ({test_between} on values).")
 
 
-def figure_parameter(data: pl.DataFrame, summaries: pl.DataFrame, within: pl.DataFrame, between: pl.DataFrame,
-                     param: str, arms: list[str], *, adjust: str = "none"):
-    """Mean +/- SE panel and spaghetti panel of one parameter, as a matplotlib Figure."""
+def figure_parameter(data: pl.DataFrame | Trajectories, summaries: pl.DataFrame, within: pl.DataFrame,
+                     between: pl.DataFrame, param: str, arms: list[str], *, adjust: str = "none"):
+    """Mean +/- SE panel and spaghetti panel of one parameter, as a matplotlib Figure. ``data``: the analysis
+    records, or the trajectories to draw (``sample_trajectories``)."""
     import matplotlib.pyplot as plt
 
+    traj = data if isinstance(data, Trajectories) else sample_trajectories(data, arms)
+    drawn, counts = traj.drawn(traj.share(1))
     summ = summaries.filter(pl.col("param") == param)
     w, b = within.filter(pl.col("param") == param), between.filter(pl.col("param") == param)
     visits = _visits(summ)
     with _rc():
         fig, (left, right) = plt.subplots(1, 2, figsize=(7.2, 3.2), sharey=False)
         _mean_panel(left, summ, w, b, arms, visits)
-        _spaghetti_panel(right, data.filter(pl.col("PARAMCD") == param), summ, arms, visits)
+        _spaghetti_panel(right, drawn.filter(pl.col("PARAMCD") == param), summ, arms, visits)
         unit = summ.get_column("unit").drop_nulls().first() or ""
         left.set_ylabel(unit)
         left.set_title("Mean \u00b1 SE by visit", loc="left")
@@ -173,8 +239,10 @@ def figure_parameter(data: pl.DataFrame, summaries: pl.DataFrame, within: pl.Dat
         handles, labels = left.get_legend_handles_labels()
         fig.legend(handles, labels, loc="upper right", ncol=len(arms), frameon=False, bbox_to_anchor=(1.0, 1.0))
         fig.tight_layout(rect=(0, 0.1, 1, 1.0))
-        fig.text(0.01, 0.0, _wrap(_caption(arms, _name(w, "test"), _name(b, "test"), adjust), 140),
-                 fontsize=BASE_SIZE - 1, ha="left", va="bottom")
+        caption = _caption(arms, _name(w, "test"), _name(b, "test"), adjust)
+        if any(d < n for d, n in counts.values()):
+            caption += " Right: " + trajectory_caption(counts)
+        fig.text(0.01, 0.0, _wrap(caption, 140), fontsize=BASE_SIZE - 1, ha="left", va="bottom")
     return fig
 
 
@@ -232,16 +300,19 @@ def figure_overview(summaries: pl.DataFrame, within: pl.DataFrame, between: pl.D
     return fig
 
 
-def figure_trajectories(data: pl.DataFrame, summaries: pl.DataFrame, params: list[str], arms: list[str],
+def figure_trajectories(data: pl.DataFrame | Trajectories, summaries: pl.DataFrame, params: list[str], arms: list[str],
                         category: str, *, ncol: int = 3):
-    """Spaghetti panels of ``params`` (one body system): every subject's AVAL by visit, group means bold."""
+    """Spaghetti panels of ``params`` (one body system): each subject's AVAL by visit (a stated sample in a
+    group with more subjects than its share of ``TRAJECTORY_LINES``), group means bold."""
+    traj = data if isinstance(data, Trajectories) else sample_trajectories(data, arms)
+    data, counts = traj.drawn(traj.share(len(params)))
     with _rc():
         fig, axes, nrow, ncol = _grid(len(params), ncol)
         for ax, param in zip(axes, params):
             summ = summaries.filter(pl.col("param") == param)
             _spaghetti_panel(ax, data.filter(pl.col("PARAMCD") == param), summ, arms, _visits(summ))
             ax.set_title(_title(summ, param), loc="left", fontsize=BASE_SIZE)
-        caption = "Thin lines: individual subjects; bold lines and markers: group means of AVAL by visit."
+        caption = trajectory_caption(counts)
         _finish_grid(fig, axes, nrow, ncol, arms, f"{category}: individual trajectories", _wrap(caption, 45 * ncol))
     return fig
 
@@ -261,14 +332,15 @@ def draw_figures(data: pl.DataFrame, summaries: pl.DataFrame, within: pl.DataFra
     and ``trajectories_<system>`` (spaghetti); and ``param_<PARAMCD>`` for each of ``per_parameter``."""
     from trialkit.analyses.figures import quiet_missing_glyphs, render
 
+    traj = sample_trajectories(data, arms)
     for category, members in categories(summaries, params).items():
         with quiet_missing_glyphs():  # tight_layout measures the labels
             fig = figure_overview(summaries, within, between, members, arms, category, adjust=adjust)
         yield f"overview_{slug(category)}", render(fig, *fig.get_size_inches(), tight=False)
         with quiet_missing_glyphs():
-            fig = figure_trajectories(data, summaries, members, arms, category)
+            fig = figure_trajectories(traj, summaries, members, arms, category)
         yield f"trajectories_{slug(category)}", render(fig, *fig.get_size_inches(), tight=False)
     for param in per_parameter:
         with quiet_missing_glyphs():
-            fig = figure_parameter(data, summaries, within, between, param, arms, adjust=adjust)
+            fig = figure_parameter(traj, summaries, within, between, param, arms, adjust=adjust)
         yield f"param_{param}", render(fig, *fig.get_size_inches(), tight=False)
