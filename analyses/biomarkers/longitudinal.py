@@ -101,15 +101,15 @@ def _design(base: np.ndarray, g: np.ndarray, v: np.ndarray, k: int, m: int) -> t
 def _den_df(X: np.ndarray, subjects: np.ndarray, terms: dict[str, list[int]]) -> dict[str, float]:
     """nlme's denominator df for each term (see module docstring); the intercept's is the within-subject df,
     as nlme's ``fixDF``."""
-    order = np.argsort(subjects, kind="stable")
-    xs, ss = X[order], subjects[order]
-    new = np.ones(len(ss), dtype=bool)
-    new[1:] = ss[1:] != ss[:-1]
-    first = xs[np.flatnonzero(new)][np.cumsum(new) - 1]  # each record's subject's first record
-    # a column varies within subjects when some record differs from its subject's first (no loop over subjects)
-    inner = np.any(np.abs(xs - first) > 1e-8 * np.maximum(1.0, np.abs(first)), axis=0) if len(ss) else \
-        np.zeros(X.shape[1], dtype=bool)
-    n, m = X.shape[0], int(new.sum()) if len(ss) else 0
+    _, firsts, inverse = np.unique(subjects, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    # a column varies within subjects when some record differs from its subject's first record, column by column
+    # (no loop over subjects, no sorted copy of X)
+    inner = np.zeros(X.shape[1], dtype=bool)
+    for j in range(X.shape[1]):
+        first = X[firsts, j][inverse]
+        inner[j] = bool(np.any(np.abs(X[:, j] - first) > 1e-8 * np.maximum(1.0, np.abs(first))))
+    n, m = X.shape[0], len(firsts)
     df = {"between": m - 1.0, "within": float(n - m)}  # the intercept is estimated between subjects
     strata = {}
     for name, idx in terms.items():
@@ -118,6 +118,15 @@ def _den_df(X: np.ndarray, subjects: np.ndarray, terms: dict[str, list[int]]) ->
         strata[name] = "within" if inner[idx].any() else "between"
         df[strata[name]] -= len(idx)
     return {name: df[s] for name, s in strata.items()} | {"(Intercept)": df["within"]}
+
+
+def _rank(X: np.ndarray) -> int:
+    """numpy's ``matrix_rank(X)`` (singular values above S.max * max(N, p) * eps) from the singular values of
+    R in X = QR, which are X's: the SVD of a p x p matrix instead of an N x p one."""
+    if X.shape[0] <= X.shape[1]:
+        return int(np.linalg.matrix_rank(X))
+    S = np.linalg.svd(np.linalg.qr(X, mode="r"), compute_uv=False)
+    return int(np.count_nonzero(S > S.max(initial=0.0) * max(X.shape) * np.finfo(float).eps))
 
 
 def _containment_df(L: np.ndarray, coef_df: np.ndarray) -> float:
@@ -156,14 +165,44 @@ class RemlFit:
     converged: bool
 
 
-def _profile(X: np.ndarray, y: np.ndarray, sums: tuple, ratio: float):
+@dataclass(frozen=True)
+class _Moments:
+    """What every evaluation of the REML profile needs, formed once. V_i^-1 = (I - c_i J) / sigma^2 within a
+    subject of n_i records, with c_i = ratio / (1 + n_i ratio) depending on n_i alone: so the subjects' sums
+    enter only through their cross-products summed over the subjects of each size (``sizes``, ``counts``:
+    subjects of that size; ``SXX``, ``SXy``, ``Syy``: sum of S_X S_X', S_X S_y, S_y^2 over them, S the
+    subject's sums), and an evaluation costs sizes x p^2, not subjects x p^2."""
+
+    sizes: np.ndarray
+    counts: np.ndarray
+    SXX: np.ndarray  # sizes x p x p
+    SXy: np.ndarray  # sizes x p
+    Syy: np.ndarray  # sizes
+    XtX: np.ndarray
+    Xty: np.ndarray
+    yty: float
+
+
+def _moments(X: np.ndarray, y: np.ndarray, inverse: np.ndarray) -> _Moments:
+    n_i = np.bincount(inverse)
+    SX = np.column_stack([np.bincount(inverse, weights=X[:, j], minlength=len(n_i)) for j in range(X.shape[1])]) \
+        if X.shape[1] else np.zeros((len(n_i), 0))
+    Sy = np.bincount(inverse, weights=y, minlength=len(n_i))
+    sizes, size_of = np.unique(n_i, return_inverse=True)
+    SXX = np.stack([SX[size_of == k].T @ SX[size_of == k] for k in range(len(sizes))])
+    SXy = np.stack([SX[size_of == k].T @ Sy[size_of == k] for k in range(len(sizes))])
+    Syy = np.array([float(Sy[size_of == k] @ Sy[size_of == k]) for k in range(len(sizes))])
+    return _Moments(sizes.astype(float), np.bincount(size_of).astype(float), SXX, SXy, Syy, X.T @ X, X.T @ y,
+                    float(y @ y))
+
+
+def _profile(X: np.ndarray, y: np.ndarray, sums: _Moments, ratio: float):
     """Profiled REML pieces at variance ratio ``ratio``: (-2 loglik, beta, X'WX, sigma^2)."""
-    n_i, SX, Sy, XtX, Xty, yty = sums
     N, p = X.shape
-    c = ratio / (1.0 + n_i * ratio)  # V_i^-1 = (I - c_i J) / sigma^2 within subject i
-    XtWX = XtX - (SX.T * c) @ SX
-    XtWy = Xty - (SX.T * c) @ Sy
-    ytWy = float(yty - np.sum(c * Sy * Sy))
+    c = ratio / (1.0 + sums.sizes * ratio)  # per subject size
+    XtWX = sums.XtX - np.tensordot(c, sums.SXX, axes=1)
+    XtWy = sums.Xty - c @ sums.SXy
+    ytWy = float(sums.yty - c @ sums.Syy)
     sign, logdet = np.linalg.slogdet(XtWX)
     if sign <= 0:
         return math.inf, None, None, None
@@ -172,7 +211,7 @@ def _profile(X: np.ndarray, y: np.ndarray, sums: tuple, ratio: float):
     sigma2 = rss / (N - p)
     if sigma2 <= 0:
         return math.inf, None, None, None
-    m2ll = (N - p) * (math.log(2 * math.pi * sigma2) + 1.0) + float(np.sum(np.log1p(n_i * ratio))) + logdet
+    m2ll = (N - p) * (math.log(2 * math.pi * sigma2) + 1.0) + float(sums.counts @ np.log1p(sums.sizes * ratio)) + logdet
     return m2ll, beta, XtWX, sigma2
 
 
@@ -185,13 +224,7 @@ def fit_reml_random_intercept(X: np.ndarray, y: np.ndarray, subjects: np.ndarray
     from scipy.optimize import minimize_scalar
 
     _, inverse = np.unique(subjects, return_inverse=True)
-    inverse = inverse.ravel()
-    n_i = np.bincount(inverse).astype(float)
-    # the per-subject sums and the cross-products every evaluation of the profile needs, formed once
-    SX = np.column_stack([np.bincount(inverse, weights=X[:, j], minlength=len(n_i)) for j in range(X.shape[1])]) \
-        if X.shape[1] else np.zeros((len(n_i), 0))
-    Sy = np.bincount(inverse, weights=y, minlength=len(n_i))
-    sums = (n_i, SX, Sy, X.T @ X, X.T @ y, float(y @ y))
+    sums = _moments(X, y, inverse.ravel())
     objective = lambda t: _profile(X, y, sums, math.exp(t))[0]  # noqa: E731
     grid = np.linspace(math.log(1e-8), math.log(1e4), 49)
     values = [objective(t) for t in grid]
@@ -239,7 +272,7 @@ def fit_change_model(data: pl.DataFrame, param: str, arms: list[Arm]) -> tuple[d
     subjects = (rows.get_column("USUBJID").rank("dense") - 1).to_numpy()
     k, m = len(present), visits.height
     X, terms = _design(base, g, v, k, m)
-    if np.linalg.matrix_rank(X) < X.shape[1]:
+    if _rank(X) < X.shape[1]:
         return _empty_row(param, "design is rank-deficient (a group has no data at some visit, or BASE is constant): "
                                  "no model", **counts), [], []
     if X.shape[1] >= rows.height - 1:
