@@ -158,3 +158,38 @@ def test_a_frame_larger_than_a_row_group_is_written_in_slices_to_the_same_bytes(
                    compression="zstd", row_group_size=1000)
     assert (workspace / "sliced.parquet").read_bytes() == (tmp_path / "whole.parquet").read_bytes()
     assert pq.ParquetFile(workspace / "sliced.parquet").metadata.num_row_groups == 3
+
+
+def _count_checks(monkeypatch) -> list[str]:
+    from trialkit.analyses import validation
+
+    checked: list[str] = []
+    original = validation.check_dataset
+
+    def counting(df, schema, *args, **kwargs):
+        checked.append(schema.name)
+        return original(df, schema, *args, **kwargs)
+
+    monkeypatch.setattr(validation, "check_dataset", counting)
+    return checked
+
+
+def test_a_stage_reuses_the_verdict_validate_recorded_for_the_same_bytes(workspace, monkeypatch):
+    checked = _count_checks(monkeypatch)
+    with Stage(workspace, "survival", {}) as stage:
+        narrow = stage.read("adtte", columns=["USUBJID", "AVAL"])
+        whole = stage.read("adsl")
+    assert checked == [], "validate recorded these bytes as clean: no stage checks them again"
+    assert narrow.columns == ["USUBJID", "AVAL"], "a recorded-clean dataset is read for the columns used only"
+    assert "TRT01A" in whole.columns
+
+
+def test_a_stage_revalidates_a_dataset_whose_bytes_changed_since_validate(workspace, monkeypatch):
+    tte = pl.read_parquet(workspace / "adtte.parquet")
+    tte.reverse().write_parquet(workspace / "adtte.parquet")  # the same records, other bytes
+    checked = _count_checks(monkeypatch)
+    with Stage(workspace, "survival", {}) as stage:
+        again = stage.read("adtte", columns=["USUBJID", "AVAL"])
+        stage.read("adsl")
+    assert checked == ["ADTTE"], "only the changed dataset is checked again"
+    assert again.height == tte.height and "CNSR" in again.columns, "an unverified dataset is read and checked whole"
