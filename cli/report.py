@@ -215,18 +215,19 @@ def _read_stage(ws: Path, name: str, manifest: dict, folder_rel: str | None = No
     from trialkit.analyses.report.model import Figure, StageOutput
     from trialkit.schemas.outputs import output_table
 
-    from .workspace import read_output
+    from .workspace import OutputTables, check_output
 
     folder_rel = folder_rel or name
     folder = ws / folder_rel
     if not folder.is_dir():
         return None
     data = _read_json(folder / f"{name}.json")
-    tables = {}
+    paths = {}
     for path in sorted(folder.glob("*.parquet")):
         spec = output_table(name, path.stem)
         if spec is not None:  # a file the stage does not write (say, from an older trialkit) is not its output
-            tables[path.stem] = read_output(ws, spec, folder_rel)
+            paths[path.stem] = check_output(ws, spec, folder_rel)
+    tables = OutputTables(paths, name)
     if data is None and not tables:
         return None
     stems = sorted({p.relative_to(ws).with_suffix("").as_posix() for p in folder.rglob("*")
@@ -288,6 +289,10 @@ def _timestamp() -> str | None:
                          "set it to an integer such as $(git log -1 --format=%ct), or unset it") from exc
 
 
+#: ADLB's columns the report uses
+REPORT_ADLB_COLUMNS = ("STUDYID", "USUBJID", "PARAMCD", "PARAM", "PARCAT1", "AVAL", "AVALU", "ABLFL", "ADY")
+
+
 def _read_inputs(ws: Path, stage, manifest: dict, claims_path: Path | None, title: str | None, target: Path):
     from urllib.parse import quote
 
@@ -301,7 +306,9 @@ def _read_inputs(ws: Path, stage, manifest: dict, claims_path: Path | None, titl
     if ingest is None and not stage.has("adsl"):
         raise InputOutputError(f"workspace {ws} holds no ingested data", "run trialkit ingest first (or pass --workspace)")
     adsl = stage.read("adsl") if stage.has("adsl") else None
-    adlb = stage.read("adlb") if stage.has("adlb") else None
+    # the columns Table 1's baseline labs, the parameter labels and the study names use (read alone when validate
+    # recorded ADLB clean: ten million lab records hold far more)
+    adlb = stage.read("adlb", columns=REPORT_ADLB_COLUMNS) if stage.has("adlb") else None
     studies = tuple(sorted({s for df in (adsl, adlb) if df is not None and "STUDYID" in df.columns
                             for s in df["STUDYID"].drop_nulls().unique().to_list()}))
     builtin = bool((ingest or {}).get("builtin"))
@@ -360,7 +367,10 @@ def _with_ard_rows(ard, analyses: dict) -> dict:
     if ard is None:
         return analyses
     by_name = {name: rows for (name,), rows in ard.group_by(["analysis"], maintain_order=True)}
-    return {name: replace(data, tables={**data.tables, "ard": by_name[name]}) if name in by_name else data
+    def with_ard(tables, rows):
+        return tables.with_table("ard", rows) if hasattr(tables, "with_table") else {**tables, "ard": rows}
+
+    return {name: replace(data, tables=with_ard(data.tables, by_name[name])) if name in by_name else data
             for name, data in analyses.items()}
 
 

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Sequence
 
 from trialkit.schemas.errors import InputOutputError, SchemaViolationError, UsageError
@@ -102,9 +103,9 @@ def _cache_key(path: Path) -> tuple | None:
     return (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
 
 
-def read_output(workspace: Path, spec: OutputTable, folder: str | None = None) -> pl.DataFrame:
-    """Read a stage's table (from ``folder``, default the stage's) and refuse it unless it matches its declaration
-    (``schemas/outputs.py``)."""
+def check_output(workspace: Path, spec: OutputTable, folder: str | None = None) -> Path:
+    """The path of a stage's table (in ``folder``, default the stage's), refused unless its columns, types and
+    schema stamp match its declaration (``schemas/outputs.py``); the file's footer is read, not its rows."""
     import polars as pl
     import pyarrow.parquet as pq
 
@@ -112,16 +113,58 @@ def read_output(workspace: Path, spec: OutputTable, folder: str | None = None) -
     stage = spec.stage
     try:
         meta = pq.read_schema(path).metadata or {}
-        df = pl.read_parquet(path, glob=False)
+        schema = pl.read_parquet_schema(path)
     except Exception as exc:  # pyarrow and polars raise several kinds for a broken file
         raise InputOutputError(f"{path} cannot be read as Parquet ({exc})", f"re-run trialkit {stage}") from exc
     name = meta.get(f"{META_PREFIX}schema".encode(), b"").decode("utf-8", "replace")
     version = meta.get(f"{META_PREFIX}schema_version".encode(), b"").decode("utf-8", "replace")
-    problems = spec.problems({c: str(t) for c, t in df.schema.items()}, name, version)
+    problems = spec.problems({c: str(t) for c, t in schema.items()}, name, version)
     if problems:
         raise SchemaViolationError(f"{path} does not match its declared schema {spec.name} version {spec.version}: "
                                    f"{'; '.join(problems)}", f"re-run trialkit {stage} to rewrite it")
-    return df
+    return path
+
+
+def read_checked(path: Path, stage: str) -> pl.DataFrame:
+    """The rows of a table ``check_output`` accepted."""
+    import polars as pl
+
+    try:
+        return pl.read_parquet(path, glob=False)
+    except Exception as exc:  # pyarrow and polars raise several kinds for a broken file
+        raise InputOutputError(f"{path} cannot be read as Parquet ({exc})", f"re-run trialkit {stage}") from exc
+
+
+def read_output(workspace: Path, spec: OutputTable, folder: str | None = None) -> pl.DataFrame:
+    """Read a stage's table (from ``folder``, default the stage's) and refuse it unless it matches its declaration
+    (``schemas/outputs.py``)."""
+    return read_checked(check_output(workspace, spec, folder), spec.stage)
+
+
+class OutputTables(Mapping):
+    """A stage's tables by name, each checked against its declaration at once and read when first used: a
+    report uses a few of them, and one (biomarkers/adlb.parquet) holds every lab record."""
+
+    def __init__(self, paths: dict[str, Path], stage: str, extra: Mapping[str, pl.DataFrame] | None = None) -> None:
+        self._paths, self._stage, self._read = dict(paths), stage, dict(extra or {})
+
+    def with_table(self, name: str, frame: pl.DataFrame) -> OutputTables:
+        """These tables and one more (or another under ``name``)."""
+        return OutputTables({k: v for k, v in self._paths.items() if k != name}, self._stage,
+                            {**self._read, name: frame})
+
+    def __getitem__(self, name: str) -> pl.DataFrame:
+        if name not in self._read:
+            if name not in self._paths:
+                raise KeyError(name)
+            self._read[name] = read_checked(self._paths[name], self._stage)
+        return self._read[name]
+
+    def __iter__(self):
+        return iter(sorted(set(self._paths) | set(self._read)))
+
+    def __len__(self) -> int:
+        return len(set(self._paths) | set(self._read))
 
 
 def read_ard(workspace: Path) -> pl.DataFrame | None:
