@@ -113,7 +113,18 @@ def is_terminal(stream=None) -> bool:
 def _console(err: bool):
     from rich.console import Console
 
-    return Console(stderr=err, highlight=False, soft_wrap=not is_terminal(sys.stderr if err else sys.stdout))
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            """The reader of a pipe went away (| head): quiet, and exit as a shell command killed by SIGPIPE
+            (141), not with rich's exit code 1, which reads as a data problem."""
+            self.quiet = True
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            except OSError:
+                pass
+            raise typer.Exit(141)
+
+    return _Console(stderr=err, highlight=False, soft_wrap=not is_terminal(sys.stderr if err else sys.stdout))
 
 
 def stdout():

@@ -73,3 +73,20 @@ def test_installed_console_script_runs_and_reports_errors_without_traceback(tmp_
     result = subprocess.run([*script, "validate", "-w", str(tmp_path)], capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.startswith("Error: ") and "Traceback" not in result.stderr
+
+
+def test_a_reader_that_closes_the_pipe_early_ends_the_command_with_sigpipes_code_and_no_message(seed_workspace,
+                                                                                                 tmp_path):
+    import shutil
+    import subprocess
+
+    ws = tmp_path / "ws"
+    shutil.copytree(seed_workspace, ws)
+    exe = sys.executable.rsplit("/", 1)[0] + "/trialkit"
+    subprocess.run([exe, "survival", "--no-plot", "-w", str(ws)], check=True, capture_output=True)
+    proc = subprocess.Popen([exe, "results", "-w", str(ws)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.readline()  # as `| head -1`: one line, then the reader is gone
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert err == ""
