@@ -27,6 +27,10 @@ Parquet folder, {sc_ws} a workspace holding it, {sc_r} the folder of R's
 copies, {sc_csv} the same trial as foreign-shaped CSV (scale_data.py's
 adam-csv/: columns reversed, two extra variables) and {sc_ws_csv} a
 workspace holding that; ``source="csv"`` says a case works on the latter.
+{sc_ws_figures} is a fresh copy of {sc_ws} as it stands when the case
+starts: biomarkers with figures runs there, so that the report of {sc_ws}
+holds the same outputs at every size (figures only up to 100,000 subjects
+would make its time, and so its scaling exponent, compare unlike reports).
 """
 
 from __future__ import annotations
@@ -181,7 +185,8 @@ SCALE_MIB = 8192
 SCALE_R_TIMEOUT_S = 600.0
 #: the foreign-shaped CSV variant (scale_data.adam_csv), named in its cases
 CSV_VARIANT = "CSV reversed + extra columns"
-#: biomarkers with figures is timed against --no-plot up to this many subjects (the issue's 100,000), at most
+#: biomarkers with figures is timed against --no-plot up to this many subjects (the issue's 100,000); there
+#: (not below, where drawing's fixed cost dominates, as start-up does for the other targets) at most
 #: FIGURES_RATIO times as long
 FIGURES_MAX_SIZE = 100_000
 FIGURES_RATIO = 2.0
@@ -215,8 +220,9 @@ def scale_cases(n: int) -> list[Case]:
 
         no_plot = Case(f"{name} biomarkers --no-plot", (tk, "biomarkers", "-w", ws, "--no-plot"),
                        versus=peer("biomarkers_scale.R", "{sc_r}/labs.rds"), **on_ws)
-        figures = [Case(f"{name} biomarkers (figures)", (tk, "biomarkers", "-w", ws), versus_case=no_plot.name,
-                        target_ratio=FIGURES_RATIO, **on_ws)] if with_r and n <= FIGURES_MAX_SIZE else []
+        figures = [Case(f"{name} biomarkers (figures)", (tk, "biomarkers", "-w", "{sc_ws_figures}"),
+                        versus_case=no_plot.name,
+                        target_ratio=FIGURES_RATIO if n == FIGURES_MAX_SIZE else None, **on_ws)] if with_r and n <= FIGURES_MAX_SIZE else []
         return [
             Case(f"{name} ingest", (tk, "ingest", data, "-w", ws), **each),
             Case(f"{name} validate", (tk, "validate", "-w", ws), **on_ws),

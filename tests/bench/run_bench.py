@@ -171,7 +171,7 @@ class Places:
     def for_scale(self, case: Case) -> dict[str, str]:
         """A simulated trial of the case's size (Parquet, foreign-shaped CSV, and R's RDS copies) and a workspace
         of each; the case's workspace (its ``source``) is ingested and validated first when the case needs it and
-        the suite's own ingest has not run."""
+        the suite's own ingest has not run. A case on {sc_ws_figures} gets a fresh copy of the Parquet workspace."""
         from scale_data import make  # polars: only for the scale cases
 
         n = case.scale_size
@@ -182,12 +182,16 @@ class Places:
         parquet = make(n, folder, self.trialkit)
         foreign = folder / "adam-csv"
         ws, ws_csv = self.work / f"scale-{n}", self.work / f"scale-{n}-csv"
+        figures = self.work / f"scale-{n}-figures"
         data, own = (foreign, ws_csv) if case.source == "csv" else (parquet, ws)
         if case.needs_workspace and not (own / "adsl.parquet").exists():
             subprocess.run([self.trialkit, "ingest", str(data), "-w", str(own)], check=True, capture_output=True)
             subprocess.run([self.trialkit, "validate", "-w", str(own)], capture_output=True)
+        if "{sc_ws_figures}" in case.argv:  # not the workspace's own lock files: a copy has no writer yet
+            shutil.rmtree(figures, ignore_errors=True)
+            shutil.copytree(own, figures, ignore=shutil.ignore_patterns("lock", "commit.lock"))
         return {**self.base, "sc_dir": str(parquet), "sc_ws": str(ws), "sc_r": str(folder), "sc_csv": str(foreign),
-                "sc_ws_csv": str(ws_csv)}
+                "sc_ws_csv": str(ws_csv), "sc_ws_figures": str(figures)}
 
     def for_mmrm(self, n: int) -> dict[str, str]:
         """A synthetic longitudinal trial of n subjects (CSV, for R and for trialkit ingest) and its workspace."""
@@ -421,10 +425,12 @@ def exponent_lines(exponents: list[dict]) -> list[str]:
                         f"(target <= {EXPONENT_TARGET} from {label(EXPONENT_STEP[0])} to {label(EXPONENT_STEP[1])}):",
                         WIDTH)
     out.append(f"{'stage':<{width}} {'sizes':>12} {'exponent':>8} {'target':>6} {'ok':>4}")
+    previous = None
     for e in exponents:
         stage = e["stage"] if len(e["stage"]) <= width else ""
-        if not stage:
+        if not stage and e["stage"] != previous:
             out.append(e["stage"][:WIDTH])
+        previous = e["stage"]
         target = f"<={e['target']}" if "target" in e else ""
         out.append(f"{stage:<{width}} {label(e['n1']) + ' -> ' + label(e['n2']):>12} {e['exponent']:>8.2f} "
                    f"{target:>6} {verdict(e.get('meets_target')):>4}".rstrip())

@@ -236,15 +236,38 @@ def test_a_csv_case_gets_its_own_workspace_ingested_from_the_foreign_csv_folder(
     assert calls[0] == ["tk", "ingest", str(folder / "parquet"), "-w", got["sc_ws"]]
 
 
-def test_biomarkers_with_figures_is_timed_against_no_plot_up_to_100k_subjects_at_most_twice_as_long():
+def test_biomarkers_with_figures_runs_on_a_fresh_copy_of_the_parquet_workspace(tmp_path, monkeypatch):
+    import scale_data as data
+
+    monkeypatch.setattr(run_bench, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(data, "make", lambda n, folder, tk: folder / "parquet")
+    monkeypatch.setattr(run_bench.subprocess, "run", lambda argv, **kw: None)
+    places = run_bench.Places.__new__(run_bench.Places)
+    places.work, places.trialkit, places.base, places.made = tmp_path / "work", "tk", {}, {10_000}
+    ws = tmp_path / "work" / "scale-10000"
+    (ws / ".trialkit").mkdir(parents=True)
+    (ws / "adsl.parquet").write_text("adsl")
+    (ws / ".trialkit" / "lock").write_text("")
+    (tmp_path / "work" / "scale-10000-figures").mkdir()
+    (tmp_path / "work" / "scale-10000-figures" / "stale.png").write_text("")
+    case = next(c for c in cases.scale_cases(10_000) if "(figures)" in c.name)
+    got = places.for_scale(case)
+    copy = Path(got["sc_ws_figures"])
+    assert copy != ws and (copy / "adsl.parquet").read_text() == "adsl"
+    assert not (copy / "stale.png").exists() and not (copy / ".trialkit" / "lock").exists()
+
+
+def test_biomarkers_with_figures_is_timed_against_no_plot_up_to_100k_and_at_100k_at_most_twice_as_long():
     for n in (10_000, 100_000):
         every = cases.scale_cases(n)
         names = [c.name for c in every]
         figures = [c for c in every if "(figures)" in c.name]
         assert len(figures) == 1
         (case,) = figures
-        assert "--no-plot" not in case.argv and case.argv[1] == "biomarkers" and "{sc_ws}" in case.argv
-        assert case.versus_case == f"scale {cases.label(n)}: biomarkers --no-plot" and case.target_ratio == 2.0
+        assert "--no-plot" not in case.argv and case.argv[1] == "biomarkers" and case.source == "parquet"
+        assert "{sc_ws_figures}" in case.argv  # a copy: the report of {sc_ws} is the same at every size
+        assert case.versus_case == f"scale {cases.label(n)}: biomarkers --no-plot"
+        assert case.target_ratio == (2.0 if n == 100_000 else None)  # the size; smaller: shown, no verdict
         assert names.index(case.name) == names.index(case.versus_case) + 1
     assert not [c for c in cases.scale_cases(1_000_000) if "(figures)" in c.name]
 
