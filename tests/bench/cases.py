@@ -221,8 +221,8 @@ def scale_cases(n: int) -> list[Case]:
         no_plot = Case(f"{name} biomarkers --no-plot", (tk, "biomarkers", "-w", ws, "--no-plot"),
                        versus=peer("biomarkers_scale.R", "{sc_r}/labs.rds"), **on_ws)
         figures = [Case(f"{name} biomarkers (figures)", (tk, "biomarkers", "-w", "{sc_ws_figures}"),
-                        versus_case=no_plot.name,
-                        target_ratio=FIGURES_RATIO if n == FIGURES_MAX_SIZE else None, **on_ws)] if with_r and n <= FIGURES_MAX_SIZE else []
+                        versus_case=no_plot.name, target_ratio=FIGURES_RATIO if n == FIGURES_MAX_SIZE else None,
+                        **on_ws)] if with_r and n <= FIGURES_MAX_SIZE else []
         return [
             Case(f"{name} ingest", (tk, "ingest", data, "-w", ws), **each),
             Case(f"{name} validate", (tk, "validate", "-w", ws), **on_ws),

@@ -264,7 +264,8 @@ def versus_case(mine: dict, name: str, earlier: dict[str, dict], target: float |
     if other["exit_codes"] != [0]:
         return {"name": name, "skipped": f"not compared with {name}: it failed"}
     basis = other["wall_median_s"]
-    got = {"name": name, "wall_median_s": basis, "ratio": round(mine["wall_median_s"] / basis, 3) if basis > 0 else None}
+    got = {"name": name, "wall_median_s": basis,
+           "ratio": round(mine["wall_median_s"] / basis, 3) if basis > 0 else None}
     if target is not None and got["ratio"] is not None:
         got["target_ratio"] = target
         got["meets_target"] = got["ratio"] <= target

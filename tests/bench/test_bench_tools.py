@@ -211,7 +211,8 @@ def test_scale_suite_runs_the_foreign_csv_variant_after_the_parquet_one_in_pipel
         assert csv[0].argv[2] == "{sc_csv}" and all("{sc_ws_csv}" in c.argv for c in csv)
         assert all(c.needs_workspace for c in csv[1:]) and not csv[0].needs_workspace
         report, parquet_report = csv[-1], [c for c in every if c.source == "parquet"][-1]
-        assert (report.target_s, report.target_output_mib) == (parquet_report.target_s, parquet_report.target_output_mib)
+        assert (report.target_s, report.target_output_mib) == (parquet_report.target_s,
+                                                               parquet_report.target_output_mib)
         assert report.output == "{sc_ws_csv}/report.html"
 
 
