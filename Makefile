@@ -45,7 +45,9 @@ bench: $(STAMP)
 	cd tests/bench && BENCH_SIZES=$(BENCH_SIZES) BENCH_MMRM_SIZES=$(BENCH_MMRM_SIZES) ../../$(BIN)/python run_bench.py --out ../../bench-results.json $(BENCH_ARGS)
 
 # The scale suite: every stage on simulated trials of these sizes (made once into bench-data/sim-N/), with
-# peak memory, side by side with R where R does the same work. An hour or more at 1,000,000 subjects.
+# peak memory, side by side with R where R does the same work; then again on the same trial as CSV shaped
+# otherwise (columns reversed, extra variables); each stage's scaling exponent between the sizes run.
+# An hour or more at 1,000,000 subjects.
 BENCH_SCALE_SIZES ?= 10000,100000,1000000
 bench-scale: $(STAMP)
 	cd tests/bench && BENCH_SCALE_SIZES=$(BENCH_SCALE_SIZES) ../../$(BIN)/python run_bench.py --only "scale " --runs 1 --out ../../bench-scale-results.json $(BENCH_ARGS)

@@ -16,6 +16,21 @@ computation alone (R's survfit + survdiff + coxph without R's start and
 reading), and the ratio is taken to that; its whole wall time is reported
 too. ``needs`` names what must be present to run it ("R": Rscript,
 "lifelines": importable); when absent it is skipped with the reason shown.
+
+A case's ``versus_case`` names another trialkit case of the same run (one
+listed before it): ``target_ratio`` is then the largest allowed ratio of
+this case's wall time to that one's (biomarkers with figures against
+biomarkers --no-plot).
+
+The scale cases (``scale_size``) have {sc_dir} the simulated trial's
+Parquet folder, {sc_ws} a workspace holding it, {sc_r} the folder of R's
+copies, {sc_csv} the same trial as foreign-shaped CSV (scale_data.py's
+adam-csv/: columns reversed, two extra variables) and {sc_ws_csv} a
+workspace holding that; ``source="csv"`` says a case works on the latter.
+{sc_ws_figures} is a fresh copy of {sc_ws} as it stands when the case
+starts: biomarkers with figures runs there, so that the report of {sc_ws}
+holds the same outputs at every size (figures only up to 100,000 subjects
+would make its time, and so its scaling exponent, compare unlike reports).
 """
 
 from __future__ import annotations
@@ -50,6 +65,9 @@ class Case:
     scale_size: int | None = None  # a simulated trial of this many subjects (scale_data.py)
     output: str | None = None  # a file the command writes, whose size is reported (placeholders allowed)
     target_output_mib: float | None = None
+    source: str = "parquet"  # scale cases: the workspace ingested from "parquet" ({sc_ws}) or "csv" ({sc_ws_csv})
+    versus_case: str | None = None  # the name of an earlier case of the same run, compared by wall time
+    target_ratio: float | None = None  # at most this times versus_case's wall time
 
 
 CASES: list[Case] = [
@@ -165,6 +183,13 @@ def mmrm_cases(n: int) -> list[Case]:
 # Each stage in pipeline order on one workspace, with its peak memory, and R doing the same work where R does it.
 SCALE_MIB = 8192
 SCALE_R_TIMEOUT_S = 600.0
+#: the foreign-shaped CSV variant (scale_data.adam_csv), named in its cases
+CSV_VARIANT = "CSV reversed + extra columns"
+#: biomarkers with figures is timed against --no-plot up to this many subjects (the issue's 100,000); there
+#: (not below, where drawing's fixed cost dominates, as start-up does for the other targets) at most
+#: FIGURES_RATIO times as long
+FIGURES_MAX_SIZE = 100_000
+FIGURES_RATIO = 2.0
 
 
 def scale_sizes() -> list[int]:
@@ -174,8 +199,10 @@ def scale_sizes() -> list[int]:
 
 
 def scale_cases(n: int) -> list[Case]:
-    """ingest, validate, biomarkers, survival, safety and report of a simulated trial of n subjects."""
-    tk, ws = "{trialkit}", "{sc_ws}"
+    """ingest, validate, biomarkers, survival, safety and report of a simulated trial of n subjects: on its Parquet
+    files (with R doing the same work, and biomarkers with figures up to FIGURES_MAX_SIZE subjects), then on the
+    same trial as foreign-shaped CSV (columns reversed, extra variables; no R)."""
+    tk = "{trialkit}"
     big = dict(runs=1, warmup=False)
     at_scale = n >= BIG
     ratio = 0.5 if at_scale else None
@@ -184,19 +211,30 @@ def scale_cases(n: int) -> list[Case]:
         return Other("R", ("Rscript", f"{{bench}}/r/{script}", data), target=ratio, compute=True, needs="R",
                      timeout_s=SCALE_R_TIMEOUT_S)
 
-    name = f"scale {label(n)}:"
-    return [
-        Case(f"{name} ingest", (tk, "ingest", "{sc_dir}", "-w", ws), scale_size=n, target_mib=SCALE_MIB, **big),
-        Case(f"{name} validate", (tk, "validate", "-w", ws), scale_size=n, needs_workspace=True,
-             target_mib=SCALE_MIB, **big),
-        Case(f"{name} biomarkers --no-plot", (tk, "biomarkers", "-w", ws, "--no-plot"), scale_size=n,
-             needs_workspace=True, target_mib=SCALE_MIB, versus=(r("biomarkers_scale.R", "{sc_r}/labs.rds"),), **big),
-        Case(f"{name} survival --no-plot", (tk, "survival", "-w", ws, "--no-plot", *SURVIVAL_OPTIONS), scale_size=n,
-             needs_workspace=True, target_mib=SCALE_MIB, versus=(r("survival_synthetic.R", "{sc_r}/survival.rds"),),
-             **big),
-        Case(f"{name} safety --no-plot", (tk, "safety", "-w", ws, "--no-plot"), scale_size=n, needs_workspace=True,
-             target_mib=SCALE_MIB, versus=(r("safety_scale.R", "{sc_r}"),), **big),
-        Case(f"{name} report", (tk, "report", "-w", ws), scale_size=n, needs_workspace=True, target_mib=SCALE_MIB,
-             target_s=30.0 if at_scale else None, output="{sc_ws}/report.html",
-             target_output_mib=10.0 if at_scale else None, **big),
-    ]
+    def stages(name: str, data: str, ws: str, source: str, with_r: bool) -> list[Case]:
+        each = dict(scale_size=n, target_mib=SCALE_MIB, source=source, **big)
+        on_ws = dict(needs_workspace=True, **each)
+
+        def peer(script: str, data: str) -> tuple[Other, ...]:
+            return (r(script, data),) if with_r else ()
+
+        no_plot = Case(f"{name} biomarkers --no-plot", (tk, "biomarkers", "-w", ws, "--no-plot"),
+                       versus=peer("biomarkers_scale.R", "{sc_r}/labs.rds"), **on_ws)
+        figures = [Case(f"{name} biomarkers (figures)", (tk, "biomarkers", "-w", "{sc_ws_figures}"),
+                        versus_case=no_plot.name, target_ratio=FIGURES_RATIO if n == FIGURES_MAX_SIZE else None,
+                        **on_ws)] if with_r and n <= FIGURES_MAX_SIZE else []
+        return [
+            Case(f"{name} ingest", (tk, "ingest", data, "-w", ws), **each),
+            Case(f"{name} validate", (tk, "validate", "-w", ws), **on_ws),
+            no_plot,
+            *figures,
+            Case(f"{name} survival --no-plot", (tk, "survival", "-w", ws, "--no-plot", *SURVIVAL_OPTIONS),
+                 versus=peer("survival_synthetic.R", "{sc_r}/survival.rds"), **on_ws),
+            Case(f"{name} safety --no-plot", (tk, "safety", "-w", ws, "--no-plot"),
+                 versus=peer("safety_scale.R", "{sc_r}"), **on_ws),
+            Case(f"{name} report", (tk, "report", "-w", ws), target_s=30.0 if at_scale else None,
+                 output=f"{ws}/report.html", target_output_mib=10.0 if at_scale else None, **on_ws),
+        ]
+
+    return [*stages(f"scale {label(n)}:", "{sc_dir}", "{sc_ws}", "parquet", with_r=True),
+            *stages(f"scale {label(n)}, {CSV_VARIANT}:", "{sc_csv}", "{sc_ws_csv}", "csv", with_r=False)]

@@ -14,6 +14,13 @@ peer prints it) go to the JSON only: on a shared machine they move less than
 wall times. Prints a table of 80 columns, writes every figure to --out (JSON), and exits 1
 when a stated target is missed or trialkit fails. R (Rscript), lifelines and
 the CDISC pilot are optional: what is absent is skipped, with the reason shown.
+
+A case with ``versus_case`` is compared by wall time with that earlier case
+of the same run (biomarkers with figures against --no-plot). After the
+table, when the scale suite ran at two or more sizes, each stage's scaling
+exponent between consecutive sizes, log(t2/t1) / log(n2/n1), is printed and
+written to the JSON; from 100,000 to 1,000,000 subjects it must be at most
+1.1 (issue 13), and a miss counts as a missed target.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import math
 import os
 import re
 import shutil
@@ -32,8 +40,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from cases import (CASES, SURVIVAL_OPTIONS, Case, Other, mmrm_cases, mmrm_sizes, scale_cases,  # run as a script
-                   scale_sizes, sizes, synthetic_cases)  # from tests/bench
+from cases import (CASES, SURVIVAL_OPTIONS, Case, Other, label, mmrm_cases, mmrm_sizes,  # run as a script
+                   scale_cases, scale_sizes, sizes, synthetic_cases)  # from tests/bench
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -161,8 +169,9 @@ class Places:
         return {**self.base, "syn_dir": str(folders.parquet), "syn_ws": str(ws), "syn_rds": str(rds)}
 
     def for_scale(self, case: Case) -> dict[str, str]:
-        """A simulated trial of the case's size (Parquet, and R's RDS copies) and its workspace; the workspace
-        is ingested and validated first when the case needs it and the suite's own ingest has not run."""
+        """A simulated trial of the case's size (Parquet, foreign-shaped CSV, and R's RDS copies) and a workspace
+        of each; the case's workspace (its ``source``) is ingested and validated first when the case needs it and
+        the suite's own ingest has not run. A case on {sc_ws_figures} gets a fresh copy of the Parquet workspace."""
         from scale_data import make  # polars: only for the scale cases
 
         n = case.scale_size
@@ -171,11 +180,18 @@ class Places:
             print(f"(the simulated trial of {n:,} subjects: {CACHE.name}/{folder.name}/)", flush=True)
             self.made.add(n)
         parquet = make(n, folder, self.trialkit)
-        ws = self.work / f"scale-{n}"
-        if case.needs_workspace and not (ws / "adsl.parquet").exists():
-            subprocess.run([self.trialkit, "ingest", str(parquet), "-w", str(ws)], check=True, capture_output=True)
-            subprocess.run([self.trialkit, "validate", "-w", str(ws)], capture_output=True)
-        return {**self.base, "sc_dir": str(parquet), "sc_ws": str(ws), "sc_r": str(folder)}
+        foreign = folder / "adam-csv"
+        ws, ws_csv = self.work / f"scale-{n}", self.work / f"scale-{n}-csv"
+        figures = self.work / f"scale-{n}-figures"
+        data, own = (foreign, ws_csv) if case.source == "csv" else (parquet, ws)
+        if case.needs_workspace and not (own / "adsl.parquet").exists():
+            subprocess.run([self.trialkit, "ingest", str(data), "-w", str(own)], check=True, capture_output=True)
+            subprocess.run([self.trialkit, "validate", "-w", str(own)], capture_output=True)
+        if "{sc_ws_figures}" in case.argv:  # not the workspace's own lock files: a copy has no writer yet
+            shutil.rmtree(figures, ignore_errors=True)
+            shutil.copytree(own, figures, ignore=shutil.ignore_patterns("lock", "commit.lock"))
+        return {**self.base, "sc_dir": str(parquet), "sc_ws": str(ws), "sc_r": str(folder), "sc_csv": str(foreign),
+                "sc_ws_csv": str(ws_csv), "sc_ws_figures": str(figures)}
 
     def for_mmrm(self, n: int) -> dict[str, str]:
         """A synthetic longitudinal trial of n subjects (CSV, for R and for trialkit ingest) and its workspace."""
@@ -237,12 +253,35 @@ def compare(other: Other, mine: dict, places: dict[str, str], runs: int, warmup:
     return result
 
 
-def run_case(case: Case, places: Places, runs: int) -> dict:
+def versus_case(mine: dict, name: str, earlier: dict[str, dict], target: float | None) -> dict:
+    """This case's wall time against the earlier case ``name`` of the same run: the ratio, and its verdict when
+    ``target`` is set; skipped (no verdict) when either command failed or the other did not run."""
+    other = earlier.get(name)
+    if mine["exit_codes"] != [0]:
+        return {"name": name, "skipped": f"not compared with {name}: trialkit failed"}
+    if other is None or "skipped" in other:
+        return {"name": name, "skipped": f"not compared with {name}: it did not run"}
+    if other["exit_codes"] != [0]:
+        return {"name": name, "skipped": f"not compared with {name}: it failed"}
+    basis = other["wall_median_s"]
+    got = {"name": name, "wall_median_s": basis,
+           "ratio": round(mine["wall_median_s"] / basis, 3) if basis > 0 else None}
+    if target is not None and got["ratio"] is not None:
+        got["target_ratio"] = target
+        got["meets_target"] = got["ratio"] <= target
+    return got
+
+
+def run_case(case: Case, places: Places, runs: int, earlier: dict[str, dict] | None = None) -> dict:
+    """Time the case (and its peers); ``earlier``: the results so far by case name, for ``versus_case``."""
     values = places.for_case(case)
     argv, note = places.argv(case, values)
     runs = min(runs, case.runs or runs)
     result = {"name": case.name, "target_s": case.target_s, "target_mib": case.target_mib,
               **series(argv, runs, case.warmup)}
+    if case.scale_size is not None:  # for the scaling exponents: the stage without its size
+        result["scale_size"] = case.scale_size
+        result["stage"] = case.name.removeprefix(f"scale {label(case.scale_size)}").lstrip(",: ")
     if note:
         result["note"] = note
     verdicts = [result["exit_codes"] == [0]]
@@ -256,6 +295,10 @@ def run_case(case: Case, places: Places, runs: int) -> dict:
         result["versus"] = [{"label": o.label, "skipped": f"{o.label} not compared: trialkit failed"}
                             for o in case.versus]
     verdicts += [v["meets_target"] for v in result["versus"] if "meets_target" in v]
+    if case.versus_case is not None:
+        result["versus_case"] = versus_case(result, case.versus_case, earlier or {}, case.target_ratio)
+        if "meets_target" in result["versus_case"]:
+            verdicts.append(result["versus_case"]["meets_target"])
     if case.output is not None and result["exit_codes"] == [0]:
         path = Path(expand((case.output,), values)[0])
         result["output"] = path.name
@@ -264,7 +307,7 @@ def run_case(case: Case, places: Places, runs: int) -> dict:
             result["target_output_mib"] = case.target_output_mib
             verdicts.append(result["output_mib"] is not None and result["output_mib"] <= case.target_output_mib)
     stated = case.target_s is not None or case.target_mib is not None or case.target_output_mib is not None or \
-        any("target_ratio" in v for v in result["versus"])
+        any("target_ratio" in v for v in [*result["versus"], result.get("versus_case", {})])
     result["meets_target"] = all(verdicts) if stated or not verdicts[0] else None
     return result
 
@@ -314,6 +357,16 @@ def lines_of(r: dict) -> list[str]:
         target = r.get("target_output_mib")
         out += note(f"{r['output']}: {size}" + ("" if target is None else
                     f" (target <= {target:g} MB: {verdict(r['output_mib'] is not None and r['output_mib'] <= target)})"))
+    if r.get("versus_case"):
+        v = r["versus_case"]
+        if "skipped" in v:
+            out += note(v["skipped"])
+        else:
+            other = v["name"] if len(v["name"]) <= COLUMNS[0][1] - 5 else v["name"].rsplit(": ", 1)[-1]
+            out.append(row(f"  vs {other}"[:COLUMNS[0][1]], "", seconds(v["wall_median_s"]),
+                           "" if v["ratio"] is None else f"{v['ratio']:.2f}",
+                           f"<={v['target_ratio']}x" if "target_ratio" in v else "", verdict(v.get("meets_target")),
+                           ""))
     for v in r.get("versus", []):
         if "skipped" in v or "error" in v:
             out += note(v.get("skipped") or v["error"])
@@ -331,6 +384,57 @@ def lines_of(r: dict) -> list[str]:
         if v["basis"] == "compute":
             out += note(f"{v['label']}: computation {seconds(v['compute_median_s'])} s, "
                         f"whole process {seconds(v['wall_median_s'])} s")
+    return out
+
+
+# ---- scaling exponents -----------------------------------------------------------------------------------
+#: issue 13: each stage's time grows at most linearly (exponent <= 1.1) from 100,000 to 1,000,000 subjects
+EXPONENT_STEP = (100_000, 1_000_000)
+EXPONENT_TARGET = 1.1
+
+
+def scaling_exponents(results: list[dict]) -> list[dict]:
+    """Each scale stage's exponent log(t2/t1) / log(n2/n1) between consecutive sizes of the suite (wall times),
+    in the order the stages first ran; a step whose stage did not run (or failed) at either size is left out.
+    The step EXPONENT_STEP carries the target and its verdict, the others none."""
+    times: dict[str, dict[int, float]] = {}
+    for r in results:
+        if "stage" in r and "skipped" not in r and r.get("exit_codes") == [0] and r["wall_median_s"] > 0:
+            times.setdefault(r["stage"], {})[r["scale_size"]] = r["wall_median_s"]
+    ran = sorted({r["scale_size"] for r in results if "scale_size" in r})
+    out = []
+    for stage, by_size in times.items():
+        for n1, n2 in zip(ran, ran[1:]):
+            if n1 not in by_size or n2 not in by_size:
+                continue
+            t1, t2 = by_size[n1], by_size[n2]
+            got = {"stage": stage, "n1": n1, "n2": n2, "t1_s": t1, "t2_s": t2,
+                   "exponent": round(math.log(t2 / t1) / math.log(n2 / n1), 3)}
+            if (n1, n2) == EXPONENT_STEP:
+                got["target"] = EXPONENT_TARGET
+                got["meets_target"] = got["exponent"] <= EXPONENT_TARGET
+            out.append(got)
+    return out
+
+
+def exponent_lines(exponents: list[dict]) -> list[str]:
+    """The exponents as a table of 80 columns (a stage too long for its column on a line of its own)."""
+    if not exponents:
+        return []
+    width = 46
+    out = textwrap.wrap("Scaling exponents, log(t2/t1) / log(n2/n1) of the wall times between consecutive sizes "
+                        f"(target <= {EXPONENT_TARGET} from {label(EXPONENT_STEP[0])} to {label(EXPONENT_STEP[1])}):",
+                        WIDTH)
+    out.append(f"{'stage':<{width}} {'sizes':>12} {'exponent':>8} {'target':>6} {'ok':>4}")
+    previous = None
+    for e in exponents:
+        stage = e["stage"] if len(e["stage"]) <= width else ""
+        if not stage and e["stage"] != previous:
+            out.append(e["stage"][:WIDTH])
+        previous = e["stage"]
+        target = f"<={e['target']}" if "target" in e else ""
+        out.append(f"{stage:<{width}} {label(e['n1']) + ' -> ' + label(e['n2']):>12} {e['exponent']:>8.2f} "
+                   f"{target:>6} {verdict(e.get('meets_target')):>4}".rstrip())
     return out
 
 
@@ -355,18 +459,22 @@ def main() -> int:
             if case.needs_pilot and not have_pilot:
                 results.append({"name": case.name, "skipped": f"skipped: {PILOT} absent"})
             else:
-                results.append(run_case(case, places, args.runs))
+                results.append(run_case(case, places, args.runs, {r["name"]: r for r in results}))
             print("\n".join(lines_of(results[-1])), flush=True)
     print("-" * WIDTH)
     print("\n".join(textwrap.wrap(
         "trialkit s: median wall time of the trialkit command; other s: the peer's (its computation alone where "
         "noted); ratio: trialkit s / other s; peak MB: largest resident memory of the process.", WIDTH)))
+    exponents = scaling_exponents(results)
+    if exponents:
+        print()
+        print("\n".join(exponent_lines(exponents)))
     Path(args.out).write_text(json.dumps({"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
                                                       "load_average": os.getloadavg()},
                                           "runs": args.runs, "sizes": sizes(), "scale_sizes": scale_sizes(),
-                                          "results": results}, indent=2) + "\n")
+                                          "results": results, "scaling_exponents": exponents}, indent=2) + "\n")
     print(f"figures written to {args.out}")
-    return 1 if any(r.get("meets_target") is False for r in results) else 0
+    return 1 if any(r.get("meets_target") is False for r in [*results, *exponents]) else 0
 
 
 if __name__ == "__main__":

@@ -6,9 +6,12 @@ makes FOLDER/parquet/ with ``trialkit simulate --subjects N --lab-subjects min(N
 parameters x 8 visits, about 5 AEs per subject: 10M ADLB rows and 5M ADAE rows at a million subjects),
 then FOLDER/csv/ with the columns R's side reads (survival.csv one row per subject as make_rds.R's frame;
 labs.csv the post-baseline lab records with the arm; aes.csv the treatment-emergent AEs with the arm;
-arms.csv the subjects per arm), written by polars' streaming engine so that memory stays bounded, and,
-when Rscript is present, FOLDER/*.rds from them (r/make_scale_rds.R). Each step is skipped when its
-output exists; each output appears only when complete.
+arms.csv the subjects per arm), written by polars' streaming engine so that memory stays bounded,
+FOLDER/adam-csv/ with every ADaM dataset of parquet/ as <name>.csv shaped as trialkit did not write it
+(columns in reversed order, and the extra variables XNOTE, text with a comma, and XSCORE, a float; both
+derived from the row number, so the same on every run), streamed likewise, and, when Rscript is present,
+FOLDER/*.rds from csv/ (r/make_scale_rds.R). Each step is skipped when its output exists; each output
+appears only when complete.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ def make(n: int, folder: Path, trialkit: str) -> Path:
     csv = folder / "csv"
     if not (csv / "arms.csv").exists():
         _csv(parquet, csv)
+    foreign = folder / "adam-csv"
+    if not (foreign / "adsl.csv").exists():
+        adam_csv(parquet, foreign)
     if shutil.which("Rscript") and not (folder / "arms.rds").exists():
         subprocess.run(["Rscript", str(HERE / "r" / "make_scale_rds.R"), str(csv), str(folder)], check=True)
     return parquet
@@ -60,6 +66,34 @@ def _csv(parquet: Path, csv: Path) -> None:
     if csv.exists():
         shutil.rmtree(csv)
     os.replace(tmp, csv)
+
+
+#: the variables trialkit does not know that adam_csv adds to every dataset
+EXTRA = ("XNOTE", "XSCORE")
+
+
+def adam_csv(parquet: Path, out: Path) -> Path:
+    """Every ``*.parquet`` of ``parquet`` as ``out/<name>.csv``: XNOTE, the columns in reversed order, XSCORE.
+
+    Streamed (scan_parquet ... sink_csv), one dataset at a time; ``out`` appears only when every file is written.
+    """
+    import polars as pl
+
+    tmp = out.with_name(out.name + ".part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for path in sorted(parquet.glob("*.parquet")):
+        frame = pl.scan_parquet(path)
+        columns = frame.collect_schema().names()
+        row = pl.col("_XROW")
+        (frame.with_row_index("_XROW")
+         .select(pl.format("free text, row {}", row).alias("XNOTE"), *reversed(columns),
+                 ((row % 1000).cast(pl.Float64) / 8).alias("XSCORE"))
+         .sink_csv(tmp / f"{path.stem}.csv"))
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return out
 
 
 if __name__ == "__main__":
