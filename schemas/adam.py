@@ -125,6 +125,9 @@ ADSL = DatasetSchema(
     variables=(
         V("STUDYID", "str", "Study identifier"),
         V("USUBJID", "str", "Unique subject identifier", required=True, nullable=False),
+        # identifiers (ADaM: character): a CSV's "0000001" stays text instead of becoming the number 1
+        V("SUBJID", "str", "Subject identifier for the study"),
+        V("SITEID", "str", "Study site identifier"),
         V("ARMCD", "str", "Planned arm code"),
         V("ARM", "str", "Description of planned arm"),
         V("TRT01A", "str", "Actual treatment for period 01", required=True, nullable=False),
