@@ -15,7 +15,8 @@ from __future__ import annotations
 import polars as pl
 
 from trialkit.analyses.columns import require_columns
-from trialkit.analyses.safety.events import SUBJECT, AESet, SafetyPopulation, count_subjects, subject_key
+from trialkit.analyses.safety.events import (SUBJECT, AESet, SafetyPopulation, count_subjects, lookup_by_runs,
+                                             subject_key, value_runs)
 
 __all__ = ["ONSET_WINDOWS", "derive_var_onset_window", "onset_table", "onset_by_term"]
 
@@ -108,7 +109,7 @@ def _by_codes(out: pl.DataFrame, doses: pl.DataFrame) -> pl.Series | None:
 
 def _by_subject(out: pl.DataFrame, doses: pl.DataFrame, codes: pl.DataFrame) -> pl.Series | None:
     """DOSEDY for each row of ``out`` as ``_by_codes`` finds it, from the subject codes the records already carry
-    (``SUBJECT``; ``codes`` maps USUBJID to them): the doses get theirs by one join, nothing is hashed, ranked or
+    (``SUBJECT``; ``codes`` maps USUBJID to them): the doses get theirs by a look-up, nothing is hashed, ranked or
     checked twice, and the sorted dose keys are searched (binary search of the sorted record keys) instead of
     joined. None (``_by_codes`` decides) when a day is not a whole number within +-2^23, is -0.0, or a record
     has no code."""
@@ -117,7 +118,9 @@ def _by_subject(out: pl.DataFrame, doses: pl.DataFrame, codes: pl.DataFrame) -> 
     subject = out[SUBJECT]
     if subject.null_count():
         return None
-    coded = doses.join(codes, on="USUBJID", how="inner")  # a dose of a subject outside ``codes`` serves no record
+    ids, at = value_runs(doses["USUBJID"])  # ADEX lists a subject's doses together: one look-up a run
+    doses = doses.with_columns(lookup_by_runs(ids, at, codes).to_series().alias(SUBJECT))
+    coded = doses.filter(pl.col(SUBJECT).is_not_null())  # a dose of a subject outside ``codes`` serves no record
     onset = out["ONSETDY"].to_numpy().astype(np.float64)
     dose_day = coded["DOSEDY"].to_numpy().astype(np.float64)
     known = ~np.isnan(onset)
