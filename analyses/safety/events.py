@@ -33,6 +33,7 @@ __all__ = [
     "SEVERITY_ORDER",
     "SUBJECT",
     "subject_key",
+    "counts_by_codes",
     "value_runs",
     "lookup_by_runs",
     "safety_population",
@@ -109,6 +110,14 @@ class AESet:
         r = self.records
         columns = [subject_key(r), "ARM", "AEBODSYS", "AEDECOD", *[c for c in _COUNTED if c in r.columns]]
         return r.select(*columns, "TEAE").filter(pl.col("TEAE")).drop("TEAE")
+
+
+    @cached_property
+    def teae_codes(self) -> dict[str, tuple]:
+        """ARM, AEBODSYS and AEDECOD of ``teae_slim`` as dense integer codes (``_dense_codes``): made once for the
+        incidence and severity counts."""
+        teae = self.teae_slim
+        return {name: _dense_codes(teae[name]) for name in ("ARM", "AEBODSYS", "AEDECOD")}
 
 
 def subject_key(records: pl.DataFrame) -> str:
@@ -248,18 +257,26 @@ def related_expr(column: str = "AEREL") -> pl.Expr:
     return rel.is_null() | ~rel.is_in(list(NOT_RELATED))
 
 
-def count_subjects(records: pl.DataFrame, population: SafetyPopulation, keys: list[str] | None = None) -> pl.DataFrame:
+def count_subjects(records: pl.DataFrame, population: SafetyPopulation, keys: list[str] | None = None,
+                   counted: tuple[pl.DataFrame, pl.DataFrame | None] | None = None) -> pl.DataFrame:
     """Subjects (distinct USUBJID) and events (records) per group, over every group (zero-filled).
 
+    ``counted``: (keys..., arm, subjects, events; the distinct keys of ``records``) when already counted
+    (``counts_by_codes``).
     Columns: ``keys``..., arm, order, n, subjects, events, percent (100 x subjects / n; null when n = 0).
     """
     keys = keys or []
-    counted = records.group_by([*keys, "ARM"]).agg(
-        pl.col(subject_key(records)).n_unique().cast(pl.Int64).alias("subjects"), pl.len().cast(pl.Int64).alias("events")
-    ).rename({"ARM": "arm"})
+    if counted is not None:
+        counted, present = counted
+    else:
+        counted = records.group_by([*keys, "ARM"]).agg(
+            pl.col(subject_key(records)).n_unique().cast(pl.Int64).alias("subjects"),
+            pl.len().cast(pl.Int64).alias("events")
+        ).rename({"ARM": "arm"})
+        present = records.select(keys).unique() if keys else None
     frame = population.counts
     if keys:
-        frame = records.select(keys).unique().join(frame, how="cross")
+        frame = present.join(frame, how="cross")
     out = frame.join(counted, on=[*keys, "arm"], how="left", nulls_equal=True).with_columns(
         pl.col("subjects").fill_null(0), pl.col("events").fill_null(0)
     )
@@ -424,7 +441,7 @@ def severity_table(aes: AESet, population: SafetyPopulation) -> pl.DataFrame:
     sev_frame = pl.DataFrame({"severity": [*labels.values(), MISSING],
                               "severity_order": [*labels.keys(), 99]},
                              schema={"severity": pl.String, "severity_order": pl.Int64})
-    coded = _worst_by_codes(teae) if subject == SUBJECT else None
+    coded = _worst_by_codes(teae, aes.teae_codes) if subject == SUBJECT else None  # teae: teae_slim's rows
     for level, keys in levels:
         if coded is not None:
             counted, present = coded[level]
@@ -468,13 +485,14 @@ def _dense_codes(column: pl.Series):
     return codes.astype(np.uint64), values
 
 
-def _worst_by_codes(teae: pl.DataFrame) -> dict[str, tuple[pl.DataFrame, pl.DataFrame | None]] | None:
+def _worst_by_codes(teae: pl.DataFrame, coded: dict[str, tuple] | None = None
+                    ) -> dict[str, tuple[pl.DataFrame, pl.DataFrame | None]] | None:
     """Per level ("any", "soc", "pt"): (keys..., ARM, severity_order, subjects: the subjects whose worst _RANK in
     the row is severity_order, null worst = 99; the distinct keys of the TEAEs) -- what grouping by subject, ARM and
     the keys and then counting gives, by sorting one integer per TEAE instead: subject code, group, SOC, PT and
     rank packed into 64 bits (None, for the group-by, when they do not fit or there is no TEAE). Sorted, the
     last key of each (subject, SOC, PT) holds its worst rank; the worst per SOC and over all are the maxima of
-    those over runs of the sorted keys."""
+    those over runs of the sorted keys. ``coded``: ``AESet.teae_codes`` of these rows, when made."""
     import numpy as np
 
     if teae.height == 0:
@@ -484,7 +502,7 @@ def _worst_by_codes(teae: pl.DataFrame) -> dict[str, tuple[pl.DataFrame, pl.Data
     ranked = (rank - low + 1).fill_null(0)                        # 0 = no severity, else 1 + rank - lowest rank
     fields = [(teae[SUBJECT].to_numpy().astype(np.uint64), None)]
     for name in ("ARM", "AEBODSYS", "AEDECOD"):
-        fields.append(_dense_codes(teae[name]))
+        fields.append(coded[name] if coded is not None else _dense_codes(teae[name]))
     fields.append((ranked.cast(pl.UInt64).to_numpy(), None))
     bits = [max(int(codes.max()).bit_length(), 1) for codes, _ in fields]
     if sum(bits) > 64:
@@ -537,6 +555,57 @@ def _worst_by_codes(teae: pl.DataFrame) -> dict[str, tuple[pl.DataFrame, pl.Data
             keys = np.unique(group & ((np.uint64(1) << (width - b_arm)) - np.uint64(1)))  # SOC (and PT) codes
             present = decode(keys, None, names[:-1])
         result[level] = (decode(cells, counts, names), present)
+    return result
+
+
+def _decode(cells, parts: list[tuple[str, pl.Series, int, int]]) -> pl.DataFrame:
+    """Columns ``name`` = ``values`` at the code in bits ``shift`` .. ``shift + bits`` of each packed cell."""
+    import numpy as np
+
+    return pl.DataFrame({name: values.gather(((cells >> np.uint64(shift)) & np.uint64((1 << bits) - 1)).astype(np.int64))
+                         for name, values, shift, bits in parts})
+
+
+def counts_by_codes(teae: pl.DataFrame, coded: dict[str, tuple]) -> dict[str, tuple[pl.DataFrame, pl.DataFrame | None]] | None:
+    """Per level ("any", "soc", "pt"): (keys..., arm, subjects, events; the distinct keys of the TEAEs), what
+    ``count_subjects`` groups and counts, from one integer per TEAE: subject code, group, SOC and PT packed into
+    64 bits (None, for the group-by, when they do not fit or there is no TEAE). Events count the packed cells
+    without the subject; subjects the distinct (subject, cell)s. ``coded``: ``AESet.teae_codes``."""
+    import numpy as np
+
+    if teae.height == 0:
+        return None
+    fields = [teae[SUBJECT].to_numpy().astype(np.uint64), *(coded[n][0] for n in ("ARM", "AEBODSYS", "AEDECOD"))]
+    bits = [max(int(codes.max()).bit_length(), 1) for codes in fields]
+    if sum(bits) > 64:
+        return None
+    b_arm, b_soc, b_pt = bits[1:]
+    width = b_arm + b_soc + b_pt
+    cell = np.zeros(teae.height, dtype=np.uint64)
+    for codes, b in zip(fields[1:], bits[1:]):
+        cell = (cell << np.uint64(b)) | codes
+    pairs = pl.Series((fields[0] << np.uint64(width)) | cell).unique().to_numpy()  # distinct (subject, cell)
+    events = pl.DataFrame({"c": cell}).group_by("c").agg(pl.len().alias("events"))
+    arm = ("ARM", coded["ARM"][1])
+    soc, pt = coded["AEBODSYS"][1], coded["AEDECOD"][1]
+    result = {}
+    for level, shift, parts in (
+            ("pt", 0, [("AEBODSYS", soc, b_pt, b_soc), ("AEDECOD", pt, 0, b_pt), ("arm", arm[1], b_soc + b_pt, b_arm)]),
+            ("soc", b_pt, [("AEBODSYS", soc, 0, b_soc), ("arm", arm[1], b_soc, b_arm)]),
+            ("any", b_pt + b_soc, [("arm", arm[1], 0, b_arm)])):
+        mask = np.uint64((1 << (width - shift)) - 1)
+        distinct = pairs if shift == 0 else pl.Series(pairs >> np.uint64(shift)).unique().to_numpy()
+        cells = pl.DataFrame({"c": distinct & mask}).group_by("c").agg(pl.len().alias("subjects"))
+        summed = events.group_by(pl.col("c") // (1 << shift)).agg(pl.col("events").sum())
+        both = cells.join(summed, on="c", how="inner").sort("c")
+        c = both["c"].to_numpy()
+        counted = pl.concat([_decode(c, parts), both.select(pl.col("subjects").cast(pl.Int64),
+                                                              pl.col("events").cast(pl.Int64))], how="horizontal")
+        present = None
+        if level != "any":
+            keys = np.unique(c & np.uint64((1 << (width - shift - b_arm)) - 1))
+            present = _decode(keys, parts[:-1])
+        result[level] = (counted, present)
     return result
 
 

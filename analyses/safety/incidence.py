@@ -19,7 +19,7 @@ from functools import lru_cache
 import polars as pl
 
 from trialkit.schemas.errors import UsageError
-from trialkit.analyses.safety.events import AESet, SafetyPopulation, count_subjects
+from trialkit.analyses.safety.events import SUBJECT, AESet, SafetyPopulation, counts_by_codes, count_subjects, subject_key
 
 __all__ = [
     "SORTS",
@@ -45,12 +45,14 @@ def incidence_table(aes: AESet, population: SafetyPopulation) -> pl.DataFrame:
     subjects, percent, events; rows in alphabetical order (``sort_incidence``).
     """
     teae = aes.teae_slim
+    coded = counts_by_codes(teae, aes.teae_codes) if subject_key(teae) == SUBJECT else None
+    by = coded or {}
     parts = [
-        count_subjects(teae, population).with_columns(
+        count_subjects(teae, population, counted=by.get("any")).with_columns(
             pl.lit("any").alias("level"), pl.lit(None, pl.String).alias("soc"), pl.lit(None, pl.String).alias("pt")),
-        count_subjects(teae, population, ["AEBODSYS"]).with_columns(
+        count_subjects(teae, population, ["AEBODSYS"], counted=by.get("soc")).with_columns(
             pl.lit("soc").alias("level"), pl.col("AEBODSYS").alias("soc"), pl.lit(None, pl.String).alias("pt")),
-        count_subjects(teae, population, ["AEBODSYS", "AEDECOD"]).with_columns(
+        count_subjects(teae, population, ["AEBODSYS", "AEDECOD"], counted=by.get("pt")).with_columns(
             pl.lit("pt").alias("level"), pl.col("AEBODSYS").alias("soc"), pl.col("AEDECOD").alias("pt")),
     ]
     table = pl.concat([p.select(*_COLUMNS, "order") for p in parts])
