@@ -179,3 +179,17 @@ def test_doses_matched_by_subject_codes_equal_the_as_of_join(monkeypatch):
     assert fast.equals(slow) and fast["DOSEDY"].null_count() < fast.height
     ok = adex.filter(pl.col("ASTDY") != 0)
     assert derive_var_onset_window(aes.records, ok, aes.codes).equals(derive_var_onset_window(aes.records, ok))
+
+
+@pytest.mark.parametrize("chunks", ["aligned", "unaligned"])
+def test_records_of_an_adae_in_several_chunks_are_the_same(chunks):
+    """ADAE read from Parquet comes in chunks: the looked-up columns are cut alike (or everything rechunked)."""
+    adsl, adae, _adex = _trial(9)
+    population = safety_population(adsl, arms_of(adsl))
+    split = pl.concat([adae.head(1000), adae.tail(adae.height - 1000)], rechunk=False)
+    if chunks == "unaligned":
+        split = split.with_columns(split["AETERM"].rechunk())
+    assert len({tuple(c.chunk_lengths()) for c in split.get_columns()}) == (1 if chunks == "aligned" else 2)
+    got = select_safety_aes(split, adsl, population).records
+    assert got.equals(select_safety_aes(adae, adsl, population).records)
+    assert derive_var_teae(got.drop("TEAE")).equals(got)

@@ -216,11 +216,11 @@ def select_safety_aes(adae: pl.DataFrame, adsl: pl.DataFrame, population: Safety
         # together), every record kept in place, those without a subject (none, usually) dropped.
         # Joining five million records on the text USUBJID, gathering every column, was 2 s of 2.5.
         looked = lookup_by_runs(ids, at, keep)
-        records = adae.drop(drop).hstack(looked.get_columns())
+        aligned = _chunked_like(looked, adae)  # chunks not aligned with ADAE's made every later step slow
+        records = (adae.drop(drop).hstack(looked.get_columns()).rechunk() if aligned is None
+                   else adae.drop(drop).hstack(aligned.get_columns()))
         if looked[SUBJECT].null_count():
             records = records.filter(pl.col(SUBJECT).is_not_null())
-        else:
-            records = records.rechunk()  # columns of one chunk each: unaligned chunks made every later step slow
     else:
         records = inside.drop(drop).join(keep, on="USUBJID", how="inner")
     records = derive_var_teae(records)
@@ -232,6 +232,17 @@ def select_safety_aes(adae: pl.DataFrame, adsl: pl.DataFrame, population: Safety
         outside_population=inside.height - records.height,
         codes=codes,
     )
+
+
+def _chunked_like(frame: pl.DataFrame, like: pl.DataFrame) -> pl.DataFrame | None:
+    """``frame`` in chunks of the lengths of each column of ``like`` (None when those columns differ): side by
+    side, no column needs copying into one chunk."""
+    lengths = {tuple(column.chunk_lengths()) for column in like.get_columns()}
+    if len(lengths) != 1:
+        return None
+    (lengths,) = lengths
+    starts = [sum(lengths[:i]) for i in range(len(lengths))]
+    return pl.concat([frame.slice(start, n) for start, n in zip(starts, lengths)], rechunk=False)
 
 
 def value_runs(column: pl.Series) -> tuple[pl.Series, pl.Series]:
@@ -351,14 +362,20 @@ def overview_table(aes: AESet, population: SafetyPopulation, adae_columns: list[
     teae = aes.teae_slim
     subject = pl.col(subject_key(teae))
     cats = _overview_categories(set(adae_columns), aes.records)
-    # every category in one pass: distinct subjects per group among the TEAEs its filters keep (null = not kept)
-    aggs = []
-    for i, (_category, filters, _var) in enumerate(cats, start=1):
-        if filters is None:
-            continue
-        keep = [_by_values(teae, f) for f in filters]
-        aggs.append((subject.filter(pl.all_horizontal(keep)) if keep else subject).n_unique().cast(pl.Int64).alias(f"_{i}"))
-    counted = teae.group_by("ARM").agg(aggs).rename({"ARM": "arm"})
+    # distinct subjects per group among the TEAEs each category's filters keep (null = not kept)
+    made: dict[str, pl.Expr] = {}  # a filter shared by two categories (serious; related) is made once
+    for _c, filters, _v in cats:
+        for f in filters or ():
+            if str(f) not in made:
+                made[str(f)] = _by_values(teae, f)
+    keeps = {i: [made[str(f)] for f in filters] for i, (_c, filters, _v) in enumerate(cats, start=1)
+             if filters is not None}
+    if subject_key(teae) == SUBJECT:
+        counted = _subjects_by_codes(teae, aes.teae_codes["ARM"], keeps)
+    else:
+        counted = teae.group_by("ARM").agg(
+            (subject.filter(pl.all_horizontal(keep)) if keep else subject).n_unique().cast(pl.Int64).alias(f"_{i}")
+            for i, keep in keeps.items()).rename({"ARM": "arm"})
     parts = []
     for i, (category, filters, _var) in enumerate(cats, start=1):
         if filters is None:
@@ -373,6 +390,23 @@ def overview_table(aes: AESet, population: SafetyPopulation, adae_columns: list[
     parts.append(counted.select(pl.lit("Deaths").alias("category"), pl.lit(len(cats) + 1).cast(pl.Int64).alias("order"),
                                 "arm", "n", "subjects", "percent"))
     return pl.concat(parts)
+
+
+def _subjects_by_codes(teae: pl.DataFrame, arm: tuple, keeps: dict[int, list[pl.Expr]]) -> pl.DataFrame:
+    """arm, then ``_i``: the distinct subjects of the group among the TEAEs where every filter of ``keeps[i]``
+    holds -- the group-by's n_unique, as flags over the (subject code, group) pairs: no hashing."""
+    import numpy as np
+
+    codes, values = arm
+    pair = teae[SUBJECT].to_numpy().astype(np.int64) * values.len() + codes.astype(np.int64)
+    size = int(pair.max()) + 1 if pair.size else 0
+    out = {"arm": values}
+    for i, keep in keeps.items():
+        seen = np.zeros(size, dtype=bool)
+        seen[pair[teae.select(pl.all_horizontal(keep)).to_series().to_numpy()] if keep else pair] = True
+        out[f"_{i}"] = pl.Series(np.bincount(np.flatnonzero(seen) % values.len(), minlength=values.len()),
+                                 dtype=pl.Int64)
+    return pl.DataFrame(out)
 
 
 def _by_group(counted: pl.DataFrame, population: SafetyPopulation) -> pl.DataFrame:

@@ -120,7 +120,8 @@ def _by_subject(out: pl.DataFrame, doses: pl.DataFrame, codes: pl.DataFrame) -> 
         return None
     ids, at = value_runs(doses["USUBJID"])  # ADEX lists a subject's doses together: one look-up a run
     doses = doses.with_columns(lookup_by_runs(ids, at, codes).to_series().alias(SUBJECT))
-    coded = doses.filter(pl.col(SUBJECT).is_not_null())  # a dose of a subject outside ``codes`` serves no record
+    coded = (doses.filter(pl.col(SUBJECT).is_not_null()) if doses[SUBJECT].null_count()
+             else doses)  # a dose of a subject outside ``codes`` serves no record
     onset = out["ONSETDY"].to_numpy().astype(np.float64)
     dose_day = coded["DOSEDY"].to_numpy().astype(np.float64)
     known = ~np.isnan(onset)
