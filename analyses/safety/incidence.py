@@ -115,18 +115,29 @@ def _fisher(a: int, n_a: int, r: int, n_r: int) -> float:
     probabilities of every table with the same margins, summed over those no more likely than the one
     observed (within R's relative 1e-7), in logs (log-sum-exp), so that a p of 1e-300 keeps its digits.
     One pass over the support with numpy: scipy.stats.fisher_exact took 26 ms a table at 3,300 subjects
-    per arm, and grows with the counts."""
+    per arm, and grows with the counts. log(i!) = gammaln(i + 1) is looked up in one table of every
+    gammaln(i) the trial needs (the same values: gammaln of the same whole numbers), not evaluated again
+    for each of the hundreds of rows."""
     import numpy as np
-    from scipy.special import gammaln
 
     k, n = a + r, n_a + n_r                      # subjects with the event; subjects in all
-    x = np.arange(max(0, k - n_r), min(k, n_a) + 1, dtype=np.float64)   # the possible counts of the group
-    logp = (gammaln(n_a + 1.0) - gammaln(x + 1) - gammaln(n_a - x + 1) + gammaln(n_r + 1.0) - gammaln(k - x + 1)
-            - gammaln(n_r - k + x + 1) - gammaln(n + 1.0) + gammaln(k + 1.0) + gammaln(n - k + 1.0))
+    lg = _gammaln_of_whole_numbers(1 << (n + 2).bit_length())
+    x = np.arange(max(0, k - n_r), min(k, n_a) + 1)  # the possible counts of the group
+    logp = (lg[n_a + 1] - lg[x + 1] - lg[n_a - x + 1] + lg[n_r + 1] - lg[k - x + 1]
+            - lg[n_r - k + x + 1] - lg[n + 1] + lg[k + 1] + lg[n - k + 1])
     observed = logp[a - int(x[0])]
     tail = logp[logp <= observed + math.log1p(1e-7)]
     top = tail.max()
     return float(min(1.0, math.exp(top) * np.exp(tail - top).sum()))
+
+
+@lru_cache(maxsize=4)
+def _gammaln_of_whole_numbers(size: int):
+    """gammaln(0.0), gammaln(1.0), ..., gammaln(size - 1.0) (scipy.special.gammaln)."""
+    import numpy as np
+    from scipy.special import gammaln
+
+    return gammaln(np.arange(size, dtype=np.float64))
 
 
 def fisher_table(incidence: pl.DataFrame, reference: str) -> pl.DataFrame:
