@@ -193,3 +193,27 @@ def test_records_of_an_adae_in_several_chunks_are_the_same(chunks):
     got = select_safety_aes(split, adsl, population).records
     assert got.equals(select_safety_aes(adae, adsl, population).records)
     assert derive_var_teae(got.drop("TEAE")).equals(got)
+
+
+def test_fisher_by_the_gammaln_table_equals_gammaln_on_the_support():
+    """_fisher looks log-factorials up in one gammaln table: bit for bit what evaluating gammaln gives."""
+    import math
+
+    from scipy.special import gammaln
+
+    from trialkit.analyses.safety.incidence import _fisher
+
+    def direct(a, n_a, r, n_r):
+        k, n = a + r, n_a + n_r
+        x = np.arange(max(0, k - n_r), min(k, n_a) + 1, dtype=np.float64)
+        logp = (gammaln(n_a + 1.0) - gammaln(x + 1) - gammaln(n_a - x + 1) + gammaln(n_r + 1.0) - gammaln(k - x + 1)
+                - gammaln(n_r - k + x + 1) - gammaln(n + 1.0) + gammaln(k + 1.0) + gammaln(n - k + 1.0))
+        tail = logp[logp <= logp[a - int(x[0])] + math.log1p(1e-7)]
+        return float(min(1.0, math.exp(tail.max()) * np.exp(tail - tail.max()).sum()))
+
+    rng = np.random.default_rng(10)
+    for size in (4, 40, 4000, 200_000):
+        for _ in range(25):
+            n_a, n_r = (int(v) for v in rng.integers(1, size + 1, 2))
+            a, r = int(rng.integers(0, n_a + 1)), int(rng.integers(1, n_r + 1))
+            assert _fisher(a, n_a, r, n_r) == direct(a, n_a, r, n_r), (a, n_a, r, n_r)

@@ -15,8 +15,8 @@ from __future__ import annotations
 import polars as pl
 
 from trialkit.analyses.columns import require_columns
-from trialkit.analyses.safety.events import (SUBJECT, AESet, SafetyPopulation, count_subjects, lookup_by_runs,
-                                             subject_key, value_runs)
+from trialkit.analyses.safety.events import (SUBJECT, AESet, SafetyPopulation, _chunked_like, count_subjects,
+                                             lookup_by_runs, subject_key, value_runs)
 
 __all__ = ["ONSET_WINDOWS", "derive_var_onset_window", "onset_table", "onset_by_term"]
 
@@ -54,7 +54,9 @@ def derive_var_onset_window(records: pl.DataFrame, adex: pl.DataFrame, codes: pl
                                   check_sortedness=False)  # both sorted by day: the asof key
         dose = key.select("_i").join(matched.select("_i", "DOSEDY"), on="_i", how="left",
                                      maintain_order="left")["DOSEDY"]
-    out = out.with_columns(dose.alias("DOSEDY"))
+    aligned = _chunked_like(dose.alias("DOSEDY").to_frame(), out)  # in the records' chunks: neither is copied
+    out = (out.with_columns(dose.alias("DOSEDY")) if aligned is None or "DOSEDY" in out.columns
+           else out.hstack(aligned.get_columns()))
     days = pl.col("ONSETDY") - pl.col("DOSEDY")
     window = (pl.when(pl.col("ONSETDY").is_null()).then(pl.lit(ONSET_WINDOWS[5]))
               .when(pl.col("DOSEDY").is_null()).then(pl.lit(ONSET_WINDOWS[0]))

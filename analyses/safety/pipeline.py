@@ -34,6 +34,7 @@ from trialkit.analyses.safety.events import (
     severity_scale,
     severity_table,
     subject_key,
+    SUBJECT,
 )
 from trialkit.analyses.safety.incidence import SORTS, filter_min_percent, fisher_table, incidence_table, risk_differences, sort_incidence
 from trialkit.analyses.safety.liver import (
@@ -229,7 +230,9 @@ def analyse_safety(adsl: pl.DataFrame, adae: pl.DataFrame, arms: list[Arm], refe
     if adex is None:
         notes.append("the workspace holds no ADEX: no onset-relative-to-dose table")
     else:
-        timed = derive_var_onset_window(aes.records, adex, aes.codes)  # once, for both tables
+        # once, for both tables; on the columns they use, in one chunk (grouping the chunks of ADAE was slower)
+        used = [c for c in ("USUBJID", SUBJECT, "ARM", "AEDECOD", "ASTDY", "ASTDT", "TRTSDT") if c in aes.records.columns]
+        timed = derive_var_onset_window(aes.records.select(used).rechunk(), adex, aes.codes)
         onset = onset_table(aes, population, adex, timed)
         onset_terms = onset_by_term(aes, population, adex, timed)
 
