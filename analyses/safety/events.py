@@ -113,11 +113,15 @@ class AESet:
 
 
     @cached_property
-    def teae_codes(self) -> dict[str, tuple]:
+    def teae_codes(self) -> dict[str, tuple] | None:
         """ARM, AEBODSYS and AEDECOD of ``teae_slim`` as dense integer codes (``_dense_codes``): made once for the
-        incidence and severity counts."""
+        overview, incidence and severity counts. None (the counts group by the columns) when the records carry
+        no subject code or one of those columns is not text."""
         teae = self.teae_slim
-        return {name: _dense_codes(teae[name]) for name in ("ARM", "AEBODSYS", "AEDECOD")}
+        names = ("ARM", "AEBODSYS", "AEDECOD")
+        if subject_key(teae) != SUBJECT or any(teae.schema[name] != pl.String for name in names):
+            return None
+        return {name: _dense_codes(teae[name]) for name in names}
 
 
 def subject_key(records: pl.DataFrame) -> str:
@@ -370,7 +374,7 @@ def overview_table(aes: AESet, population: SafetyPopulation, adae_columns: list[
                 made[str(f)] = _by_values(teae, f)
     keeps = {i: [made[str(f)] for f in filters] for i, (_c, filters, _v) in enumerate(cats, start=1)
              if filters is not None}
-    if subject_key(teae) == SUBJECT:
+    if aes.teae_codes is not None:
         counted = _subjects_by_codes(teae, aes.teae_codes["ARM"], keeps)
     else:
         counted = teae.group_by("ARM").agg(
@@ -475,7 +479,7 @@ def severity_table(aes: AESet, population: SafetyPopulation) -> pl.DataFrame:
     sev_frame = pl.DataFrame({"severity": [*labels.values(), MISSING],
                               "severity_order": [*labels.keys(), 99]},
                              schema={"severity": pl.String, "severity_order": pl.Int64})
-    coded = _worst_by_codes(teae, aes.teae_codes) if subject == SUBJECT else None  # teae: teae_slim's rows
+    coded = _worst_by_codes(teae, aes.teae_codes) if aes.teae_codes is not None else None  # teae_slim's rows
     for level, keys in levels:
         if coded is not None:
             counted, present = coded[level]

@@ -19,7 +19,7 @@ from functools import lru_cache
 import polars as pl
 
 from trialkit.schemas.errors import UsageError
-from trialkit.analyses.safety.events import SUBJECT, AESet, SafetyPopulation, counts_by_codes, count_subjects, subject_key
+from trialkit.analyses.safety.events import AESet, SafetyPopulation, count_subjects, counts_by_codes
 
 __all__ = [
     "SORTS",
@@ -45,7 +45,7 @@ def incidence_table(aes: AESet, population: SafetyPopulation) -> pl.DataFrame:
     subjects, percent, events; rows in alphabetical order (``sort_incidence``).
     """
     teae = aes.teae_slim
-    coded = counts_by_codes(teae, aes.teae_codes) if subject_key(teae) == SUBJECT else None
+    coded = counts_by_codes(teae, aes.teae_codes) if aes.teae_codes is not None else None
     by = coded or {}
     parts = [
         count_subjects(teae, population, counted=by.get("any")).with_columns(
