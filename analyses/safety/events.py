@@ -13,6 +13,14 @@ Definitions (each function's docstring states its own; ``DEFINITIONS`` gathers t
 
 Output tables use lower-case column names (``arm``, ``n``, ``subjects``,
 ``percent`` ...), the names of the JSON contract.
+
+At a million subjects the counts work on integers, not text: each AE record
+carries its subject's row in the population (``SUBJECT``), looked up once per
+run of a subject's records; distinct subjects are counted on that code, and
+the incidence and severity counts pack subject, group, SOC, PT (and severity
+rank) into one 64-bit integer per TEAE. Each fast path gives exactly what the
+group-by on USUBJID gives (tests/test_safety_codes.py), which is still used
+when the codes cannot be made (repeated or missing USUBJID in the population).
 """
 
 from __future__ import annotations
@@ -110,7 +118,6 @@ class AESet:
         r = self.records
         columns = [subject_key(r), "ARM", "AEBODSYS", "AEDECOD", *[c for c in _COUNTED if c in r.columns]]
         return r.select(*columns, "TEAE").filter(pl.col("TEAE")).drop("TEAE")
-
 
     @cached_property
     def teae_codes(self) -> dict[str, tuple] | None:
@@ -218,7 +225,7 @@ def select_safety_aes(adae: pl.DataFrame, adsl: pl.DataFrame, population: Safety
         # The inner join below keeps the AE records' order when they outnumber the subjects. The same rows:
         # each record's subject looked up once per run of equal USUBJIDs (ADAE lists a subject's records
         # together), every record kept in place, those without a subject (none, usually) dropped.
-        # Joining five million records on the text USUBJID, gathering every column, was 2 s of 2.5.
+        # Joining the records on the text USUBJID, gathering every column, took 1.7 s at 1.5 million records.
         looked = lookup_by_runs(ids, at, keep)
         aligned = _chunked_like(looked, adae)  # chunks not aligned with ADAE's made every later step slow
         records = (adae.drop(drop).hstack(looked.get_columns()).rechunk() if aligned is None

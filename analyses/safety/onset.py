@@ -120,12 +120,14 @@ def _by_subject(out: pl.DataFrame, doses: pl.DataFrame, codes: pl.DataFrame) -> 
     subject = out[SUBJECT]
     if subject.null_count():
         return None
-    ids, at = value_runs(doses["USUBJID"])  # ADEX lists a subject's doses together: one look-up a run
-    doses = doses.with_columns(lookup_by_runs(ids, at, codes).to_series().alias(SUBJECT))
-    coded = (doses.filter(pl.col(SUBJECT).is_not_null()) if doses[SUBJECT].null_count()
-             else doses)  # a dose of a subject outside ``codes`` serves no record
+    ids, run = value_runs(doses["USUBJID"])  # ADEX lists a subject's doses together: one look-up a run
+    dose_subject = lookup_by_runs(ids, run, codes).to_series()
+    dose_day = doses["DOSEDY"]
+    if dose_subject.null_count():  # a dose of a subject outside ``codes`` serves no record
+        dose_day = dose_day.filter(dose_subject.is_not_null())
+        dose_subject = dose_subject.drop_nulls()
     onset = out["ONSETDY"].to_numpy().astype(np.float64)
-    dose_day = coded["DOSEDY"].to_numpy().astype(np.float64)
+    dose_day = dose_day.to_numpy().astype(np.float64)
     known = ~np.isnan(onset)
     half = 2 ** (_DAY_BITS - 1)
     for days in (onset[known], dose_day):
@@ -135,15 +137,15 @@ def _by_subject(out: pl.DataFrame, doses: pl.DataFrame, codes: pl.DataFrame) -> 
     n = out.height
     result = np.full(n, np.nan)
     rows = np.flatnonzero(known)
-    if rows.size and coded.height:
+    if rows.size and dose_day.size:
         keys = (subject.to_numpy()[rows].astype(np.int64) << _DAY_BITS) + (onset[rows].astype(np.int64) + half)
-        dose_keys = pl.Series((coded[SUBJECT].to_numpy().astype(np.int64) << _DAY_BITS)
+        dose_keys = pl.Series((dose_subject.to_numpy().astype(np.int64) << _DAY_BITS)
                               + (dose_day.astype(np.int64) + half)).sort().to_numpy()
         order = pl.Series(keys).arg_sort().to_numpy()
         keys, rows = keys[order], rows[order]
-        at = np.searchsorted(dose_keys, keys, side="right") - 1    # the last dose key <= the record's key
-        latest = dose_keys[np.maximum(at, 0)]
-        found = (at >= 0) & (latest >> _DAY_BITS == keys >> _DAY_BITS)  # of the same subject, not the one before
+        last = np.searchsorted(dose_keys, keys, side="right") - 1    # the last dose key <= the record's key
+        latest = dose_keys[np.maximum(last, 0)]
+        found = (last >= 0) & (latest >> _DAY_BITS == keys >> _DAY_BITS)  # of the same subject, not the one before
         result[rows[found]] = (latest[found] & (2 ** _DAY_BITS - 1)) - half
     return pl.Series("DOSEDY", result).fill_nan(None)
 
