@@ -19,7 +19,7 @@ from functools import lru_cache
 import polars as pl
 
 from trialkit.schemas.errors import UsageError
-from trialkit.analyses.safety.events import AESet, SafetyPopulation, count_subjects
+from trialkit.analyses.safety.events import AESet, SafetyPopulation, count_subjects, counts_by_codes
 
 __all__ = [
     "SORTS",
@@ -44,13 +44,15 @@ def incidence_table(aes: AESet, population: SafetyPopulation) -> pl.DataFrame:
     Every row has every group (zero-filled). Columns: level, soc, pt, arm, n,
     subjects, percent, events; rows in alphabetical order (``sort_incidence``).
     """
-    teae = aes.teae
+    teae = aes.teae_slim
+    coded = counts_by_codes(teae, aes.teae_codes) if aes.teae_codes is not None else None
+    by = coded or {}
     parts = [
-        count_subjects(teae, population).with_columns(
+        count_subjects(teae, population, counted=by.get("any")).with_columns(
             pl.lit("any").alias("level"), pl.lit(None, pl.String).alias("soc"), pl.lit(None, pl.String).alias("pt")),
-        count_subjects(teae, population, ["AEBODSYS"]).with_columns(
+        count_subjects(teae, population, ["AEBODSYS"], counted=by.get("soc")).with_columns(
             pl.lit("soc").alias("level"), pl.col("AEBODSYS").alias("soc"), pl.lit(None, pl.String).alias("pt")),
-        count_subjects(teae, population, ["AEBODSYS", "AEDECOD"]).with_columns(
+        count_subjects(teae, population, ["AEBODSYS", "AEDECOD"], counted=by.get("pt")).with_columns(
             pl.lit("pt").alias("level"), pl.col("AEBODSYS").alias("soc"), pl.col("AEDECOD").alias("pt")),
     ]
     table = pl.concat([p.select(*_COLUMNS, "order") for p in parts])
@@ -113,18 +115,29 @@ def _fisher(a: int, n_a: int, r: int, n_r: int) -> float:
     probabilities of every table with the same margins, summed over those no more likely than the one
     observed (within R's relative 1e-7), in logs (log-sum-exp), so that a p of 1e-300 keeps its digits.
     One pass over the support with numpy: scipy.stats.fisher_exact took 26 ms a table at 3,300 subjects
-    per arm, and grows with the counts."""
+    per arm, and grows with the counts. log(i!) = gammaln(i + 1) is looked up in one table of every
+    gammaln(i) the trial needs (the same values: gammaln of the same whole numbers), not evaluated again
+    for each of the hundreds of rows."""
     import numpy as np
-    from scipy.special import gammaln
 
     k, n = a + r, n_a + n_r                      # subjects with the event; subjects in all
-    x = np.arange(max(0, k - n_r), min(k, n_a) + 1, dtype=np.float64)   # the possible counts of the group
-    logp = (gammaln(n_a + 1.0) - gammaln(x + 1) - gammaln(n_a - x + 1) + gammaln(n_r + 1.0) - gammaln(k - x + 1)
-            - gammaln(n_r - k + x + 1) - gammaln(n + 1.0) + gammaln(k + 1.0) + gammaln(n - k + 1.0))
+    lg = _gammaln_of_whole_numbers(1 << (n + 2).bit_length())
+    x = np.arange(max(0, k - n_r), min(k, n_a) + 1)  # the possible counts of the group
+    logp = (lg[n_a + 1] - lg[x + 1] - lg[n_a - x + 1] + lg[n_r + 1] - lg[k - x + 1]
+            - lg[n_r - k + x + 1] - lg[n + 1] + lg[k + 1] + lg[n - k + 1])
     observed = logp[a - int(x[0])]
     tail = logp[logp <= observed + math.log1p(1e-7)]
     top = tail.max()
     return float(min(1.0, math.exp(top) * np.exp(tail - top).sum()))
+
+
+@lru_cache(maxsize=4)
+def _gammaln_of_whole_numbers(size: int):
+    """gammaln(0.0), gammaln(1.0), ..., gammaln(size - 1.0) (scipy.special.gammaln)."""
+    import numpy as np
+    from scipy.special import gammaln
+
+    return gammaln(np.arange(size, dtype=np.float64))
 
 
 def fisher_table(incidence: pl.DataFrame, reference: str) -> pl.DataFrame:
@@ -144,9 +157,9 @@ def fisher_table(incidence: pl.DataFrame, reference: str) -> pl.DataFrame:
 
 def wilson_interval(x: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """Wilson score interval of x/n (no continuity correction): R's prop.test(x, n, correct = FALSE)."""
-    from scipy.stats import norm
+    from scipy.special import ndtri  # what scipy.stats.norm.ppf computes, without importing scipy.stats (0.9 s)
 
-    z = float(norm.ppf(0.5 + level / 2))
+    z = float(ndtri(0.5 + level / 2))
     p = x / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)

@@ -15,7 +15,8 @@ from __future__ import annotations
 import polars as pl
 
 from trialkit.analyses.columns import require_columns
-from trialkit.analyses.safety.events import AESet, SafetyPopulation, count_subjects
+from trialkit.analyses.safety.events import (SUBJECT, AESet, SafetyPopulation, _chunked_like, count_subjects,
+                                             lookup_by_runs, subject_key, value_runs)
 
 __all__ = ["ONSET_WINDOWS", "derive_var_onset_window", "onset_table", "onset_by_term"]
 
@@ -32,13 +33,19 @@ def _onset_day(records: pl.DataFrame) -> pl.Expr:
     return day
 
 
-def derive_var_onset_window(records: pl.DataFrame, adex: pl.DataFrame) -> pl.DataFrame:
-    """Add ONSETDY (onset study day), DOSEDY (most recent dose on or before it), DAYS and WINDOW."""
+def derive_var_onset_window(records: pl.DataFrame, adex: pl.DataFrame, codes: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Add ONSETDY (onset study day), DOSEDY (most recent dose on or before it), DAYS and WINDOW.
+
+    ``codes`` (USUBJID, ``SUBJECT``): the subject codes ``records`` carry (``AESet.codes``); with them the doses
+    are matched to the records by those integers.
+    """
     require_columns(adex, ("USUBJID", "ASTDY"), dataset="ADEX", purpose="the onset-relative-to-dose table")
-    doses = (adex.select("USUBJID", pl.col("ASTDY").cast(pl.Float64).alias("DOSEDY"))
-             .drop_nulls().sort("DOSEDY"))  # a repeated dose day matches as the same day: no unique() needed
+    doses = adex.select("USUBJID", pl.col("ASTDY").cast(pl.Float64).alias("DOSEDY")).drop_nulls()
     out = records.with_columns(_onset_day(records).alias("ONSETDY"))
-    dose = _by_codes(out, doses)
+    dose = _by_subject(out, doses, codes) if codes is not None and SUBJECT in out.columns else None
+    if dose is None:
+        doses = doses.sort("DOSEDY")  # a repeated dose day matches as the same day: no unique() needed
+        dose = _by_codes(out, doses)
     if dose is None:
         # the match on a narrow frame (row, subject, day): sorting and joining the whole record is what costs
         key = out.select("USUBJID", "ONSETDY").with_row_index("_i")
@@ -47,7 +54,9 @@ def derive_var_onset_window(records: pl.DataFrame, adex: pl.DataFrame) -> pl.Dat
                                   check_sortedness=False)  # both sorted by day: the asof key
         dose = key.select("_i").join(matched.select("_i", "DOSEDY"), on="_i", how="left",
                                      maintain_order="left")["DOSEDY"]
-    out = out.with_columns(dose.alias("DOSEDY"))
+    aligned = _chunked_like(dose.alias("DOSEDY").to_frame(), out)  # in the records' chunks: neither is copied
+    out = (out.with_columns(dose.alias("DOSEDY")) if aligned is None or "DOSEDY" in out.columns
+           else out.hstack(aligned.get_columns()))
     days = pl.col("ONSETDY") - pl.col("DOSEDY")
     window = (pl.when(pl.col("ONSETDY").is_null()).then(pl.lit(ONSET_WINDOWS[5]))
               .when(pl.col("DOSEDY").is_null()).then(pl.lit(ONSET_WINDOWS[0]))
@@ -100,6 +109,47 @@ def _by_codes(out: pl.DataFrame, doses: pl.DataFrame) -> pl.Series | None:
     return pl.Series("DOSEDY", result).fill_nan(None)
 
 
+def _by_subject(out: pl.DataFrame, doses: pl.DataFrame, codes: pl.DataFrame) -> pl.Series | None:
+    """DOSEDY for each row of ``out`` as ``_by_codes`` finds it, from the subject codes the records already carry
+    (``SUBJECT``; ``codes`` maps USUBJID to them): the doses get theirs by a look-up, nothing is hashed, ranked or
+    checked twice, and the sorted dose keys are searched (binary search of the sorted record keys) instead of
+    joined. None (``_by_codes`` decides) when a day is not a whole number within +-2^23, is -0.0, or a record
+    has no code."""
+    import numpy as np
+
+    subject = out[SUBJECT]
+    if subject.null_count():
+        return None
+    ids, run = value_runs(doses["USUBJID"])  # ADEX lists a subject's doses together: one look-up a run
+    dose_subject = lookup_by_runs(ids, run, codes).to_series()
+    dose_day = doses["DOSEDY"]
+    if dose_subject.null_count():  # a dose of a subject outside ``codes`` serves no record
+        dose_day = dose_day.filter(dose_subject.is_not_null())
+        dose_subject = dose_subject.drop_nulls()
+    onset = out["ONSETDY"].to_numpy().astype(np.float64)
+    dose_day = dose_day.to_numpy().astype(np.float64)
+    known = ~np.isnan(onset)
+    half = 2 ** (_DAY_BITS - 1)
+    for days in (onset[known], dose_day):
+        if days.size and not ((np.abs(days) < half).all() and (days == np.floor(days)).all()
+                              and not np.signbit(days).any(where=days == 0)):
+            return None
+    n = out.height
+    result = np.full(n, np.nan)
+    rows = np.flatnonzero(known)
+    if rows.size and dose_day.size:
+        keys = (subject.to_numpy()[rows].astype(np.int64) << _DAY_BITS) + (onset[rows].astype(np.int64) + half)
+        dose_keys = pl.Series((dose_subject.to_numpy().astype(np.int64) << _DAY_BITS)
+                              + (dose_day.astype(np.int64) + half)).sort().to_numpy()
+        order = pl.Series(keys).arg_sort().to_numpy()
+        keys, rows = keys[order], rows[order]
+        last = np.searchsorted(dose_keys, keys, side="right") - 1    # the last dose key <= the record's key
+        latest = dose_keys[np.maximum(last, 0)]
+        found = (last >= 0) & (latest >> _DAY_BITS == keys >> _DAY_BITS)  # of the same subject, not the one before
+        result[rows[found]] = (latest[found] & (2 ** _DAY_BITS - 1)) - half
+    return pl.Series("DOSEDY", result).fill_nan(None)
+
+
 def _window_frame() -> pl.DataFrame:
     return pl.DataFrame({"WINDOW": list(ONSET_WINDOWS), "window_order": list(range(1, len(ONSET_WINDOWS) + 1))},
                         schema={"WINDOW": pl.String, "window_order": pl.Int64})
@@ -113,7 +163,7 @@ def onset_table(aes: AESet, population: SafetyPopulation, adex: pl.DataFrame,
     ``timed``: ``derive_var_onset_window(aes.records, adex)`` when already derived (for ``onset_by_term`` too).
     Columns: window, window_order, arm, n, events, subjects, percent.
     """
-    timed = derive_var_onset_window(aes.records, adex) if timed is None else timed
+    timed = derive_var_onset_window(aes.records, adex, aes.codes) if timed is None else timed
     counted = count_subjects(timed, population, ["WINDOW"]).select("WINDOW", "arm", "subjects", "events")
     full = (_window_frame().join(population.counts, how="cross")
             .join(counted, on=["WINDOW", "arm"], how="left")
@@ -132,10 +182,11 @@ def onset_by_term(aes: AESet, population: SafetyPopulation, adex: pl.DataFrame,
 
     ``timed`` as in ``onset_table``. Columns: pt, window, window_order, arm, events, subjects.
     """
-    timed = derive_var_onset_window(aes.records, adex) if timed is None else timed
+    timed = derive_var_onset_window(aes.records, adex, aes.codes) if timed is None else timed
     order = population.counts.select("arm", "order")
     return (timed.group_by("AEDECOD", "WINDOW", "ARM")
-            .agg(pl.len().cast(pl.Int64).alias("events"), pl.col("USUBJID").n_unique().cast(pl.Int64).alias("subjects"))
+            .agg(pl.len().cast(pl.Int64).alias("events"),
+                 pl.col(subject_key(timed)).n_unique().cast(pl.Int64).alias("subjects"))
             .join(_window_frame(), on="WINDOW", how="left")
             .join(order, left_on="ARM", right_on="arm", how="left")
             .sort("window_order", "AEDECOD", "order")

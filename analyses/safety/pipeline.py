@@ -33,6 +33,8 @@ from trialkit.analyses.safety.events import (
     select_safety_aes,
     severity_scale,
     severity_table,
+    subject_key,
+    SUBJECT,
 )
 from trialkit.analyses.safety.incidence import SORTS, filter_min_percent, fisher_table, incidence_table, risk_differences, sort_incidence
 from trialkit.analyses.safety.liver import (
@@ -171,7 +173,7 @@ def _notes(aes: AESet, population: SafetyPopulation, overview: pl.DataFrame, inc
     if aes.outside_population:
         notes.append(f"{aes.outside_population} ADAE record(s) of subjects outside the safety population or the "
                      "selected groups are not counted")
-    teae = aes.teae
+    teae = aes.teae_slim
     if teae.height == 0:
         notes.append("no treatment-emergent adverse event in the safety population: every count is 0")
     else:
@@ -184,7 +186,7 @@ def _notes(aes: AESet, population: SafetyPopulation, overview: pl.DataFrame, inc
         notes.append("ADAE has no AESEV: severity is unknown (MISSING) for every TEAE and no TEAE counts as severe")
     elif teae.height and teae["AESEV"].null_count():
         miss = teae.filter(pl.col("AESEV").is_null())
-        notes.append(f"AESEV is missing on {miss.height} TEAE record(s) of {miss['USUBJID'].n_unique()} subject(s): "
+        notes.append(f"AESEV is missing on {miss.height} TEAE record(s) of {miss[subject_key(miss)].n_unique()} subject(s): "
                      f"they count under {MISSING} in the severity table (unless the subject has a known severity in "
                      "the row) and not as severe in the overview")
     absent = overview.filter(pl.col("subjects").is_null())["category"].unique(maintain_order=True).to_list()
@@ -228,7 +230,9 @@ def analyse_safety(adsl: pl.DataFrame, adae: pl.DataFrame, arms: list[Arm], refe
     if adex is None:
         notes.append("the workspace holds no ADEX: no onset-relative-to-dose table")
     else:
-        timed = derive_var_onset_window(aes.records, adex)  # once, for both tables
+        # once, for both tables; on the columns they use, in one chunk (grouping the chunks of ADAE was slower)
+        used = [c for c in ("USUBJID", SUBJECT, "ARM", "AEDECOD", "ASTDY", "ASTDT", "TRTSDT") if c in aes.records.columns]
+        timed = derive_var_onset_window(aes.records.select(used).rechunk(), adex, aes.codes)
         onset = onset_table(aes, population, adex, timed)
         onset_terms = onset_by_term(aes, population, adex, timed)
 
@@ -256,7 +260,7 @@ def analyse_safety(adsl: pl.DataFrame, adae: pl.DataFrame, arms: list[Arm], refe
         deaths=death_listing(aes, population),
         risk_differences=risk_differences(full, reference.label, TOP_TERMS),
         onset=onset, onset_terms=onset_terms, liver_peaks=peaks, hys_law=hys, liver_shift=shift,
-        definitions=safety_definitions(aes, population, reference.label, sort, min_percent, severity_scale(aes.teae)),
+        definitions=safety_definitions(aes, population, reference.label, sort, min_percent, severity_scale(aes.teae_slim)),
         notes=tuple(notes),
     )
 
