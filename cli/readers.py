@@ -185,7 +185,14 @@ def _read_csv(path: Path, encoding: str | None) -> tuple[pl.DataFrame, list[str]
             f"{path}: line {line} has {row.actual_columns} field(s) but the header has {row.expected_columns} "
             f"({row.text[:60]!r}){more}; the file is truncated or the row is damaged",
             "repair that row (a cut file: export it again), then run trialkit ingest again")
-    df = pl.DataFrame(table)
+    del data, utf8  # the file's bytes (a gigabyte at ten million records) are not needed beside its columns
+    # column by column, each Arrow column dropped once converted: Arrow's and polars' copies of the text are
+    # never both whole
+    series = []
+    for name in internal:
+        series.append(pl.from_arrow(table.column(name)).alias(name))
+        table = table.drop_columns([name])
+    df = pl.DataFrame(series)
     if len(set(header)) == len(header):
         df = df.rename(dict(zip(internal, header)))
     return df, header
