@@ -180,7 +180,10 @@ def convert_units(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     counts = df.group_by("PARAMCD", "AVALU").len("rows")
     report = report.join(counts, on=["PARAMCD", "AVALU"], how="left", nulls_equal=True)
     known = report.filter(pl.col("factor").is_not_null()).select("PARAMCD", "AVALU", "factor", "canonical")
-    out = df.join(known, on=["PARAMCD", "AVALU"], how="left", nulls_equal=True)
+    # each record's factor looked up on its two key columns alone (joining the records copied every column)
+    looked = df.select("PARAMCD", "AVALU").join(known, on=["PARAMCD", "AVALU"], how="left", nulls_equal=True,
+                                                maintain_order="left")
+    out = df.with_columns(looked.get_column("factor"), looked.get_column("canonical"))
     changes = pl.col("factor").is_not_null() & (pl.col("AVALU") != pl.col("canonical"))
     scaled = [
         pl.when(pl.col("factor").is_not_null()).then(pl.col(c) * pl.col("factor")).otherwise(pl.col(c)).alias(c)
