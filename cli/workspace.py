@@ -113,7 +113,7 @@ def check_output(workspace: Path, spec: OutputTable, folder: str | None = None) 
     stage = spec.stage
     try:
         meta = pq.read_schema(path).metadata or {}
-        schema = pl.read_parquet_schema(path)
+        schema = pl.scan_parquet(path, glob=False).collect_schema()
     except Exception as exc:  # pyarrow and polars raise several kinds for a broken file
         raise InputOutputError(f"{path} cannot be read as Parquet ({exc})", f"re-run trialkit {stage}") from exc
     name = meta.get(f"{META_PREFIX}schema".encode(), b"").decode("utf-8", "replace")
@@ -242,7 +242,7 @@ class Stage:
         import polars as pl
 
         try:
-            return list(pl.read_parquet_schema(self.path(f"{dataset}.parquet")))
+            return pl.scan_parquet(self.path(f"{dataset}.parquet"), glob=False).collect_schema().names()
         except Exception:  # noqa: BLE001 - read() reports the problem with its own message
             return []
 
