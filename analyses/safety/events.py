@@ -572,21 +572,17 @@ def _worst_by_codes(teae: pl.DataFrame, coded: dict[str, tuple] | None = None
 
     def decode(cells: np.ndarray, counts: np.ndarray | None, names: list[str]) -> pl.DataFrame:
         # cells: (ARM?, SOC?, PT?, rank) packed as in the key, without the subject
-        out, shift = {}, np.uint64(0)
-        if counts is not None:
-            out["_r"] = cells & rank_mask
-            shift = b_rank
-        for name, b in reversed(list(zip(("ARM", "AEBODSYS", "AEDECOD"), (b_arm, b_soc, b_pt)))):
+        shift, parts = (int(b_rank) if counts is not None else 0), []
+        for i, (name, b) in reversed(list(enumerate(zip(("ARM", "AEBODSYS", "AEDECOD"), (b_arm, b_soc, b_pt))))):
             if name in names:
-                codes = (cells >> shift) & ((np.uint64(1) << b) - np.uint64(1))
-                out[name] = fields[1 + ("ARM", "AEBODSYS", "AEDECOD").index(name)][1].gather(codes.astype(np.int64))
-                shift += b
-        frame = pl.DataFrame(out)
+                parts.append((name, fields[1 + i][1], shift, int(b)))
+                shift += int(b)
+        frame = _decode(cells, parts).select(names)
         if counts is None:
-            return frame.select(names)
-        r = pl.col("_r").cast(pl.Int64)
-        return frame.select(*names, pl.when(r == 0).then(99).otherwise(r - 1 + low).cast(pl.Int64).alias("severity_order"),
-                            pl.Series("subjects", counts).cast(pl.Int64))
+            return frame
+        r = pl.Series("_r", cells & rank_mask).cast(pl.Int64)
+        return frame.with_columns(pl.when(r == 0).then(99).otherwise(r - 1 + low).cast(pl.Int64).alias("severity_order"),
+                                  pl.Series("subjects", counts).cast(pl.Int64))
 
     result = {}
     for level, group, worst, names, width in (
