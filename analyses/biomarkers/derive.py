@@ -153,11 +153,10 @@ def _visit_context(adlb: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
 
 
 def _param_rows(adlb: pl.DataFrame, wide: pl.DataFrame, paramcd: str, label: str, unit: str, note: str,
-                value: pl.Expr, text: pl.Expr | None = None, context: pl.DataFrame | None = None) -> pl.DataFrame:
+                value: pl.Expr, context: pl.DataFrame, text: pl.Expr | None = None) -> pl.DataFrame:
     keys = _visit_keys(adlb)
     rows = wide.select(*keys, "ABLFL", value.cast(pl.Float64).alias("AVAL"),
                        (text if text is not None else pl.lit(None, dtype=pl.String)).alias("AVALC"))
-    context = _visit_context(adlb, keys) if context is None else context
     rows = rows.filter(pl.col("AVAL").is_not_null()).join(context, on=keys, how="left", maintain_order="left")
     return rows.with_columns(
         pl.lit(paramcd).alias("PARAMCD"),
@@ -280,37 +279,36 @@ def derive_vars_base_chg(adlb: pl.DataFrame) -> pl.DataFrame:
     They are derived on the few columns they read and then set on ADLB: the windows per (subject, parameter)
     would otherwise gather every column of ADLB into one chunk, a copy of it at ten million records."""
     used = [c for c in ("USUBJID", "PARAMCD", "AVAL", "ABLFL", "AVISITN", "ADY") if c in adlb.columns]
-    require_columns(adlb, ("USUBJID", "PARAMCD", "AVAL"), dataset="ADLB", purpose="the baseline flag ABLFL")
     narrow = derive_var_pchg(derive_var_chg(derive_var_base(derive_var_ablfl(pl.DataFrame(
         [adlb.get_column(c) for c in used])))))
     df = adlb.with_columns(narrow.get_column("ABLFL"))
     df = df.rename({"BASE": "BASE_SRC"}) if "BASE" in df.columns and "BASE_SRC" not in df.columns else df
-    df = df.drop([c for c in ("BASE",) if c in df.columns])
-    return df.with_columns(narrow.get_column("BASE")).with_columns(narrow.get_column("CHG")).with_columns(
-        narrow.get_column("PCHG"))
+    df = df.drop("BASE", strict=False)
+    return df.with_columns(narrow.get_column("BASE"), narrow.get_column("CHG"), narrow.get_column("PCHG"))
 
 
 # ------------------------------------------------------------------ liver scores
-# ``*_records`` make a score's new rows; ``derive_param_*`` append them to ADLB. ``derive_params`` appends the rows
-# of several scores at once, so that ADLB is copied once however many are derived.
-def meld_records(adlb: pl.DataFrame, context: pl.DataFrame | None = None) -> list[pl.DataFrame]:
+# ``*_records`` make a score's new rows (``context``: each subject and visit's STUDYID, AVISIT, ADY, ADT, from
+# ``_visit_context``); ``derive_params`` appends the rows of one or several scores to ADLB at once, so that ADLB is
+# copied once however many are derived; ``derive_param_*`` are one score each.
+def meld_records(adlb: pl.DataFrame, context: pl.DataFrame) -> list[pl.DataFrame]:
     """The MELDD rows (UNOS MELD, see MELD_NOTE), one per visit with TBIL, INR and CREAT."""
     wide = _inputs(adlb, DERIVATIONS["meld"][0], "MELD", optional=DIALYSIS_CODES[:1])
     value = _round_half_up(_meld_raw(wide)).clip(upper_bound=40)
-    return [_param_rows(adlb, wide, "MELDD", "MELD score", "points", MELD_NOTE, value, context=context)]
+    return [_param_rows(adlb, wide, "MELDD", "MELD score", "points", MELD_NOTE, value, context)]
 
 
-def meldna_records(adlb: pl.DataFrame, context: pl.DataFrame | None = None) -> list[pl.DataFrame]:
+def meldna_records(adlb: pl.DataFrame, context: pl.DataFrame) -> list[pl.DataFrame]:
     """The MELDNA rows (UNOS 2016 MELD-Na, see MELDNA_NOTE), one per visit with TBIL, INR, CREAT and SODIUM."""
     wide = _inputs(adlb, DERIVATIONS["meldna"][0], "MELD-Na", optional=DIALYSIS_CODES[:1])
     meld_i = _round_half_up(_meld_raw(wide))
     na = 137 - pl.col("SODIUM").clip(125, 137)
     adjusted = pl.when(meld_i > 11).then(meld_i + 1.32 * na - 0.033 * meld_i * na).otherwise(meld_i)
     value = _round_half_up(adjusted).clip(upper_bound=40)
-    return [_param_rows(adlb, wide, "MELDNA", "MELD-Na score", "points", MELDNA_NOTE, value, context=context)]
+    return [_param_rows(adlb, wide, "MELDNA", "MELD-Na score", "points", MELDNA_NOTE, value, context)]
 
 
-def child_pugh_records(adlb: pl.DataFrame, context: pl.DataFrame | None = None) -> list[pl.DataFrame]:
+def child_pugh_records(adlb: pl.DataFrame, context: pl.DataFrame) -> list[pl.DataFrame]:
     """The CPSCORED (Child-Pugh points, 5-15) and CPCLASS (AVAL 1/2/3, AVALC A/B/C) rows; see CP_NOTE."""
     wide = _inputs(adlb, DERIVATIONS["childpugh"][0], "Child-Pugh")
     b, a, i = pl.col("TBIL"), pl.col("ALB"), pl.col("INR")
@@ -324,13 +322,12 @@ def child_pugh_records(adlb: pl.DataFrame, context: pl.DataFrame | None = None) 
     wide = wide.with_columns(points.alias("_CP"))
     cls = pl.when(pl.col("_CP") <= 6).then(1).when(pl.col("_CP") <= 9).then(2).otherwise(3)
     letter = pl.when(pl.col("_CP") <= 6).then(pl.lit("A")).when(pl.col("_CP") <= 9).then(pl.lit("B")).otherwise(pl.lit("C"))
-    context = _visit_context(adlb, _visit_keys(adlb)) if context is None else context
-    return [_param_rows(adlb, wide, "CPSCORED", "Child-Pugh score", "points", CP_NOTE, pl.col("_CP"), context=context),
-            _param_rows(adlb, wide, "CPCLASS", "Child-Pugh class (1 = A, 2 = B, 3 = C)", "class", CP_NOTE, cls,
-                        letter, context=context)]
+    return [_param_rows(adlb, wide, "CPSCORED", "Child-Pugh score", "points", CP_NOTE, pl.col("_CP"), context),
+            _param_rows(adlb, wide, "CPCLASS", "Child-Pugh class (1 = A, 2 = B, 3 = C)", "class", CP_NOTE, cls, context,
+                        letter)]
 
 
-def albi_records(adlb: pl.DataFrame, context: pl.DataFrame | None = None) -> list[pl.DataFrame]:
+def albi_records(adlb: pl.DataFrame, context: pl.DataFrame) -> list[pl.DataFrame]:
     """The ALBI (score) and ALBIGR (grade 1-3, AVALC "Grade n") rows; see ALBI_NOTE. Bilirubin <= 0 gives no
     score."""
     wide = _inputs(adlb, DERIVATIONS["albi"][0], "ALBI")
@@ -338,10 +335,9 @@ def albi_records(adlb: pl.DataFrame, context: pl.DataFrame | None = None) -> lis
     wide = wide.with_columns(albi.alias("_ALBI"))
     grade = pl.when(pl.col("_ALBI") <= -2.60).then(1).when(pl.col("_ALBI") <= -1.39).then(2).otherwise(3)
     grade = pl.when(pl.col("_ALBI").is_null()).then(None).otherwise(grade)
-    context = _visit_context(adlb, _visit_keys(adlb)) if context is None else context
-    return [_param_rows(adlb, wide, "ALBI", "ALBI score", "score", ALBI_NOTE, pl.col("_ALBI"), context=context),
-            _param_rows(adlb, wide, "ALBIGR", "ALBI grade", "grade", ALBI_NOTE, grade,
-                        pl.lit("Grade ") + grade.cast(pl.Int64).cast(pl.String), context=context)]
+    return [_param_rows(adlb, wide, "ALBI", "ALBI score", "score", ALBI_NOTE, pl.col("_ALBI"), context),
+            _param_rows(adlb, wide, "ALBIGR", "ALBI grade", "grade", ALBI_NOTE, grade, context,
+                        pl.lit("Grade ") + grade.cast(pl.Int64).cast(pl.String))]
 
 
 #: --derive name -> the function making its rows
@@ -354,28 +350,29 @@ def derive_params(adlb: pl.DataFrame, names: list[str]) -> pl.DataFrame:
     if not names:
         return adlb
     keys = _visit_keys(adlb)
-    context = _visit_context(adlb, keys) if set(keys) <= set(adlb.columns) else None  # else _inputs names what lacks
+    # without its keys there is no context, and the first score's _inputs names what ADLB lacks
+    context = _visit_context(adlb, keys) if set(keys) <= set(adlb.columns) else None
     return _append(adlb, *(rows for name in names for rows in RECORDS[name](adlb, context)))
 
 
 def derive_param_meld(adlb: pl.DataFrame) -> pl.DataFrame:
     """Adds PARAMCD MELDD, the UNOS MELD score (see MELD_NOTE), at each visit with TBIL, INR and CREAT."""
-    return _append(adlb, *meld_records(adlb))
+    return derive_params(adlb, ["meld"])
 
 
 def derive_param_meldna(adlb: pl.DataFrame) -> pl.DataFrame:
     """Adds PARAMCD MELDNA, UNOS 2016 MELD-Na (see MELDNA_NOTE), at each visit with TBIL, INR, CREAT, SODIUM."""
-    return _append(adlb, *meldna_records(adlb))
+    return derive_params(adlb, ["meldna"])
 
 
 def derive_param_child_pugh(adlb: pl.DataFrame) -> pl.DataFrame:
     """Adds CPSCORED (Child-Pugh points, 5-15) and CPCLASS (AVAL 1/2/3, AVALC A/B/C); see CP_NOTE."""
-    return _append(adlb, *child_pugh_records(adlb))
+    return derive_params(adlb, ["childpugh"])
 
 
 def derive_param_albi(adlb: pl.DataFrame) -> pl.DataFrame:
     """Adds ALBI (score) and ALBIGR (grade 1-3, AVALC "Grade n"); see ALBI_NOTE. Bilirubin <= 0 gives no score."""
-    return _append(adlb, *albi_records(adlb))
+    return derive_params(adlb, ["albi"])
 
 
 # ------------------------------------------------------------------ checks
