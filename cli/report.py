@@ -367,10 +367,7 @@ def _with_ard_rows(ard, analyses: dict) -> dict:
     if ard is None:
         return analyses
     by_name = {name: rows for (name,), rows in ard.group_by(["analysis"], maintain_order=True)}
-    def with_ard(tables, rows):
-        return tables.with_table("ard", rows) if hasattr(tables, "with_table") else {**tables, "ard": rows}
-
-    return {name: replace(data, tables=with_ard(data.tables, by_name[name])) if name in by_name else data
+    return {name: replace(data, tables=data.tables.with_table("ard", by_name[name])) if name in by_name else data
             for name, data in analyses.items()}
 
 
